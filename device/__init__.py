@@ -1,0 +1,1 @@
+"""The device: configuration, the command line, and (later) the daemon, button and sessions."""

@@ -1,0 +1,122 @@
+"""The `scanner` command line. Each command loads the config once and hands parts of it down."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from device.config import ConfigError, ScannerConfig, load_config, save_snapshot
+
+app = typer.Typer(
+    help="Handheld 3D laser scanner: SLAM, benchmarks and (soon) the scanning daemon.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+log = logging.getLogger("scanner")
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="TOML config (default /etc/scanner/scanner.toml)")
+]
+DEFAULT_BALM = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real" / "balm"
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def _config(path: Path | None) -> ScannerConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def slam(
+    input: Annotated[Path, typer.Argument(help="a folder of scans (.pcd, .ply, .npy [+ times.txt])")],
+    out: Annotated[Path, typer.Option("--out", help="trajectory to write (TUM)")],
+    map: Annotated[Path | None, typer.Option("--map", help="downsampled map to write (PLY)")] = None,
+    lidar_only: Annotated[bool, typer.Option("--lidar-only", help="ignore any IMU")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Run SLAM on recorded data and write the trajectory and the map."""
+    from drivers.scan_folder import ScanFolderSource, ScanReadError
+    from slam.map_io import write_ply
+    from slam.pipeline import run_odometry
+    from slam.trajectory_io import write_tum
+
+    cfg = _config(config)
+    if input.is_file() or (input / "session.json").exists() or (input / "raw.mcap").exists():
+        raise _fail(f"{input}: reading sessions and .mcap recordings is not built yet; "
+                    "give a folder of scans")
+    try:
+        source = ScanFolderSource(input, default_period_s=cfg.slam.scan_period_s)
+    except ScanReadError as exc:
+        raise _fail(str(exc)) from None
+    if not lidar_only:
+        log.info("scan folders carry no IMU: running lidar-only")
+    with typer.progressbar(length=len(source), label="registering", file=sys.stderr) as bar:
+        run = run_odometry(source, cfg.slam, map_voxel_m=cfg.slam.map_point_spacing_m,
+                           on_step=lambda n: bar.update(1))
+    if len(run.t_s) == 0:
+        raise _fail(f"{input}: no scan could be registered ({run.n_skipped} skipped)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_tum(out, run.t_s, run.T_world_lidar)
+    save_snapshot(cfg, out)
+    if map is not None:
+        map.parent.mkdir(parents=True, exist_ok=True)
+        write_ply(map, run.map_points)
+        save_snapshot(cfg, map)
+    typer.echo(
+        f"{len(run.t_s)} poses -> {out}"
+        + (f", {len(run.map_points):,} map points -> {map}" if map else "")
+        + f"; {run.points_per_s / 1e6:.2f}M points/s, {run.n_skipped} scans skipped,"
+        f" {run.n_recovered} lost priors recovered"
+    )
+
+
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help=f"only the first {20} scans")] = False,
+    out: Annotated[Path, typer.Option("--out", help="markdown table to write")] = Path("out/bench.md"),
+    data: Annotated[Path, typer.Option("--data", help="BALM scans with reference poses")] = DEFAULT_BALM,
+    config: ConfigOption = None,
+) -> None:
+    """Accuracy and speed against kiss-icp, on the same data in the same run."""
+    try:
+        from slam.bench import run_bench
+    except ImportError as exc:
+        raise _fail(f"the bench needs the 'bench' extra (pip install -e '.[bench]'): {exc}") from None
+    cfg = _config(config)
+    if not (data / "reference_poses.tum").exists():
+        raise _fail(f"{data}: no BALM scans with reference_poses.tum here (use --data)")
+    typer.echo(f"bench on {data}{' (quick)' if quick else ''}: ours and kiss-icp ...", err=True)
+    run_bench(data, out, cfg.slam, quick=quick)
+    save_snapshot(cfg, out)
+    typer.echo(out.read_text())
+    typer.echo(f"saved {out}", err=True)
+
+
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(config: ConfigOption = None) -> None:
+    """Print the effective configuration (file + environment + defaults) as JSON."""
+    typer.echo(_config(config).model_dump_json(indent=2))

@@ -1,0 +1,91 @@
+"""The scanner's one configuration tree.
+
+Sources, strongest first: `SCANNER_*` environment variables (nested with `__`, for example
+`SCANNER_SLAM__MAX_RANGE_M=50`), then the TOML file (`--config FILE`, by default
+`/etc/scanner/scanner.toml` when it exists), then the defaults below. A snapshot of the
+result is saved next to every output.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from slam.config import OdometryConfig
+
+DEFAULT_CONFIG_PATH = Path("/etc/scanner/scanner.toml")
+_toml_path: ContextVar[Path | None] = ContextVar("_toml_path", default=None)
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be loaded; the message says where and why."""
+
+
+class ScannerConfig(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SCANNER_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    data_dir: Path = Field(Path("/var/lib/scanner"), description="sessions and products")
+    slam: OdometryConfig = OdometryConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _toml_path.get()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        where = ".".join(str(x) for x in e["loc"]) or "config"
+        got = f" (got {e['input']!r})" if e["type"] != "missing" and "input" in e else ""
+        parts.append(f"{where}: {e['msg']}{got}")
+    return "; ".join(parts)
+
+
+def load_config(path: Path | None = None) -> ScannerConfig:
+    """Load and validate the configuration. `path` None means the default file, if any."""
+    if path is None:
+        path = DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None
+    elif not Path(path).is_file():
+        raise ConfigError(f"config file not found: {path}")
+    if path is not None:
+        try:
+            tomllib.loads(Path(path).read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    token = _toml_path.set(Path(path) if path else None)
+    try:
+        return ScannerConfig()
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration{f' in {path}' if path else ''}: {_explain(exc)}") from exc
+    finally:
+        _toml_path.reset(token)
+
+
+def save_snapshot(config: ScannerConfig, output: Path) -> Path:
+    """Write the configuration used to make `output` beside it, as `<output>.config.json`."""
+    snap = output.with_name(output.name + ".config.json")
+    snap.write_text(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
+    return snap

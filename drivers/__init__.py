@@ -1,0 +1,1 @@
+"""Sensors: the frame types every source yields, the readers, and (later) the live drivers."""

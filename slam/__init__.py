@@ -1,0 +1,1 @@
+"""SLAM: SE(3) math, the local voxel map with plane fits, registration and odometry."""
