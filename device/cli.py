@@ -48,9 +48,13 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
 
 @app.command()
 def slam(
-    input: Annotated[Path, typer.Argument(help="a folder of scans (.pcd, .ply, .npy [+ times.txt])")],
+    input: Annotated[
+        Path, typer.Argument(help="a folder of scans (.pcd, .ply, .npy [+ times.txt])")
+    ],
     out: Annotated[Path, typer.Option("--out", help="trajectory to write (TUM)")],
-    map: Annotated[Path | None, typer.Option("--map", help="downsampled map to write (PLY)")] = None,
+    map: Annotated[
+        Path | None, typer.Option("--map", help="downsampled map to write (PLY)")
+    ] = None,
     lidar_only: Annotated[bool, typer.Option("--lidar-only", help="ignore any IMU")] = False,
     config: ConfigOption = None,
 ) -> None:
@@ -62,8 +66,10 @@ def slam(
 
     cfg = _config(config)
     if input.is_file() or (input / "session.json").exists() or (input / "raw.mcap").exists():
-        raise _fail(f"{input}: reading sessions and .mcap recordings is not built yet; "
-                    "give a folder of scans")
+        raise _fail(
+            f"{input}: reading sessions and .mcap recordings is not built yet; "
+            "give a folder of scans"
+        )
     try:
         source = ScanFolderSource(input, default_period_s=cfg.slam.scan_period_s)
     except ScanReadError as exc:
@@ -71,8 +77,12 @@ def slam(
     if not lidar_only:
         log.info("scan folders carry no IMU: running lidar-only")
     with typer.progressbar(length=len(source), label="registering", file=sys.stderr) as bar:
-        run = run_odometry(source, cfg.slam, map_voxel_m=cfg.slam.map_point_spacing_m,
-                           on_step=lambda n: bar.update(1))
+        run = run_odometry(
+            source,
+            cfg.slam,
+            map_voxel_m=cfg.slam.map_point_spacing_m,
+            on_step=lambda n: bar.update(1),
+        )
     if len(run.t_s) == 0:
         raise _fail(f"{input}: no scan could be registered ({run.n_skipped} skipped)")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -93,15 +103,21 @@ def slam(
 @app.command()
 def bench(
     quick: Annotated[bool, typer.Option("--quick", help=f"only the first {20} scans")] = False,
-    out: Annotated[Path, typer.Option("--out", help="markdown table to write")] = Path("out/bench.md"),
-    data: Annotated[Path, typer.Option("--data", help="BALM scans with reference poses")] = DEFAULT_BALM,
+    out: Annotated[Path, typer.Option("--out", help="markdown table to write")] = Path(
+        "out/bench.md"
+    ),
+    data: Annotated[
+        Path, typer.Option("--data", help="BALM scans with reference poses")
+    ] = DEFAULT_BALM,
     config: ConfigOption = None,
 ) -> None:
     """Accuracy and speed against kiss-icp, on the same data in the same run."""
     try:
         from slam.bench import run_bench
     except ImportError as exc:
-        raise _fail(f"the bench needs the 'bench' extra (pip install -e '.[bench]'): {exc}") from None
+        raise _fail(
+            f"the bench needs the 'bench' extra (pip install -e '.[bench]'): {exc}"
+        ) from None
     cfg = _config(config)
     if not (data / "reference_poses.tum").exists():
         raise _fail(f"{data}: no BALM scans with reference_poses.tum here (use --data)")

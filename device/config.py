@@ -79,7 +79,9 @@ def load_config(path: Path | None = None) -> ScannerConfig:
     try:
         return ScannerConfig()
     except ValidationError as exc:
-        raise ConfigError(f"invalid configuration{f' in {path}' if path else ''}: {_explain(exc)}") from exc
+        raise ConfigError(
+            f"invalid configuration{f' in {path}' if path else ''}: {_explain(exc)}"
+        ) from exc
     finally:
         _toml_path.reset(token)
 

@@ -51,6 +51,9 @@ def _columns(path: Path, names: tuple[str, ...], get) -> tuple:
     intensity = np.asarray(get("intensity"), dtype=np.float32) if "intensity" in names else None
     tf = next((f for f in _TIME_FIELDS if f in names), None)
     point_t = np.asarray(get(tf), dtype=np.float64) if tf else None
+    n = len(xyz)
+    if xyz.shape != (n, 3) or any(a is not None and a.shape != (n,) for a in (intensity, point_t)):
+        raise ScanReadError(f"{path}: fields must hold one number per point (xyz: {xyz.shape})")
     return xyz, intensity, point_t
 
 
@@ -77,6 +80,7 @@ def _read_ply(path: Path):
 def _read_npy(path: Path):
     a = np.load(path, allow_pickle=False)
     if a.dtype.names:
+        a = a.reshape(-1)  # an organized [H, W] cloud -> [H * W] points
         return _columns(path, tuple(a.dtype.names), lambda f: a[f])
     if a.ndim != 2 or a.shape[1] < 3:
         raise ScanReadError(f"{path}: expected an [N, 3+] array (x y z [intensity]), got {a.shape}")

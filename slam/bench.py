@@ -102,19 +102,41 @@ def run_bench(
     rows = []
     stem = out_file.with_suffix("")
     for method, T, wall, note in (
-        ("scanner (lidar-only)", ours.T_world_lidar, ours.wall_s,
-         f"{ours.n_recovered} lost priors recovered"),
+        (
+            "scanner (lidar-only)",
+            ours.T_world_lidar,
+            ours.wall_s,
+            f"{ours.n_recovered} lost priors recovered",
+        ),
         (f"kiss-icp {kiss_version}", kiss_poses, kiss_wall, "default config"),
     ):
         ate = ate_rmse(t_s, T, t_ref, T_ref)
         sharp = map_sharpness(scans, T)
-        rows.append(BenchRow(method, ate.rmse_m, sharp.plane_thickness_median_m * 100,
-                             sharp.entropy_mean, wall, n_points / wall, note))
+        rows.append(
+            BenchRow(
+                method,
+                ate.rmse_m,
+                sharp.plane_thickness_median_m * 100,
+                sharp.entropy_mean,
+                wall,
+                n_points / wall,
+                note,
+            )
+        )
         write_tum(f"{stem}.{method.split()[0]}.tum", t_s, T)
     ref_idx = np.searchsorted(t_ref, t_s - 1e-3)
     sharp = map_sharpness(scans, T_ref[ref_idx])
-    rows.append(BenchRow("reference poses", 0.0, sharp.plane_thickness_median_m * 100,
-                         sharp.entropy_mean, float("nan"), float("nan"), "BALM's initial poses"))
+    rows.append(
+        BenchRow(
+            "reference poses",
+            0.0,
+            sharp.plane_thickness_median_m * 100,
+            sharp.entropy_mean,
+            float("nan"),
+            float("nan"),
+            "BALM's initial poses",
+        )
+    )
 
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     table = format_table(rows, len(sweeps), n_points, peak_rss_mb)
@@ -134,6 +156,8 @@ def format_table(rows: list[BenchRow], n_scans: int, n_points: int, peak_rss_mb:
         wall = "-" if np.isnan(r.wall_s) else f"{r.wall_s:.2f}"
         pps = "-" if np.isnan(r.points_per_s) else f"{r.points_per_s / 1e6:.2f}M"
         ate = "-" if r.method == "reference poses" else f"{r.ate_m:.3f}"
-        lines.append(f"| {r.method} | {ate} | {r.thickness_cm:.2f} | {r.entropy:.3f} | {wall} |"
-                     f" {pps} | {r.note} |")
+        lines.append(
+            f"| {r.method} | {ate} | {r.thickness_cm:.2f} | {r.entropy:.3f} | {wall} |"
+            f" {pps} | {r.note} |"
+        )
     return "\n".join(lines) + "\n"

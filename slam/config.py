@@ -19,30 +19,44 @@ class OdometryConfig(BaseModel):
     map_point_spacing_m: float = Field(0.1, gt=0.0, description="resolution of map points")
     max_points_per_voxel: int = Field(27, ge=5, le=200)
     local_map_radius_m: float = Field(100.0, gt=0.0, description="evict voxels beyond this")
-    source_voxel_m: float = Field(0.5, gt=0.0, description="downsampling of the points registered")
+    source_voxel_m: float = Field(
+        0.75, gt=0.0, description="downsampling for the coarse registration"
+    )
+    refine_source_voxel_m: float = Field(0.5, gt=0.0, description="downsampling for the refinement")
 
-    plane_neighbors: int = Field(5, ge=3, le=20, description="map points per plane fit")
-    plane_tolerance_m: float = Field(0.1, gt=0.0, description="max distance of a neighbour to its plane")
+    plane_neighbors: int = Field(8, ge=3, le=20, description="map points per plane fit")
+    plane_tolerance_m: float = Field(
+        0.1, gt=0.0, description="max distance of a neighbour to its plane"
+    )
     max_neighbor_distance_m: float = Field(1.0, gt=0.0)
 
-    initial_threshold_m: float = Field(1.0, gt=0.0, description="residual gate before motion is known")
+    initial_threshold_m: float = Field(
+        1.0, gt=0.0, description="residual gate before motion is known"
+    )
     min_threshold_m: float = Field(0.1, gt=0.0, description="tightest residual gate")
     max_threshold_m: float = Field(3.0, gt=0.0, description="loosest residual gate")
-    refine_threshold_m: float = Field(0.1, gt=0.0, description="residual gate of the final refinement")
+    refine_threshold_m: float = Field(
+        0.1, gt=0.0, description="residual gate of the final refinement"
+    )
     max_iterations: int = Field(15, ge=1, le=500, description="per stage (coarse, then fine)")
     convergence_eps: float = Field(5e-4, gt=0.0, description="stop when |update| (rad, m) is below")
 
     recovery_inlier_ratio: float = Field(
-        0.6, gt=0.0, le=1.0,
-        description="a result below this share of the recent inlier fraction counts as a lost prior",
+        0.6,
+        gt=0.0,
+        le=1.0,
+        description="below this share of the recent inlier fraction, the prior counts as lost",
     )
+    recovery_subsample: int = Field(3, ge=1, description="heading search uses every n-th point")
     recovery_yaw_step_deg: float = Field(10.0, gt=0.0, le=90.0)
     recovery_yaw_range_deg: float = Field(90.0, ge=0.0, le=180.0)
 
     @model_validator(mode="after")
     def _ranges(self) -> OdometryConfig:
         if self.min_range_m >= self.max_range_m:
-            raise ValueError(f"min_range_m ({self.min_range_m}) must be below max_range_m ({self.max_range_m})")
+            raise ValueError(
+                f"min_range_m ({self.min_range_m}) must be below max_range_m ({self.max_range_m})"
+            )
         if self.map_point_spacing_m >= self.map_voxel_m:
             raise ValueError("map_point_spacing_m must be smaller than map_voxel_m")
         return self

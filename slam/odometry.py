@@ -68,7 +68,9 @@ class LidarOdometry:
     def __init__(self, config: OdometryConfig | None = None) -> None:
         self.config = cfg = config or OdometryConfig()
         self.map = VoxelMap(cfg.map_voxel_m, cfg.max_points_per_voxel, cfg.map_point_spacing_m)
-        self.threshold = AdaptiveThreshold(cfg.initial_threshold_m, cfg.min_threshold_m, cfg.max_range_m)
+        self.threshold = AdaptiveThreshold(
+            cfg.initial_threshold_m, cfg.min_threshold_m, cfg.max_range_m
+        )
         self.T_world_lidar = np.eye(4)
         self.twist_per_s = np.zeros(6)  # [w, v] of the last motion, on the right
         self.t_ns: int | None = None
@@ -83,17 +85,22 @@ class LidarOdometry:
         points = sweep.xyz_m[keep]
         dt_s = 0.0 if self.t_ns is None else (sweep.t_ns - self.t_ns) * 1e-9
         if cfg.deskew and sweep.point_dt_s is not None:
-            points = deskew(points, sweep.point_dt_s[keep],
-                            se3_exp(self.twist_per_s * cfg.scan_period_s), cfg.scan_period_s)
+            points = deskew(
+                points,
+                sweep.point_dt_s[keep],
+                se3_exp(self.twist_per_s * cfg.scan_period_s),
+                cfg.scan_period_s,
+            )
         frame = points[voxel_downsample(points, cfg.map_point_spacing_m)]
         source = frame[voxel_downsample(frame, cfg.source_voxel_m)]
+        dense = frame[voxel_downsample(frame, cfg.refine_source_voxel_m)]
 
         T_pred = self.T_world_lidar @ se3_exp(self.twist_per_s * dt_s)
         if self.t_ns is None:
             result, recovered = None, False
             T_new, inliers, info = T_pred, 1.0, np.zeros((6, 6))
         else:
-            result, recovered = self._register(source, T_pred)
+            result, recovered = self._register(source, dense, T_pred)
             T_new, inliers, info = result.T_world_lidar, result.inlier_fraction, result.information
 
         if self.t_ns is not None and dt_s > 0:
@@ -105,46 +112,72 @@ class LidarOdometry:
         self.map.remove_far(T_new[:3, 3], cfg.local_map_radius_m)
         return OdometryStep(sweep.t_ns, T_new, points_world, inliers, info, recovered)
 
-    def _register(self, source: np.ndarray, T_pred: np.ndarray) -> tuple[RegistrationResult, bool]:
-        """Register from the prediction; if that looks lost, search the heading and keep the best."""
-        result = self._align(source, T_pred, update_threshold=True)
+    def _register(
+        self, source: np.ndarray, dense: np.ndarray, T_pred: np.ndarray
+    ) -> tuple[RegistrationResult, bool]:
+        """Register from the prediction; if it looks lost, search the heading, keep the best."""
+        result = self._align(source, T_pred, dense, update_threshold=True)
         expected = float(np.median(self.recent_inliers)) if self.recent_inliers else 0.0
         if result.inlier_fraction >= self.config.recovery_inlier_ratio * expected:
             return result, False
         # coarse alignment from each promising heading, then refine the best one
         best = None
-        for T0 in self._recovery_candidates(source, T_pred):
-            r = self._align(source, T0, update_threshold=False, refine=False)
+        sparse = source[:: self.config.recovery_subsample]
+        for T0 in self._recovery_candidates(sparse, T_pred):
+            r = self._align(sparse, T0, sparse, update_threshold=False, refine=False)
             if best is None or r.inlier_fraction > best.inlier_fraction:
                 best = r
-        best = self._align(source, best.T_world_lidar, update_threshold=False)
+        best = self._align(source, best.T_world_lidar, dense, update_threshold=False)
         if best.inlier_fraction <= result.inlier_fraction:
-            log.warning("motion prior lost (inliers %.2f, expected %.2f) and not recovered",
-                        result.inlier_fraction, expected)
+            log.warning(
+                "motion prior lost (inliers %.2f, expected %.2f) and not recovered",
+                result.inlier_fraction,
+                expected,
+            )
             return result, False
         self.n_recovered += 1
-        log.info("motion prior lost (inliers %.2f, expected %.2f); heading search gives %.2f",
-                 result.inlier_fraction, expected, best.inlier_fraction)
+        log.info(
+            "motion prior lost (inliers %.2f, expected %.2f); heading search gives %.2f",
+            result.inlier_fraction,
+            expected,
+            best.inlier_fraction,
+        )
         return best, True
 
-    def _align(self, source: np.ndarray, T0: np.ndarray, update_threshold: bool,
-               refine: bool = True) -> RegistrationResult:
-        """Coarse registration under the adaptive gate, then a refinement under a tight one.
+    def _align(
+        self,
+        source: np.ndarray,
+        T0: np.ndarray,
+        dense: np.ndarray,
+        update_threshold: bool,
+        refine: bool = True,
+    ) -> RegistrationResult:
+        """Coarse registration of source under the adaptive gate, then dense under a tight one.
 
         Without refine, the coarse result is returned with its inlier share under the tight gate,
         so that results from different starts compare fairly.
         """
         cfg = self.config
-        common = dict(k=cfg.plane_neighbors, max_neighbor_distance_m=cfg.max_neighbor_distance_m,
-                      plane_tolerance_m=cfg.plane_tolerance_m, max_iterations=cfg.max_iterations,
-                      convergence_eps=cfg.convergence_eps)
+        common = dict(
+            k=cfg.plane_neighbors,
+            max_neighbor_distance_m=cfg.max_neighbor_distance_m,
+            plane_tolerance_m=cfg.plane_tolerance_m,
+            max_iterations=cfg.max_iterations,
+            convergence_eps=cfg.convergence_eps,
+        )
         gate = min(3.0 * self.threshold.sigma_m, cfg.max_threshold_m)
         coarse = register(self.map, source, T0, max_residual_m=gate, kernel_m=gate / 3.0, **common)
         fine_gate = cfg.refine_threshold_m
         if not refine:
             common["max_iterations"] = 1
-        fine = register(self.map, source, coarse.T_world_lidar, max_residual_m=fine_gate,
-                        kernel_m=fine_gate / 3.0, **common)
+        fine = register(
+            self.map,
+            dense,
+            coarse.T_world_lidar,
+            max_residual_m=fine_gate,
+            kernel_m=fine_gate / 3.0,
+            **common,
+        )
         if update_threshold:
             self.threshold.update(se3_inv(T0) @ fine.T_world_lidar)
         return fine

@@ -66,5 +66,7 @@ def deskew(
     ang = s * theta  # [N, 1]
     cos, sin = np.cos(ang), np.sin(ang)
     # Rodrigues, one angle per point: R p = p cos + (a x p) sin + a (a.p)(1 - cos)
-    rotated = points * cos + np.cross(axis, points) * sin + np.outer(points @ axis, axis) * (1 - cos)
+    rotated = (
+        points * cos + np.cross(axis, points) * sin + np.outer(points @ axis, axis) * (1 - cos)
+    )
     return rotated + s * v

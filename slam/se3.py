@@ -32,7 +32,7 @@ def so3_log(R: np.ndarray) -> np.ndarray:
     if theta < 1e-6:
         return 0.5 * v
     if np.pi - theta < 1e-4:  # near pi the antisymmetric part vanishes: use the symmetric part
-        B = (R + np.eye(3)) / 2.0
+        B = ((R + R.T) / 2.0 - cos * np.eye(3)) / (1.0 - cos)  # = axis axis^T
         k = int(np.argmax(np.diag(B)))
         axis = B[k] / np.sqrt(max(B[k, k], _EPS))
         if axis @ v < 0:
@@ -47,9 +47,7 @@ def _left_jacobian(w: np.ndarray) -> np.ndarray:
     if theta < 1e-6:
         return np.eye(3) + 0.5 * K + K @ K / 6.0
     return (
-        np.eye(3)
-        + (1 - np.cos(theta)) / theta**2 * K
-        + (theta - np.sin(theta)) / theta**3 * K @ K
+        np.eye(3) + (1 - np.cos(theta)) / theta**2 * K + (theta - np.sin(theta)) / theta**3 * K @ K
     )
 
 

@@ -21,8 +21,10 @@ _OFFSET = 1 << 20  # voxel coordinates must lie within +-2^20 voxels of the orig
 _BITS = 21
 # the 27 voxel offsets, nearest first
 _NEIGHBORS = np.array(
-    sorted(((x, y, z) for x in (-1, 0, 1) for y in (-1, 0, 1) for z in (-1, 0, 1)),
-           key=lambda o: abs(o[0]) + abs(o[1]) + abs(o[2])),
+    sorted(
+        ((x, y, z) for x in (-1, 0, 1) for y in (-1, 0, 1) for z in (-1, 0, 1)),
+        key=lambda o: abs(o[0]) + abs(o[1]) + abs(o[2]),
+    ),
     dtype=np.int64,
 )
 
@@ -82,8 +84,17 @@ def _rebuild_table(table_keys, table_slots, slot_keys, n_slots) -> None:
 
 
 @nb.njit(cache=True)
-def _insert(points, inv_voxel, min_spacing2, table_keys, table_slots, slot_keys, slot_points,
-            slot_count, n_slots):
+def _insert(
+    points,
+    inv_voxel,
+    min_spacing2,
+    table_keys,
+    table_slots,
+    slot_keys,
+    slot_points,
+    slot_count,
+    n_slots,
+):
     """Insert points [N, 3] -> (slot count, index where it stopped: N, or earlier when full)."""
     max_pts = slot_points.shape[1]
     for i in range(points.shape[0]):
@@ -130,7 +141,11 @@ def _smallest_eigvec(cxx, cxy, cxz, cyy, cyz, czz):
         return 0.0, 0.0, 0.0, 0.0
     bxx, byy, bzz = (cxx - q) / p, (cyy - q) / p, (czz - q) / p
     bxy, bxz, byz = cxy / p, cxz / p, cyz / p
-    detb = bxx * (byy * bzz - byz * byz) - bxy * (bxy * bzz - byz * bxz) + bxz * (bxy * byz - byy * bxz)
+    detb = (
+        bxx * (byy * bzz - byz * byz)
+        - bxy * (bxy * bzz - byz * bxz)
+        + bxz * (bxy * byz - byy * bxz)
+    )
     r = min(max(detb / 2.0, -1.0), 1.0)
     phi = np.arccos(r) / 3.0
     lam = q + 2.0 * p * np.cos(phi + 2.0 * np.pi / 3.0)
@@ -141,7 +156,11 @@ def _smallest_eigvec(cxx, cxy, cxz, cyy, cyz, czz):
     ax, ay, az = r0y * r1z - r0z * r1y, r0z * r1x - r0x * r1z, r0x * r1y - r0y * r1x
     bx, by, bz = r0y * r2z - r0z * r2y, r0z * r2x - r0x * r2z, r0x * r2y - r0y * r2x
     cx, cy, cz = r1y * r2z - r1z * r2y, r1z * r2x - r1x * r2z, r1x * r2y - r1y * r2x
-    na, nb_, nc = ax * ax + ay * ay + az * az, bx * bx + by * by + bz * bz, cx * cx + cy * cy + cz * cz
+    na, nb_, nc = (
+        ax * ax + ay * ay + az * az,
+        bx * bx + by * by + bz * bz,
+        cx * cx + cy * cy + cz * cz,
+    )
     if na >= nb_ and na >= nc:
         vx, vy, vz, n2 = ax, ay, az, na
     elif nb_ >= nc:
@@ -155,8 +174,21 @@ def _smallest_eigvec(cxx, cxy, cxz, cyy, cyz, czz):
 
 
 @nb.njit(cache=True, parallel=True)
-def _fit_planes(queries, inv_voxel, voxel, k, max_dist2, plane_tol, table_keys, table_slots, slot_points,
-                slot_count, normal, offset, valid) -> None:
+def _fit_planes(
+    queries,
+    inv_voxel,
+    voxel,
+    k,
+    max_dist2,
+    plane_tol,
+    table_keys,
+    table_slots,
+    slot_points,
+    slot_count,
+    normal,
+    offset,
+    valid,
+) -> None:
     n = queries.shape[0]
     for i in nb.prange(n):
         qx, qy, qz = queries[i, 0], queries[i, 1], queries[i, 2]
@@ -286,8 +318,16 @@ class VoxelMap:
         pts = np.ascontiguousarray(points_world, dtype=np.float64)
         while True:
             self._n_slots, done = _insert(
-                pts, self._inv_voxel, self._min_spacing2, self._table_keys, self._table_slots,
-                self._slot_keys, self._slot_points, self._slot_count, self._n_slots)
+                pts,
+                self._inv_voxel,
+                self._min_spacing2,
+                self._table_keys,
+                self._table_slots,
+                self._slot_keys,
+                self._slot_points,
+                self._slot_count,
+                self._n_slots,
+            )
             if done == len(pts):
                 return
             # storage full at point `done`: grow and carry on from there
@@ -298,11 +338,22 @@ class VoxelMap:
         """Drop voxels whose centre is farther than max_distance_m from center_world [3]."""
         n = self._n_slots
         keys = self._slot_keys[:n]
-        ijk = np.stack(
-            [(keys >> (2 * _BITS)) & ((1 << _BITS) - 1), (keys >> _BITS) & ((1 << _BITS) - 1),
-             keys & ((1 << _BITS) - 1)], axis=1) - _OFFSET
+        ijk = (
+            np.stack(
+                [
+                    (keys >> (2 * _BITS)) & ((1 << _BITS) - 1),
+                    (keys >> _BITS) & ((1 << _BITS) - 1),
+                    keys & ((1 << _BITS) - 1),
+                ],
+                axis=1,
+            )
+            - _OFFSET
+        )
         centers = (ijk + 0.5) * self.voxel_size_m
-        keep = np.einsum("ij,ij->i", centers - center_world, centers - center_world) <= max_distance_m**2
+        keep = (
+            np.einsum("ij,ij->i", centers - center_world, centers - center_world)
+            <= max_distance_m**2
+        )
         n_drop = int(n - keep.sum())
         if n_drop:
             idx = np.flatnonzero(keep)
@@ -330,9 +381,21 @@ class VoxelMap:
         offset = np.zeros(n)
         valid = np.zeros(n, dtype=np.bool_)
         if n and self._n_slots:
-            _fit_planes(q, self._inv_voxel, self.voxel_size_m, k, max_neighbor_distance_m**2, plane_tolerance_m,
-                        self._table_keys, self._table_slots, self._slot_points, self._slot_count,
-                        normal, offset, valid)
+            _fit_planes(
+                q,
+                self._inv_voxel,
+                self.voxel_size_m,
+                k,
+                max_neighbor_distance_m**2,
+                plane_tolerance_m,
+                self._table_keys,
+                self._table_slots,
+                self._slot_points,
+                self._slot_count,
+                normal,
+                offset,
+                valid,
+            )
         return PlaneMatches(normal=normal, offset=offset, valid=valid)
 
     def occupied_fraction(self, points_world: np.ndarray) -> float:  # [N, 3]

@@ -1,0 +1,90 @@
+"""The hashed voxel map: insertion, spacing, growth, eviction and plane fits."""
+
+import numpy as np
+
+from slam.voxel_map import VoxelMap
+
+
+def plane_points(
+    n: int,
+    normal: np.ndarray,
+    offset: float,
+    rng: np.random.Generator,
+    extent: float = 5.0,
+    noise_m: float = 0.0,
+) -> np.ndarray:
+    """n points on the plane normal . p + offset = 0, within +-extent, with normal noise."""
+    normal = normal / np.linalg.norm(normal)
+    u = np.cross(normal, [1.0, 0, 0] if abs(normal[0]) < 0.9 else [0, 1.0, 0])
+    u /= np.linalg.norm(u)
+    v = np.cross(normal, u)
+    ab = rng.uniform(-extent, extent, (n, 2))
+    return (
+        -offset * normal + ab[:, :1] * u + ab[:, 1:] * v + rng.normal(0, noise_m, (n, 1)) * normal
+    )
+
+
+def test_insert_respects_spacing_and_capacity():
+    m = VoxelMap(voxel_size_m=0.5, max_points_per_voxel=10, min_point_spacing_m=0.1)
+    m.add(np.zeros((5, 3)) + 0.25)  # five copies of one point: only one is kept
+    assert m.num_points == 1 and len(m) == 1
+    rng = np.random.default_rng(0)
+    m.add(rng.uniform(0.0, 0.5, (1000, 3)))  # one voxel, many points: capped
+    assert len(m) == 1 and m.num_points == 10
+    pts = m.points()
+    d = np.linalg.norm(pts[:, None] - pts[None], axis=-1) + np.eye(len(pts))
+    assert d.min() >= 0.1
+
+
+def test_grows_past_its_initial_size_and_keeps_every_voxel():
+    m = VoxelMap(
+        voxel_size_m=1.0, max_points_per_voxel=1, min_point_spacing_m=0.01, initial_voxels=16
+    )
+    grid = np.stack(
+        np.meshgrid(np.arange(20), np.arange(20), np.arange(3), indexing="ij"), -1
+    ).reshape(-1, 3)
+    m.add(grid + 0.5)
+    assert len(m) == 1200 and m.num_points == 1200
+    assert m.occupied_fraction(grid + 0.25) == 1.0
+    assert m.occupied_fraction(grid + 0.25 + [100.0, 0, 0]) == 0.0
+
+
+def test_remove_far_evicts_by_distance_and_keeps_lookups_working():
+    m = VoxelMap(voxel_size_m=1.0, max_points_per_voxel=1, min_point_spacing_m=0.01)
+    xs = np.arange(-50, 50) + 0.5
+    line = np.column_stack([xs, np.zeros_like(xs) + 0.5, np.zeros_like(xs) + 0.5])
+    m.add(line)
+    dropped = m.remove_far(np.array([0.0, 0.0, 0.0]), 10.0)
+    kept = m.points()
+    assert dropped == 100 - len(kept)
+    assert np.all(np.linalg.norm(kept, axis=1) <= 10.0 + np.sqrt(3))
+    assert m.occupied_fraction(line[np.abs(line[:, 0]) < 9]) == 1.0
+    assert m.occupied_fraction(line[np.abs(line[:, 0]) > 12]) == 0.0
+    m.add(line)  # re-adding after eviction works
+    assert len(m) == 100
+
+
+def test_fit_planes_recovers_a_noisy_plane():
+    rng = np.random.default_rng(1)
+    normal = np.array([0.3, -0.4, 0.866])
+    normal /= np.linalg.norm(normal)
+    m = VoxelMap(voxel_size_m=0.5, max_points_per_voxel=30, min_point_spacing_m=0.05)
+    m.add(plane_points(20000, normal, -2.0, rng, noise_m=0.003))
+    queries = plane_points(500, normal, -2.0, rng, extent=4.0) + 0.05 * normal  # 5 cm off the plane
+    planes = m.fit_planes(queries, k=8, max_neighbor_distance_m=1.0, plane_tolerance_m=0.05)
+    assert planes.valid.mean() > 0.95
+    n = planes.normal[planes.valid]
+    assert np.median(np.abs(n @ normal)) > 0.995
+    residual = np.einsum("ij,ij->i", n, queries[planes.valid]) + planes.offset[planes.valid]
+    assert np.median(np.abs(np.abs(residual) - 0.05)) < 0.005
+
+
+def test_fit_planes_rejects_non_planar_and_empty_neighbourhoods():
+    rng = np.random.default_rng(2)
+    m = VoxelMap(voxel_size_m=0.5, max_points_per_voxel=50, min_point_spacing_m=0.01)
+    m.add(rng.uniform(-1, 1, (5000, 3)))  # a volume, not a surface
+    planes = m.fit_planes(rng.uniform(-0.5, 0.5, (200, 3)), k=8, plane_tolerance_m=0.05)
+    assert planes.valid.mean() < 0.2  # tiny neighbourhoods of a volume can look flat
+    far = m.fit_planes(np.array([[30.0, 0, 0]]))
+    assert not far.valid.any()
+    assert VoxelMap().fit_planes(np.zeros((3, 3))).valid.sum() == 0
