@@ -75,13 +75,14 @@ def load_config(path: Path | None = None) -> ScannerConfig:
             tomllib.loads(Path(path).read_text())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+        except OSError as exc:  # the default path can be a folder or unreadable
+            raise ConfigError(f"{path}: cannot read ({exc})") from exc
     token = _toml_path.set(Path(path) if path else None)
     try:
         return ScannerConfig()
     except ValidationError as exc:
-        raise ConfigError(
-            f"invalid configuration{f' in {path}' if path else ''}: {_explain(exc)}"
-        ) from exc
+        where = f"{path} or SCANNER_* variables" if path else "SCANNER_* variables"
+        raise ConfigError(f"invalid configuration ({where}): {_explain(exc)}") from exc
     finally:
         _toml_path.reset(token)
 

@@ -40,7 +40,8 @@ def read_scan(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | N
     except ScanReadError:
         raise
     except Exception as exc:  # the libraries raise many types for corrupt files
-        raise ScanReadError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from exc
+        reason = " ".join(str(exc).split())[:300]  # one line, however chatty the library
+        raise ScanReadError(f"{path}: cannot read ({type(exc).__name__}: {reason})") from exc
 
 
 def _columns(path: Path, names: tuple[str, ...], get) -> tuple:
@@ -79,6 +80,9 @@ def _read_ply(path: Path):
 
 def _read_npy(path: Path):
     a = np.load(path, allow_pickle=False)
+    if not isinstance(a, np.ndarray):  # an .npz archive (an open NpzFile) under an .npy name
+        a.close()
+        raise ScanReadError(f"{path}: an .npz archive, not one .npy array")
     if a.dtype.names:
         a = a.reshape(-1)  # an organized [H, W] cloud -> [H * W] points
         return _columns(path, tuple(a.dtype.names), lambda f: a[f])
@@ -132,6 +136,7 @@ class ScanFolderSource:
         return len(self.files)
 
     def __iter__(self) -> Iterator[LidarSweep]:
+        self.skipped = []
         for i, (path, t_s) in enumerate(zip(self.files, self.times_s, strict=True)):
             try:
                 xyz, intensity, point_t = read_scan(path)

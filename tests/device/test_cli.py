@@ -1,0 +1,192 @@
+"""Tests of the `scanner` command line: errors are one line and exit 2; `slam` runs end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from plyfile import PlyData
+from scipy.spatial.transform import Rotation
+from typer.testing import CliRunner, Result
+
+import device.config
+from device.cli import app
+from tests.synthetic import make_room_scan, pose
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No /etc/scanner/scanner.toml and no SCANNER_* variables from the machine running tests."""
+    monkeypatch.setattr(device.config, "DEFAULT_CONFIG_PATH", tmp_path / "absent" / "scanner.toml")
+    for name in list(os.environ):
+        if name.upper().startswith("SCANNER_"):
+            monkeypatch.delenv(name)
+
+
+def assert_one_line_error(result: Result, *fragments: str) -> None:
+    """Exit status 2, one `error:` line on stderr mentioning every fragment, no traceback."""
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_slam_missing_folder(tmp_path: Path) -> None:
+    missing = tmp_path / "no_such_scans"
+
+    result = runner.invoke(app, ["slam", str(missing), "--out", str(tmp_path / "x.tum")])
+
+    assert_one_line_error(result, "no_such_scans", "no such folder")
+    assert not (tmp_path / "x.tum").exists()
+
+
+def test_slam_empty_folder(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+
+    result = runner.invoke(app, ["slam", str(empty), "--out", str(tmp_path / "x.tum")])
+
+    assert_one_line_error(result, "empty", "no .pcd, .ply or .npy scans")
+
+
+def test_slam_bad_times_txt(tmp_path: Path) -> None:
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    np.save(scans / "0.npy", np.zeros((10, 3)))
+    (scans / "times.txt").write_text("0.0\n0.1\n")
+
+    result = runner.invoke(app, ["slam", str(scans), "--out", str(tmp_path / "x.tum")])
+
+    assert_one_line_error(result, "times.txt")
+
+
+def test_slam_only_corrupt_scans(tmp_path: Path) -> None:
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    (scans / "0.pcd").write_bytes(b"not a point cloud")
+
+    result = runner.invoke(app, ["slam", str(scans), "--out", str(tmp_path / "x.tum")])
+
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert not (tmp_path / "x.tum").exists()
+
+
+@pytest.mark.parametrize(
+    ("toml", "fragment"),
+    [
+        (None, "not found"),
+        ("[slam\n", "not valid TOML"),
+        ("[slam]\nmax_range_m = -5\n", "max_range_m"),
+    ],
+    ids=["missing", "not-toml", "invalid-value"],
+)
+def test_slam_bad_config(tmp_path: Path, toml: str | None, fragment: str) -> None:
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    np.save(scans / "0.npy", np.zeros((10, 3)))
+    config = tmp_path / "bad.toml"
+    if toml is not None:
+        config.write_text(toml)
+
+    result = runner.invoke(
+        app, ["slam", str(scans), "--out", str(tmp_path / "x.tum"), "--config", str(config)]
+    )
+
+    assert_one_line_error(result, "bad.toml", fragment)
+
+
+# --- end to end -----------------------------------------------------------------------------
+
+N_SCANS = 8
+
+
+def true_poses() -> list[np.ndarray]:
+    """T_world_lidar [4, 4] per scan: 0.1 m along x and 1 degree of yaw per scan, 1.5 m up."""
+    return [pose(-1.0 + 0.1 * k, 0.0, 1.5, 1.0 * k) for k in range(N_SCANS)]
+
+
+def write_room_scans(folder: Path, seed: int = 7) -> list[np.ndarray]:
+    """The synthetic room seen from true_poses(): .npy scans and times.txt. Returns the poses."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    poses = true_poses()
+    for k, T_world_lidar in enumerate(poses):
+        np.save(folder / f"{k:06d}.npy", make_room_scan(T_world_lidar, 15_000, rng, noise_m=0.005))
+    (folder / "times.txt").write_text("".join(f"{0.1 * k:.1f}\n" for k in range(N_SCANS)))
+    return poses
+
+
+def test_slam_end_to_end(tmp_path: Path) -> None:
+    poses = write_room_scans(tmp_path / "scans")
+    traj, map_ply = tmp_path / "out" / "traj.tum", tmp_path / "out" / "map.ply"
+
+    result = runner.invoke(
+        app, ["slam", str(tmp_path / "scans"), "--out", str(traj), "--map", str(map_ply)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert f"{N_SCANS} poses" in result.stdout
+    rows = np.loadtxt(traj, ndmin=2)
+    assert rows.shape == (N_SCANS, 8)
+    np.testing.assert_allclose(rows[:, 0], 0.1 * np.arange(N_SCANS), atol=1e-6)
+    assert (tmp_path / "out" / "traj.tum.config.json").exists()
+    assert (tmp_path / "out" / "map.ply.config.json").exists()
+    assert PlyData.read(str(map_ply))["vertex"].count > 1000
+
+    # The trajectory starts at identity, i.e. it is expressed in the first true pose's frame.
+    np.testing.assert_allclose(rows[0, 1:], [0, 0, 0, 0, 0, 0, 1], atol=1e-9)
+    T_est = np.eye(4)
+    T_est[:3, :3] = Rotation.from_quat(rows[-1, 4:]).as_matrix()
+    T_est[:3, 3] = rows[-1, 1:4]
+    T_true = np.linalg.inv(poses[0]) @ poses[-1]
+    err = np.linalg.inv(T_true) @ T_est
+    assert np.linalg.norm(err[:3, 3]) < 0.03  # metres
+    assert np.degrees(Rotation.from_matrix(err[:3, :3]).magnitude()) < 0.5
+
+
+# --- other commands -------------------------------------------------------------------------
+
+
+def test_config_show() -> None:
+    result = runner.invoke(app, ["config", "show"])
+
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert "slam" in shown
+    assert shown["slam"]["max_range_m"] == 100.0
+
+
+def test_config_show_with_file(tmp_path: Path) -> None:
+    config = tmp_path / "scanner.toml"
+    config.write_text("[slam]\nmax_range_m = 50.0\n")
+
+    result = runner.invoke(app, ["config", "show", "--config", str(config)])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["slam"]["max_range_m"] == 50.0
+
+
+def test_config_show_bad_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["config", "show", "--config", str(tmp_path / "gone.toml")])
+
+    assert_one_line_error(result, "gone.toml")
+
+
+def test_bench_without_data(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+
+    result = runner.invoke(app, ["bench", "--data", str(empty), "--out", str(tmp_path / "b.md")])
+
+    assert_one_line_error(result)
+    assert not (tmp_path / "b.md").exists()
