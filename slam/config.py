@@ -26,7 +26,7 @@ class OdometryConfig(BaseModel):
 
     plane_neighbors: int = Field(8, ge=3, le=20, description="map points per plane fit")
     plane_tolerance_m: float = Field(
-        0.1, gt=0.0, description="max distance of a neighbour to its plane"
+        0.05, gt=0.0, description="max distance of a neighbour to its plane"
     )
     max_neighbor_distance_m: float = Field(1.0, gt=0.0)
 
@@ -42,7 +42,7 @@ class OdometryConfig(BaseModel):
     convergence_eps: float = Field(5e-4, gt=0.0, description="stop when |update| (rad, m) is below")
 
     recovery_inlier_ratio: float = Field(
-        0.6,
+        0.8,
         gt=0.0,
         le=1.0,
         description="below this share of the recent inlier fraction, the prior counts as lost",
