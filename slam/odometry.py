@@ -96,17 +96,16 @@ class LidarOdometry:
         dense = frame[voxel_downsample(frame, cfg.refine_source_voxel_m)]
 
         T_pred = self.T_world_lidar @ se3_exp(self.twist_per_s * dt_s)
-        if self.t_ns is None:
-            result, recovered = None, False
-            T_new, inliers, info = T_pred, 1.0, np.zeros((6, 6))
+        if self.t_ns is None:  # the first sweep defines the world frame
+            T_new, inliers, info, recovered = T_pred, 1.0, np.zeros((6, 6)), False
         else:
             result, recovered = self._register(source, dense, T_pred)
             T_new, inliers, info = result.T_world_lidar, result.inlier_fraction, result.information
-
-        if self.t_ns is not None and dt_s > 0:
-            self.twist_per_s = se3_log(se3_inv(self.T_world_lidar) @ T_new) / dt_s
+            if dt_s > 0:
+                self.twist_per_s = se3_log(se3_inv(self.T_world_lidar) @ T_new) / dt_s
+            self.recent_inliers.append(inliers)
         self.T_world_lidar, self.t_ns = T_new, sweep.t_ns
-        self.recent_inliers.append(inliers)
+
         points_world = transform(T_new, frame)
         self.map.add(points_world)
         self.map.remove_far(T_new[:3, 3], cfg.local_map_radius_m)
@@ -129,8 +128,8 @@ class LidarOdometry:
                 best = r
         best = self._align(source, best.T_world_lidar, dense, update_threshold=False)
         if best.inlier_fraction <= result.inlier_fraction:
-            log.warning(
-                "motion prior lost (inliers %.2f, expected %.2f) and not recovered",
+            log.info(
+                "inliers %.2f, expected %.2f: the heading search found nothing better",
                 result.inlier_fraction,
                 expected,
             )
