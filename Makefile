@@ -9,6 +9,10 @@ STAMP := $(VENV)/.installed
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@# open3d (the digital twin's ray caster) needs Debian's libusb-1.0-0
+	@dpkg -s libusb-1.0-0 >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libusb-1.0-0; \
+	  else echo "please install libusb-1.0-0 (sudo apt-get install libusb-1.0-0)"; exit 1; fi; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'

@@ -128,6 +128,64 @@ def bench(
     typer.echo(f"saved {out}", err=True)
 
 
+sim_app = typer.Typer(
+    help="The digital twin: a virtual scanner with ground truth.", no_args_is_help=True
+)
+app.add_typer(sim_app, name="sim")
+
+
+@sim_app.command("scenes")
+def sim_scenes() -> None:
+    """List the twin's scenes."""
+    from drivers.sim.scenes import describe_scenes
+
+    for name, text in describe_scenes().items():
+        typer.echo(f"{name:10s} {text}")
+
+
+@sim_app.command("generate")
+def sim_generate(
+    out: Annotated[Path, typer.Option("--out", help="session folder to create")],
+    scene: Annotated[str, typer.Option("--scene")] = "office",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    duration: Annotated[
+        float, typer.Option("--duration", min=0.5, max=3600.0, help="seconds")
+    ] = 60.0,
+    motion: Annotated[str, typer.Option("--motion", help="walk | aggressive | static")] = "walk",
+    camera_rate: Annotated[
+        float, typer.Option("--camera-rate", min=0.0, max=30.0, help="Hz, 0 = off")
+    ] = 10.0,
+) -> None:
+    """Simulate a scan and write it as a session with ground truth."""
+    from drivers.sim.generate import SimSettings, generate_session
+    from drivers.sim.motion import PROFILES
+    from drivers.sim.scenes import SCENE_NAMES
+
+    if scene not in SCENE_NAMES:
+        raise _fail(f"unknown scene {scene!r}; choose one of {', '.join(SCENE_NAMES)}")
+    if motion not in PROFILES:
+        raise _fail(f"unknown motion {motion!r}; choose one of {', '.join(PROFILES)}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise _fail(f"{out}: exists and is not an empty folder")
+    settings = SimSettings(
+        scene=scene, seed=seed, duration_s=duration, motion=motion, camera_rate_hz=camera_rate
+    )
+    with typer.progressbar(length=1000, label=f"simulating {scene}", file=sys.stderr) as bar:
+        done = [0]
+
+        def progress(fraction: float) -> None:
+            step = int(fraction * 1000) - done[0]
+            bar.update(step)
+            done[0] += step
+
+        manifest = generate_session(out, settings, progress)
+    st = manifest.stats
+    typer.echo(
+        f"{out}: {manifest.duration_s:.1f} s, {st['lidar_sweeps']} sweeps "
+        f"({st['lidar_points']:,} points), {st['imu_samples']} IMU samples, {st['images']} images"
+    )
+
+
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 

@@ -20,12 +20,14 @@ class LidarSweep:
     intensity: np.ndarray | None = None  # [N] float32
     point_dt_s: np.ndarray | None = None  # [N] float32, seconds after t_ns; None if not known
     index: int = 0  # position in its source
+    line: np.ndarray | None = None  # [N] uint8 laser channel (Livox "line")
+    tag: np.ndarray | None = None  # [N] uint8 Livox return tag
 
     def __post_init__(self) -> None:
         if self.xyz_m.ndim != 2 or self.xyz_m.shape[1] != 3:
             raise ValueError(f"xyz_m must be [N, 3], got {self.xyz_m.shape}")
         n = len(self.xyz_m)
-        for name in ("intensity", "point_dt_s"):
+        for name in ("intensity", "point_dt_s", "line", "tag"):
             a = getattr(self, name)
             if a is not None and a.shape != (n,):
                 raise ValueError(f"{name} must be [{n}], got {a.shape}")
@@ -36,3 +38,31 @@ class LidarSweep:
 
     def __len__(self) -> int:
         return len(self.xyz_m)
+
+
+@dataclass(frozen=True, slots=True)
+class ImuSample:
+    """One IMU reading in SI units, in the IMU's own frame."""
+
+    t_ns: int
+    gyro_radps: np.ndarray  # [3]
+    accel_mps2: np.ndarray  # [3] specific force: +9.81 up at rest
+
+    @property
+    def t_s(self) -> float:
+        return self.t_ns * 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class CameraFrame:
+    """One compressed camera image."""
+
+    t_ns: int  # middle of the exposure, host clock
+    jpeg: bytes
+    width: int
+    height: int
+    exposure_s: float = 0.0
+
+    @property
+    def t_s(self) -> float:
+        return self.t_ns * 1e-9

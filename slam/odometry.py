@@ -33,7 +33,7 @@ class TooFewPointsError(ValueError):
 class OdometryStep:
     """The result of one sweep."""
 
-    t_ns: int
+    t_ns: int  # the time of the pose: the sweep's time, or its middle when it was deskewed
     T_world_lidar: np.ndarray  # [4, 4]
     points_world: np.ndarray  # [M, 3] deskewed points at map resolution, world frame
     inlier_fraction: float
@@ -83,14 +83,17 @@ class LidarOdometry:
         if len(keep) < MIN_POINTS:
             raise TooFewPointsError(f"sweep {sweep.index}: {len(keep)} usable points")
         points = sweep.xyz_m[keep]
-        dt_s = 0.0 if self.t_ns is None else (sweep.t_ns - self.t_ns) * 1e-9
+        t_ns = sweep.t_ns  # the time the pose refers to
         if cfg.deskew and sweep.point_dt_s is not None:
-            points = deskew(
-                points,
-                sweep.point_dt_s[keep],
-                se3_exp(self.twist_per_s * cfg.scan_period_s),
-                cfg.scan_period_s,
-            )
+            # deskew to the middle of the sweep, as kiss-icp does: an error in the velocity then
+            # blurs the sweep symmetrically instead of biasing its pose, which would feed back
+            # into the next velocity estimate and oscillate
+            dt = sweep.point_dt_s[keep]
+            mid_s = 0.5 * float(dt.min() + dt.max())
+            t_ns += round(mid_s * 1e9)
+            points = deskew(points, dt - mid_s, se3_exp(self.twist_per_s * cfg.scan_period_s),
+                            cfg.scan_period_s)
+        dt_s = 0.0 if self.t_ns is None else (t_ns - self.t_ns) * 1e-9
         frame = points[voxel_downsample(points, cfg.map_point_spacing_m)]
         source = frame[voxel_downsample(frame, cfg.source_voxel_m)]
         dense = frame[voxel_downsample(frame, cfg.refine_source_voxel_m)]
@@ -104,12 +107,12 @@ class LidarOdometry:
             if dt_s > 0:
                 self.twist_per_s = se3_log(se3_inv(self.T_world_lidar) @ T_new) / dt_s
             self.recent_inliers.append(inliers)
-        self.T_world_lidar, self.t_ns = T_new, sweep.t_ns
+        self.T_world_lidar, self.t_ns = T_new, t_ns
 
         points_world = transform(T_new, frame)
         self.map.add(points_world)
         self.map.remove_far(T_new[:3, 3], cfg.local_map_radius_m)
-        return OdometryStep(sweep.t_ns, T_new, points_world, inliers, info, recovered)
+        return OdometryStep(t_ns, T_new, points_world, inliers, info, recovered)
 
     def _register(
         self, source: np.ndarray, dense: np.ndarray, T_pred: np.ndarray

@@ -81,7 +81,7 @@ def run_odometry(
         finally:
             wall += time.perf_counter() - t0
         n_in += len(sweep)
-        t_s.append(sweep.t_s)
+        t_s.append(step.t_ns * 1e-9)
         poses.append(step.T_world_lidar)
         if acc is not None:
             acc.add(step.points_world)

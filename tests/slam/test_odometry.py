@@ -37,7 +37,7 @@ def _sweeps(n: int, rng: np.random.Generator, with_times: bool):
     def pose(t: float) -> np.ndarray:
         return T0 @ se3_exp(xi_per_s * max(t - 0.3, 0.0))
 
-    truth, sweeps = [], []
+    sweeps = []
     for i in range(n):
         t0 = 0.1 * i
         world = box_surface_points(20000, rng, noise_m=0.005)
@@ -48,25 +48,30 @@ def _sweeps(n: int, rng: np.random.Generator, with_times: bool):
             lidar[c] = transform(
                 se3_inv(pose(t0 + float(dt[c].mean()) if with_times else t0)), world[c]
             )
-        truth.append(pose(t0))
         sweeps.append(
             LidarSweep(
                 t_ns=round(t0 * 1e9), xyz_m=lidar, point_dt_s=dt if with_times else None, index=i
             )
         )
-    return truth, sweeps
+    return pose, sweeps
 
 
 @pytest.mark.parametrize("with_times", [False, True])
 def test_odometry_tracks_synthetic_motion(with_times):
-    truth, sweeps = _sweeps(15, np.random.default_rng(1), with_times)
+    pose, sweeps = _sweeps(15, np.random.default_rng(1), with_times)
     odom = LidarOdometry(OdometryConfig(min_range_m=0.3))
-    poses = [odom.register_frame(s).T_world_lidar for s in sweeps]
-    # odometry starts at identity: compare motion relative to the first pose
-    for T_est, T_true in zip(poses, truth, strict=True):
-        err = se3_log(se3_inv(se3_inv(truth[0]) @ T_true) @ T_est)
-        assert np.linalg.norm(err[3:]) < 0.02
-        assert np.degrees(np.linalg.norm(err[:3])) < 0.3
+    steps = [odom.register_frame(s) for s in sweeps]
+    T_first_true = pose(steps[0].t_ns * 1e-9)
+    for i, step in enumerate(steps):  # odometry starts at identity: compare motion since then
+        T_true = se3_inv(T_first_true) @ pose(step.t_ns * 1e-9)
+        err = se3_log(se3_inv(T_true) @ step.T_world_lidar)
+        # the synthetic sensor jumps from rest to 1 m/s at once: the two sweeps after that step
+        # are deskewed with the old velocity; the error then settles
+        settled = i < 3 or i >= 6
+        assert np.linalg.norm(err[3:]) < (0.015 if settled else 0.05)
+        assert np.degrees(np.linalg.norm(err[:3])) < (0.3 if settled else 1.5)
+    # a deskewed pose refers to the middle of its sweep
+    assert abs(steps[-1].t_ns - sweeps[-1].t_ns - (50_000_000 if with_times else 0)) < 100_000
 
 
 def test_bad_sweeps_raise_or_are_cleaned():

@@ -1,0 +1,1 @@
+"""Sessions: the directory format every recording, the digital twin and replay meet at."""

@@ -1,0 +1,87 @@
+"""raw.mcap: the recording, ROS 2 messages (CDR) in zstd-compressed MCAP chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from mcap.reader import make_reader
+from mcap.writer import CompressionType, Writer
+
+from device.sessions import rosmsg
+from drivers.frames import CameraFrame, ImuSample, LidarSweep
+
+
+class RecordingWriter:
+    """Writes frames to an MCAP file with the session topics. Log times are the frames' times."""
+
+    def __init__(self, path: Path, chunk_size: int = 4 * 1024 * 1024) -> None:
+        self._file = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._writer = Writer(self._file, chunk_size=chunk_size, compression=CompressionType.ZSTD)
+        self._writer.start(profile="ros2", library="handheld-scanner")
+        self._channels: dict[str, int] = {}
+        self._seq: dict[str, int] = {}
+        self.message_count = 0
+
+    def _channel(self, topic: str) -> int:
+        if topic not in self._channels:
+            typename = rosmsg.TYPES[topic]
+            schema = self._writer.register_schema(
+                name=typename, encoding="ros2msg", data=rosmsg.msgdef(typename).encode()
+            )
+            self._channels[topic] = self._writer.register_channel(
+                topic=topic, message_encoding="cdr", schema_id=schema
+            )
+            self._seq[topic] = 0
+        return self._channels[topic]
+
+    def _write(self, topic: str, t_ns: int, data: bytes) -> None:
+        channel = self._channel(topic)
+        self._writer.add_message(
+            channel_id=channel,
+            log_time=t_ns,
+            publish_time=t_ns,
+            data=data,
+            sequence=self._seq[topic],
+        )
+        self._seq[topic] += 1
+        self.message_count += 1
+
+    def write_sweep(self, sweep: LidarSweep) -> None:
+        self._write(rosmsg.LIDAR_TOPIC, sweep.t_ns, rosmsg.encode_sweep(sweep))
+
+    def write_imu(self, sample: ImuSample) -> None:
+        self._write(rosmsg.IMU_TOPIC, sample.t_ns, rosmsg.encode_imu(sample))
+
+    def write_image(self, frame: CameraFrame) -> None:
+        self._write(rosmsg.IMAGE_TOPIC, frame.t_ns, rosmsg.encode_image(frame))
+
+    def write_camera_info(self, t_ns: int, info: dict) -> None:
+        self._write(rosmsg.CAMERA_INFO_TOPIC, t_ns, rosmsg.encode_camera_info(t_ns, info))
+
+    def close(self) -> None:
+        self._writer.finish()
+        self._file.flush()
+        self._file.close()
+
+    def __enter__(self) -> RecordingWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+_DECODERS = {
+    rosmsg.LIDAR_TOPIC: rosmsg.decode_sweep,
+    rosmsg.IMU_TOPIC: rosmsg.decode_imu,
+    rosmsg.IMAGE_TOPIC: rosmsg.decode_image,
+}
+
+
+def read_frames(
+    path: Path, topics: tuple[str, ...] = tuple(_DECODERS)
+) -> Iterator[tuple[str, object]]:
+    """(topic, frame) in log-time order: LidarSweep, ImuSample or CameraFrame."""
+    with open(path, "rb") as f:
+        for _schema, channel, message in make_reader(f).iter_messages(topics=list(topics)):
+            yield channel.topic, _DECODERS[channel.topic](message.data)

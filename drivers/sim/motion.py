@@ -1,0 +1,478 @@
+"""Handheld scanner motion as smooth splines: the ground truth every simulated sensor samples.
+
+A trajectory is one quintic B-spline (C4) through six channels: the body position in the world
+and the body's yaw/pitch/roll (R_world_body = Rz(yaw) Ry(pitch) Rx(roll)). The body frame is
+the lidar frame (x forward, y left, z up); the world is z up, in metres. Desired poses are
+sampled on a 50 Hz grid and used as the spline's control points, so every derivative (velocity,
+acceleration, angular rate and acceleration) is the analytic derivative of what pose() returns.
+
+The walk follows the closed walk_path with its corners rounded (so a start on a corner is up to
+~0.6 m inside it), slowing down in tight turns and on stairs; a reversal (out and back the same
+way) becomes a stop and a turn on the spot. It does whole loops back to the start when they fit.
+
+Why not scipy's RotationSpline: its angular rate is the body-frame rate (R^T dR/dt, checked by
+finite differences), but it is a global interpolant, so the motion after the still start leaks
+into it (~1e-8 rad/s just before 2 s) and its angular acceleration is only continuous. The
+B-spline has local support: control points that are equal give exactly zero rates.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.interpolate import BSpline
+from scipy.ndimage import convolve1d, gaussian_filter1d
+
+log = logging.getLogger(__name__)
+
+PROFILES = ("walk", "aggressive", "static")
+
+DEGREE = 5  # quintic: C4, so jerk is continuous too
+KNOT_RATE_HZ = 50.0
+STILL_S = 2.0  # every profile stands exactly still this long first
+PATH_TIME_SMOOTHING_S = 0.3  # the path-following part is smoothed by a window this wide
+# the desired motion starts this long after STILL_S: more than the smoothing window's half width
+# plus the spline's half support (3 knots), so the still start stays exactly still
+MOVE_DELAY_S = 0.25
+RAMP_S = 1.5  # ease-in/ease-out of speed, bounce, shake and swings
+END_STILL_S = 1.0  # the walk stops and stands still this long at the end
+MIN_MOVE_S = 1.0  # a shorter moving window is not worth it: the trajectory stays still
+EVAL_MARGIN_S = 0.5  # the spline is also defined this far outside [0, duration_s]
+
+SPEED_MIN_MPS = 1.1  # seeded preferred mean walking speed range
+SPEED_MAX_MPS = 1.38  # also the fastest mean speed used to fit whole loops in
+SPEED_VARIATION = 0.05  # slow relative speed changes, +-5 %
+PATH_SMOOTHING_M = 0.8  # Gaussian corner rounding (arc-length sigma): a 90 deg corner ~0.7 m
+PATH_STEP_M = 0.05
+TURN_RATE_RADPS = 1.6  # the walker slows down in turns tighter than these allow at its pace
+TURN_ACCEL_MPS2 = 2.0
+BRAKE_MPS2 = 0.8  # the walker speeds up and slows down at most this hard
+SLOPE_SLOWDOWN = 1.5  # pace / (1 + 1.5 |dz/ds|): ~0.55 on stairs
+SENSOR_TURN_S = 8.0  # the full 360-degree turn of the walk: peak rate 1.875 * 2 pi / 8 = 1.5 rad/s
+TURN_MIN_DURATION_S = 30.0
+AGGRESSIVE_OMEGA_RADPS = 2.85  # the swings are scaled so max |omega| is this
+MAX_SWING_GAIN = 2.0  # keeps |pitch| < ~1.1 rad, far from the Euler singularity at pi/2
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:  # [N] -> [N]
+    """Quintic 0 -> 1 ease, C2 at both ends; exactly 0 for x <= 0 and 1 for x >= 1."""
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * x * (10.0 + x * (-15.0 + 6.0 * x))
+
+
+def _rotation_zyx(ypr_rad: np.ndarray) -> np.ndarray:  # [N, 3] -> [N, 3, 3]
+    """R = Rz(yaw) Ry(pitch) Rx(roll)."""
+    cy, sy = np.cos(ypr_rad[:, 0]), np.sin(ypr_rad[:, 0])
+    cp, sp = np.cos(ypr_rad[:, 1]), np.sin(ypr_rad[:, 1])
+    cr, sr = np.cos(ypr_rad[:, 2]), np.sin(ypr_rad[:, 2])
+    R = np.empty((len(ypr_rad), 3, 3))
+    R[:, 0, 0] = cy * cp
+    R[:, 0, 1] = cy * sp * sr - sy * cr
+    R[:, 0, 2] = cy * sp * cr + sy * sr
+    R[:, 1, 0] = sy * cp
+    R[:, 1, 1] = sy * sp * sr + cy * cr
+    R[:, 1, 2] = sy * sp * cr - cy * sr
+    R[:, 2, 0] = -sp
+    R[:, 2, 1] = cp * sr
+    R[:, 2, 2] = cp * cr
+    return R
+
+
+def _omega_body_zyx(
+    ypr_rad: np.ndarray,  # [N, 3]
+    ypr_rate: np.ndarray,  # [N, 3]
+) -> np.ndarray:  # [N, 3]
+    """Body-frame angular velocity (R^T dR/dt) of R = Rz(yaw) Ry(pitch) Rx(roll)."""
+    dy, dp, dr = ypr_rate.T
+    cp, sp = np.cos(ypr_rad[:, 1]), np.sin(ypr_rad[:, 1])
+    cr, sr = np.cos(ypr_rad[:, 2]), np.sin(ypr_rad[:, 2])
+    return np.stack([dr - dy * sp, dp * cr + dy * cp * sr, -dp * sr + dy * cp * cr], axis=1)
+
+
+def _alpha_body_zyx(
+    ypr_rad: np.ndarray,  # [N, 3]
+    ypr_rate: np.ndarray,  # [N, 3]
+    ypr_acc: np.ndarray,  # [N, 3]
+) -> np.ndarray:  # [N, 3]
+    """Time derivative of _omega_body_zyx (the body-frame angular acceleration)."""
+    dy, dp, dr = ypr_rate.T
+    ay, ap, ar = ypr_acc.T
+    cp, sp = np.cos(ypr_rad[:, 1]), np.sin(ypr_rad[:, 1])
+    cr, sr = np.cos(ypr_rad[:, 2]), np.sin(ypr_rad[:, 2])
+    ax = ar - ay * sp - dy * cp * dp
+    ay_ = ap * cr - dp * sr * dr + ay * cp * sr - dy * sp * dp * sr + dy * cp * cr * dr
+    az = -ap * sr - dp * cr * dr + ay * cp * cr - dy * sp * dp * cr - dy * cp * sr * dr
+    return np.stack([ax, ay_, az], axis=1)
+
+
+@dataclass(frozen=True, eq=False)
+class Trajectory:
+    """Ground-truth motion of the body (lidar) frame; valid on [0, duration_s]."""
+
+    duration_s: float
+    knots_s: np.ndarray  # [M + DEGREE + 1] B-spline knots, seconds
+    control: np.ndarray  # [M, 6] x y z (m, world), yaw pitch roll (rad, R = Rz Ry Rx)
+    profile: str = "static"
+    moving_s: tuple[float, float] | None = None  # when the body may move (outside: still)
+    cruise_s: tuple[float, float] | None = None  # full walking speed between the ramps
+    turn_s: tuple[float, float] | None = None  # the full 360-degree turn, if any
+    n_loops: int = 0  # whole loops of the walk path; 0: it does not get back to the start
+    _splines: tuple[BSpline, BSpline, BSpline] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.control.ndim != 2 or self.control.shape[1] != 6:
+            raise ValueError(f"control must be [M, 6], got {self.control.shape}")
+        if len(self.knots_s) != len(self.control) + DEGREE + 1:
+            raise ValueError("knots_s must have len(control) + DEGREE + 1 entries")
+        spline = BSpline(self.knots_s, self.control, DEGREE, extrapolate=False)
+        object.__setattr__(self, "_splines", (spline, spline.derivative(1), spline.derivative(2)))
+
+    @property
+    def valid_s(self) -> tuple[float, float]:
+        """The times the spline is defined at (a margin around [0, duration_s])."""
+        return float(self.knots_s[DEGREE]), float(self.knots_s[len(self.control)])
+
+    def _eval(self, t_s: np.ndarray, nu: int) -> np.ndarray:  # [N] -> [N, 6]
+        t = np.atleast_1d(np.asarray(t_s, dtype=float))
+        if t.ndim != 1:
+            raise ValueError(f"t_s must be [N], got {t.shape}")
+        lo, hi = self.valid_s
+        if len(t) and (t.min() < lo or t.max() > hi):
+            raise ValueError(f"t_s outside the trajectory's [{lo:.3f}, {hi:.3f}] s")
+        return self._splines[nu](t)
+
+    def position(self, t_s: np.ndarray) -> np.ndarray:  # [N] -> [N, 3] p_world_body, m
+        return self._eval(t_s, 0)[:, :3]
+
+    def velocity_world(self, t_s: np.ndarray) -> np.ndarray:  # [N] -> [N, 3] m/s
+        return self._eval(t_s, 1)[:, :3]
+
+    def accel_world(self, t_s: np.ndarray) -> np.ndarray:  # [N] -> [N, 3] m/s^2 (no gravity)
+        return self._eval(t_s, 2)[:, :3]
+
+    def rotation(self, t_s: np.ndarray) -> np.ndarray:  # [N] -> [N, 3, 3] R_world_body
+        return _rotation_zyx(self._eval(t_s, 0)[:, 3:])
+
+    def angular_velocity_body(self, t_s: np.ndarray) -> np.ndarray:  # [N] -> [N, 3] rad/s
+        return _omega_body_zyx(self._eval(t_s, 0)[:, 3:], self._eval(t_s, 1)[:, 3:])
+
+    def angular_accel_body(self, t_s: np.ndarray) -> np.ndarray:  # [N] -> [N, 3] rad/s^2
+        return _alpha_body_zyx(
+            self._eval(t_s, 0)[:, 3:], self._eval(t_s, 1)[:, 3:], self._eval(t_s, 2)[:, 3:]
+        )
+
+    def pose(self, t_s: np.ndarray) -> np.ndarray:  # [N] -> [N, 4, 4] T_world_body
+        c = self._eval(t_s, 0)
+        T = np.zeros((len(c), 4, 4))
+        T[:, :3, :3] = _rotation_zyx(c[:, 3:])
+        T[:, :3, 3] = c[:, :3]
+        T[:, 3, 3] = 1.0
+        return T
+
+
+@dataclass(frozen=True, eq=False)
+class _LoopPath:
+    """The walk path as a closed, corner-rounded curve, sampled uniformly in arc length, with
+    the walker's pace along it: slower in tight turns (a reversal becomes a stop and turn on
+    the spot) and on stairs."""
+
+    s_m: np.ndarray  # [P + 1] arc length, 0 .. length_m
+    xyz_m: np.ndarray  # [P + 1, 3] floor points, world; the last repeats the first
+    yaw_rad: np.ndarray  # [P + 1] heading of the horizontal tangent, unwrapped
+    pace: np.ndarray  # [P + 1] walking speed relative to the walker's pace on the flat, (0, 1]
+    effort_m: np.ndarray  # [P + 1] distance at the flat pace that takes as long: int ds / pace
+    winding_rad: float  # heading gained per loop (a multiple of 2 pi)
+
+    @property
+    def length_m(self) -> float:
+        return float(self.s_m[-1])
+
+    @property
+    def loop_effort_m(self) -> float:
+        return float(self.effort_m[-1])
+
+    @classmethod
+    def build(cls, walk_path: np.ndarray, pace_mps: float) -> _LoopPath:  # [K, 3]
+        pts = np.asarray(walk_path, dtype=float)
+        if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) < 2:
+            raise ValueError(f"walk_path must be [K >= 2, 3], got {pts.shape}")
+        if len(pts) > 2 and np.allclose(pts[0], pts[-1]):
+            pts = pts[:-1]  # given already closed
+        xyz = np.vstack([pts, pts[:1]])
+        for sigma_m in (0.0, PATH_SMOOTHING_M, 0.0):  # resample, round the corners, resample
+            s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(xyz, axis=0), axis=1))])
+            if s[-1] < 1e-6:
+                raise ValueError("walk_path has zero length")
+            n = max(int(np.ceil(s[-1] / PATH_STEP_M)), 16)
+            s_u = np.arange(n + 1) * (s[-1] / n)
+            xyz = np.stack([np.interp(s_u, s, xyz[:, i]) for i in range(3)], axis=1)
+            if sigma_m > 0:
+                sigma = min(sigma_m, s_u[-1] / 10.0) / (s_u[-1] / n)
+                xyz = gaussian_filter1d(xyz[:-1], sigma, axis=0, mode="wrap")
+                xyz = np.vstack([xyz, xyz[:1]])
+        step_m = s_u[1]
+        ring = xyz[:-1]
+        tangent = np.roll(ring, -1, axis=0) - np.roll(ring, 1, axis=0)
+        yaw = np.unwrap(np.arctan2(tangent[:, 1], tangent[:, 0]))
+        closing = np.unwrap(np.concatenate([yaw, [yaw[0]]]))  # unwrap the closing step too
+        winding = 2.0 * np.pi * np.round((closing[-1] - closing[0]) / (2.0 * np.pi))
+        yaw = np.concatenate([yaw, [yaw[0] + winding]])
+
+        # pace: the speed that keeps the turn rate and the sideways acceleration bounded (a
+        # reversal becomes a stop and a turn on the spot), slower on slopes, and braking and
+        # speeding up at a bounded rate (v^2 changes by at most 2 a ds: a min-plus pass)
+        dyaw = np.abs(np.diff(yaw))  # yaw is interpolated linearly between samples: use the
+        curvature = np.maximum(dyaw[:-1], dyaw[1:]) / step_m  # steeper neighbouring step
+        curvature = np.concatenate([[max(dyaw[0], dyaw[-1]) / step_m], curvature]) + 1e-9
+        slope = np.abs(np.gradient(xyz[:, 2], s_u))[:-1]
+        v_mps = np.minimum.reduce(
+            [
+                np.sqrt(TURN_ACCEL_MPS2 / curvature),
+                TURN_RATE_RADPS / curvature,
+                np.full(n, pace_mps),
+            ]
+        ) / (1.0 + SLOPE_SLOWDOWN * slope)
+        v2 = np.tile(v_mps**2, 3)  # three loops, so that braking wraps round the closing point
+        s3 = np.arange(3 * n) * step_m
+        ramp = 2.0 * BRAKE_MPS2 * s3
+        v2 = np.minimum(v2, np.minimum.accumulate(v2 - ramp) + ramp)
+        v2 = np.minimum(v2, np.minimum.accumulate((v2 + ramp)[::-1])[::-1] - ramp)
+        pace = np.sqrt(v2[n : 2 * n + 1]) / pace_mps
+        pace = np.clip(pace, 0.005, 1.0)
+        effort = np.concatenate([[0.0], np.cumsum(0.5 * (1 / pace[1:] + 1 / pace[:-1]) * step_m)])
+        return cls(s_u, xyz, yaw, pace, effort, float(winding))
+
+    def at_effort(
+        self,
+        effort_m: np.ndarray,  # [N] >= 0; more than a loop's worth wraps
+    ) -> tuple[np.ndarray, np.ndarray]:  # [N, 3] floor point, [N] heading
+        loops = np.floor(effort_m / self.loop_effort_m)
+        s = np.interp(effort_m - loops * self.loop_effort_m, self.effort_m, self.s_m)
+        xyz = np.stack([np.interp(s, self.s_m, self.xyz_m[:, i]) for i in range(3)], axis=1)
+        return xyz, np.interp(s, self.s_m, self.yaw_rad) + loops * self.winding_rad
+
+
+def _smooth_path_in_time(
+    floor_xyz: np.ndarray,  # [N, 3] sampled every h_s
+    path_yaw: np.ndarray,  # [N]
+    h_s: float,
+) -> tuple[np.ndarray, np.ndarray]:  # [N, 3], [N]
+    """Smooth with a compact bell (the quintic smoothstep's derivative) PATH_TIME_SMOOTHING_S
+    wide: kinks in the path timing (braking onsets, turns) become smooth accelerations."""
+    x = np.linspace(0.0, 1.0, int(round(PATH_TIME_SMOOTHING_S / h_s)) + 1)
+    kernel = x * x * (1.0 - x) ** 2
+    kernel /= kernel.sum()
+    both = convolve1d(np.column_stack([floor_xyz, path_yaw]), kernel, axis=0, mode="nearest")
+    return both[:, :3], both[:, 3]
+
+
+def _envelope(t_s: np.ndarray, t_up: float, t_down: float, ramp_s: float) -> np.ndarray:  # [N]
+    """0 before t_up, eases to 1 over ramp_s, back to 0 at t_down, 0 after."""
+    return _smoothstep((t_s - t_up) / ramp_s) * _smoothstep((t_down - t_s) / ramp_s)
+
+
+def _cumtrapz(y: np.ndarray, t_s: np.ndarray) -> np.ndarray:  # [N], [N] -> [N]
+    return np.concatenate([[0.0], np.cumsum(0.5 * (y[1:] + y[:-1]) * np.diff(t_s))])
+
+
+def _sines(
+    t_s: np.ndarray,  # [N]
+    freq_hz: np.ndarray,  # [C]
+    amp: np.ndarray,  # [C]
+    phase_rad: np.ndarray,  # [C]
+) -> np.ndarray:  # [N]
+    return np.sin(2.0 * np.pi * np.outer(t_s, freq_hz) + phase_rad) @ amp
+
+
+def _hand_shake(rng: np.random.Generator, t_s: np.ndarray) -> np.ndarray:  # [N] -> [N, 3]
+    """Small smooth yaw/pitch/roll wobble: 3 sines per axis, 0.5-3 Hz, amplitude ~ 1/f."""
+    out = np.empty((len(t_s), 3))
+    for axis in range(3):
+        f = np.exp(rng.uniform(np.log(0.5), np.log(3.0), 3))
+        amp = np.deg2rad(rng.uniform(0.3, 0.8, 3)) / f  # <= 1.6 deg at 0.5 Hz each
+        out[:, axis] = _sines(t_s, f, amp, rng.uniform(0, 2 * np.pi, 3))
+    return out
+
+
+def _swings(rng: np.random.Generator, t_s: np.ndarray) -> np.ndarray:  # [N] -> [N, 3]
+    """Fast yaw and pitch swings of the aggressive profile (before its gain calibration)."""
+    out = np.zeros((len(t_s), 3))
+    for axis, (rate, f_lo, f_hi) in enumerate([(2.4, 0.3, 0.8), (1.2, 0.35, 0.9)]):
+        f = rng.uniform(f_lo, f_hi, 3)
+        amp = rate * rng.dirichlet(np.ones(3)) / (2.0 * np.pi * f)  # peak rates add to `rate`
+        out[:, axis] = _sines(t_s, f, amp, rng.uniform(0, 2 * np.pi, 3))
+    return out
+
+
+@dataclass(frozen=True)
+class _SpeedPlan:
+    t_down: float
+    ramp_s: float
+    v_mean_mps: float
+    n_loops: int
+
+
+def _plan_speed(
+    t_s: np.ndarray,  # [N] planning grid
+    unit_speed: np.ndarray,  # [N] 1 + slow variation
+    t_up: float,
+    t_down_max: float,
+    loop_m: float,  # the loop's length in effort (distance at the flat pace)
+    v_pref: float,
+) -> _SpeedPlan:
+    """Mean pace and stop time: whole loops back to the start when they fit in the time."""
+
+    def ramp_for(t_down: float) -> float:
+        return min(RAMP_S, 0.5 * (t_down - t_up))
+
+    def distance_per_mps(t_down: float) -> float:
+        w = _envelope(t_s, t_up, t_down, ramp_for(t_down))
+        return float(_cumtrapz(unit_speed * w, t_s)[-1])
+
+    e_max = distance_per_mps(t_down_max)
+    n_max = int(np.floor(SPEED_MAX_MPS * e_max / loop_m))  # the most whole loops there is time for
+    if n_max < 1:
+        return _SpeedPlan(t_down_max, ramp_for(t_down_max), v_pref, 0)
+    n_loops = int(np.clip(np.round(v_pref * e_max / loop_m), 1, n_max))  # nearest to v_pref
+    target_m = n_loops * loop_m
+    if target_m / e_max >= SPEED_MIN_MPS:
+        t_down = t_down_max
+    else:  # walk at the preferred speed, get back to the start early, stand there
+        u_cum = _cumtrapz(np.where(t_s >= t_up, unit_speed, 0.0), t_s)
+        t_down = t_down_max
+        for _ in range(3):  # the ramps lose ~ramp_s of distance; refine once or twice
+            need = target_m / v_pref + ramp_for(t_down)
+            t_down = float(np.clip(np.interp(need, u_cum, t_s), t_up + MIN_MOVE_S, t_down_max))
+    return _SpeedPlan(t_down, ramp_for(t_down), target_m / distance_per_mps(t_down), n_loops)
+
+
+def make_trajectory(
+    walk_path: np.ndarray,  # [K, 3] closed loop of floor points, first = start
+    profile: str,
+    duration_s: float,
+    seed: int,
+    sensor_height_m: float = 1.5,
+) -> Trajectory:
+    """A seeded handheld trajectory along walk_path; deterministic per seed.
+
+    Every profile stands exactly still for STILL_S first. "walk": 1.1-1.4 m/s (seeded), step
+    bounce, hand shake, one full 360-degree turn when duration_s >= 30 s, stopping at the end.
+    "aggressive": the same walk plus fast yaw and pitch swings, max |omega| ~2.85 rad/s.
+    "static": one constant pose, at the start of the path."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    if not duration_s > 0:
+        raise ValueError(f"duration_s must be > 0, got {duration_s}")
+    rng = np.random.default_rng([seed, 0x40710])  # a stream of its own, not the sensors'
+    v_pref = rng.uniform(SPEED_MIN_MPS, SPEED_MAX_MPS)
+    path = _LoopPath.build(walk_path, v_pref)
+
+    h = 1.0 / KNOT_RATE_HZ
+    pad = int(np.ceil(EVAL_MARGIN_S / h)) + DEGREE + 1
+    n_ctrl = int(np.ceil(duration_s / h)) + 1 + 2 * pad
+    knots = (np.arange(n_ctrl + DEGREE + 1) - pad - (DEGREE + 1) / 2) * h
+    t_ctrl = (np.arange(n_ctrl) - pad) * h  # the centre of each control point's basis
+    t_q = np.clip(t_ctrl, 0.0, duration_s)  # outside [0, duration_s] the pose holds
+
+    start_xyz, start_yaw = path.at_effort(np.zeros(1))
+    control = np.zeros((n_ctrl, 6))
+    control[:, :3] = start_xyz[0] + [0.0, 0.0, sensor_height_m]
+    control[:, 3] = start_yaw[0]
+
+    t_up = STILL_S + MOVE_DELAY_S
+    t_down_max = duration_s - END_STILL_S - MOVE_DELAY_S
+    if profile == "static" or t_down_max - t_up < MIN_MOVE_S:
+        if profile != "static":
+            log.info(
+                "%.1f s is too short to move: the %s trajectory stands still", duration_s, profile
+            )
+        return Trajectory(duration_s, knots, control, profile)
+
+    unit_speed = 1.0 + _sines(
+        t_q,
+        rng.uniform(0.02, 0.1, 2),
+        SPEED_VARIATION * rng.dirichlet(np.ones(2)),
+        rng.uniform(0, 2 * np.pi, 2),
+    )
+    plan = _plan_speed(t_q, unit_speed, t_up, t_down_max, path.loop_effort_m, v_pref)
+    w = _envelope(t_q, t_up, plan.t_down, plan.ramp_s)
+    # the pace on the flat; the path slows it down in tight turns and on stairs
+    floor_xyz, path_yaw = path.at_effort(_cumtrapz(plan.v_mean_mps * unit_speed * w, t_q))
+    floor_xyz, path_yaw = _smooth_path_in_time(floor_xyz, path_yaw, h)
+    log.debug(
+        "%s: %.2f m/s mean, %d loops of %.1f m, moving %.1f-%.1f s",
+        profile,
+        plan.v_mean_mps,
+        plan.n_loops,
+        path.length_m,
+        t_up,
+        plan.t_down,
+    )
+
+    # step bounce at the step cadence (~1.9 Hz), and a roll sway at half of it
+    cadence_hz = 1.55 + 0.3 * plan.v_mean_mps * unit_speed
+    step_phase = 2.0 * np.pi * _cumtrapz(cadence_hz, t_q) + rng.uniform(0, 2 * np.pi)
+    bounce_m = rng.uniform(0.010, 0.014) * w * np.sin(step_phase)
+    control[:, :3] = floor_xyz + [0.0, 0.0, sensor_height_m]
+    control[:, 2] += bounce_m
+
+    ypr = _hand_shake(rng, t_q) * w[:, None]
+    ypr[:, 0] += path_yaw
+    ypr[:, 2] += np.deg2rad(rng.uniform(0.5, 1.5)) * w * np.sin(0.5 * step_phase)
+
+    turn_s = None
+    if profile == "walk" and duration_s >= TURN_MIN_DURATION_S:
+        lo, hi = t_up + plan.ramp_s + 1.0, plan.t_down - plan.ramp_s - 1.0 - SENSOR_TURN_S
+        if hi < lo:  # no room while walking: turn on the spot after stopping, if possible
+            lo = hi = plan.t_down + MOVE_DELAY_S
+        if hi + SENSOR_TURN_S <= duration_s - MOVE_DELAY_S:
+            t_turn = rng.uniform(lo, hi)
+            sign = rng.choice([-1.0, 1.0])
+            ypr[:, 0] += sign * 2.0 * np.pi * _smoothstep((t_q - t_turn) / SENSOR_TURN_S)
+            turn_s = (t_turn, t_turn + SENSOR_TURN_S)
+        else:
+            log.warning("no time for the 360-degree turn in a %.1f s walk", duration_s)
+    control[:, 3:] = ypr
+
+    if profile == "aggressive":
+        swings = _swings(rng, t_q) * w[:, None]
+        gain = _calibrate_swings(knots, control[:, 3:], swings, duration_s)
+        control[:, 3:] += gain * swings
+
+    cruise = (t_up + plan.ramp_s, plan.t_down - plan.ramp_s)
+    return Trajectory(
+        duration_s, knots, control, profile, (t_up, plan.t_down), cruise, turn_s, plan.n_loops
+    )
+
+
+def _calibrate_swings(
+    knots_s: np.ndarray,  # [M + DEGREE + 1]
+    base_ypr: np.ndarray,  # [M, 3] control points without the swings
+    swings_ypr: np.ndarray,  # [M, 3] control points of the swings
+    duration_s: float,
+) -> float:
+    """The swing gain g that makes max |omega| over the trajectory AGGRESSIVE_OMEGA_RADPS.
+
+    The angles are linear in g (base + g swings), so the spline is evaluated once and only the
+    Euler-rate -> omega map is redone while bisecting."""
+    t = np.arange(STILL_S, duration_s, 0.005)
+    both = BSpline(knots_s, np.hstack([base_ypr, swings_ypr]), DEGREE)
+    ang, rate = both(t), both.derivative(1)(t)
+
+    def max_omega(g: float) -> float:
+        ypr = ang[:, :3] + g * ang[:, 3:]
+        ypr_rate = rate[:, :3] + g * rate[:, 3:]
+        return float(np.linalg.norm(_omega_body_zyx(ypr, ypr_rate), axis=1).max())
+
+    if max_omega(0.0) >= AGGRESSIVE_OMEGA_RADPS:
+        return 0.0
+    lo, hi = 0.0, MAX_SWING_GAIN
+    if max_omega(hi) < AGGRESSIVE_OMEGA_RADPS:  # too short to line the peaks up
+        log.warning("aggressive swings capped at gain %.1f (%.2f rad/s)", hi, max_omega(hi))
+        return hi
+    for _ in range(30):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if max_omega(mid) < AGGRESSIVE_OMEGA_RADPS else (lo, mid)
+    return 0.5 * (lo + hi)

@@ -1,0 +1,1 @@
+"""Tests of drivers.sim: the digital twin of the scanner."""
