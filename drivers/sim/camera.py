@@ -201,10 +201,15 @@ def _compose(
                 image[i, j] = np.uint8(min(255.0, c * 255.0 + 0.5))
 
 
-def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
-    """image [H, W, 3] uint8 RGB -> JPEG bytes."""
+def encode_jpeg(image: np.ndarray, quality: int = 90, exposure_s: float | None = None) -> bytes:
+    """image [H, W, 3] uint8 RGB -> JPEG bytes, with the exposure time in its EXIF if given."""
+    from PIL.TiffImagePlugin import IFDRational
+
+    exif = Image.Exif()
+    if exposure_s is not None:  # Exif IFD 0x8769, tag ExposureTime 0x829A, a rational in seconds
+        exif.get_ifd(0x8769)[0x829A] = IFDRational(round(exposure_s * 1e6), 1_000_000)
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(
-        buffer, format="JPEG", quality=quality
+        buffer, format="JPEG", quality=quality, exif=exif
     )
     return buffer.getvalue()

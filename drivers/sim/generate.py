@@ -115,7 +115,7 @@ def generate_session(
                 image = render(raycaster, scene, cam, T_world_camera)
                 frame = CameraFrame(
                     T0_NS + int(round(t_c * 1e9)),
-                    encode_jpeg(image),
+                    encode_jpeg(image, exposure_s=settings.exposure_s),
                     cam.width,
                     cam.height,
                     settings.exposure_s,

@@ -190,3 +190,43 @@ def test_bench_without_data(tmp_path: Path) -> None:
 
     assert_one_line_error(result)
     assert not (tmp_path / "b.md").exists()
+
+
+def test_sim_scenes_lists_the_four_scenes() -> None:
+    result = runner.invoke(app, ["sim", "scenes"])
+    assert result.exit_code == 0
+    for name in ("office", "corridor", "courtyard", "stairwell"):
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [(["--scene", "moon"], "unknown scene"), (["--motion", "run"], "unknown motion")],
+)
+def test_sim_generate_rejects_bad_arguments(tmp_path: Path, args: list[str], fragment: str) -> None:
+    result = runner.invoke(app, ["sim", "generate", "--out", str(tmp_path / "s"), *args])
+    assert result.exit_code == 2
+    assert fragment in result.stderr and "Traceback" not in result.output
+
+
+def test_sim_generate_writes_a_session(tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    result = runner.invoke(
+        app,
+        [
+            "sim",
+            "generate",
+            "--scene",
+            "corridor",
+            "--duration",
+            "0.5",
+            "--camera-rate",
+            "4",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "session.json").exists() and (out / "raw.mcap").stat().st_size > 100_000
+    again = runner.invoke(app, ["sim", "generate", "--out", str(out)])
+    assert again.exit_code == 2 and "not an empty folder" in again.stderr
