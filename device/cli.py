@@ -155,8 +155,16 @@ def sim_generate(
     camera_rate: Annotated[
         float, typer.Option("--camera-rate", min=0.0, max=30.0, help="Hz, 0 = off")
     ] = 10.0,
+    camera_model: Annotated[str, typer.Option("--camera-model", help="pinhole | fisheye")] = (
+        "pinhole"
+    ),
+    camera_size: Annotated[str, typer.Option("--camera-size", help="WIDTHxHEIGHT")] = "1280x720",
+    camera_fov: Annotated[
+        float, typer.Option("--camera-fov", min=10.0, max=220.0, help="horizontal, degrees")
+    ] = 90.0,
 ) -> None:
     """Simulate a scan and write it as a session with ground truth."""
+    from drivers.sim.camera import CameraModel
     from drivers.sim.generate import SimSettings, generate_session
     from drivers.sim.motion import PROFILES
     from drivers.sim.scenes import SCENE_NAMES
@@ -167,8 +175,20 @@ def sim_generate(
         raise _fail(f"unknown motion {motion!r}; choose one of {', '.join(PROFILES)}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise _fail(f"{out}: exists and is not an empty folder")
+    if camera_model == "pinhole" and camera_fov >= 170:
+        raise _fail("a pinhole camera needs a field of view under 170 degrees; try fisheye")
+    try:
+        width, height = (int(x) for x in camera_size.lower().split("x"))
+        camera = CameraModel.from_hfov(camera_fov, width, height, camera_model)
+    except ValueError as exc:
+        raise _fail(f"bad camera settings ({camera_size}, {camera_model}): {exc}") from None
     settings = SimSettings(
-        scene=scene, seed=seed, duration_s=duration, motion=motion, camera_rate_hz=camera_rate
+        scene=scene,
+        seed=seed,
+        duration_s=duration,
+        motion=motion,
+        camera_rate_hz=camera_rate,
+        camera=camera,
     )
     with typer.progressbar(length=1000, label=f"simulating {scene}", file=sys.stderr) as bar:
         done = [0]

@@ -35,6 +35,8 @@ class CameraModel:
     k: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # fisheye distortion
 
     def __post_init__(self) -> None:
+        if self.width <= 0 or self.height <= 0 or self.fx <= 0 or self.fy <= 0:
+            raise ValueError(f"image size and focal lengths must be positive: {self}")
         if self.model not in ("pinhole", "fisheye"):
             raise ValueError(f"model must be 'pinhole' or 'fisheye', got {self.model!r}")
         if len(self.k) != 4:

@@ -4,7 +4,8 @@ Directions come from a Fourier model of the Mid-360's non-repetitive pattern fit
 device (data/mid360_fourier.npz, see data/NOTICE.md): four channels fire together at 200,000
 points/s. Returns follow the datasheet: range noise, a 0.1 m blind zone, and a reach that
 depends on reflectivity (40 m at 10 %, 70 m at 80 %), with the Lambertian cosine so grazing
-returns drop out. Intensity is the calibrated reflectivity Livox reports (0-150 for diffuse).
+returns drop out, and past 75 degrees of incidence they fade out entirely. Intensity is the
+calibrated reflectivity Livox reports (0-150 for diffuse).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class LidarModel:
     reach_10pct_m: float = 40.0  # datasheet: 40 m at 10 % reflectivity
     reach_80pct_m: float = 70.0  # and 70 m at 80 %
     random_dropout: float = 0.002
+    grazing_start_deg: float = 75.0  # beyond this incidence, returns fade out until 90 degrees
 
     def reach_m(self, reflectivity: np.ndarray) -> np.ndarray:  # [N] effective (albedo x cos)
         """Maximum range at a reflectivity: a power law through the two datasheet points."""
@@ -102,7 +104,13 @@ def simulate_sweep(
     albedo = albedo_at(face, points_world).mean(axis=1)  # grey reflectivity
     cos_inc = np.abs(np.einsum("ij,ij->i", hits.normal_world, dirs_world))
     ok &= hits.range_m <= model.reach_m(albedo * cos_inc)
-    ok &= rng.random(n) >= model.random_dropout
+    grazing = np.clip(
+        (np.degrees(np.arccos(np.clip(cos_inc, 0.0, 1.0))) - model.grazing_start_deg)
+        / (90.0 - model.grazing_start_deg),
+        0.0,
+        1.0,
+    )
+    ok &= rng.random(n) >= np.maximum(model.random_dropout, grazing)
 
     r = hits.range_m[ok] + rng.normal(0.0, model.range_noise_m, ok.sum())
     intensity = np.clip(albedo[ok] * 150.0 + rng.normal(0.0, 1.0, ok.sum()), 0.0, 150.0)
