@@ -21,6 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from drivers.config import CameraConfig, ImuConfig, LidarConfig
 from slam.config import OdometryConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/scanner/scanner.toml")
@@ -38,6 +39,9 @@ class ScannerConfig(BaseSettings):
 
     data_dir: Path = Field(Path("/var/lib/scanner"), description="sessions and products")
     slam: OdometryConfig = OdometryConfig()
+    lidar: LidarConfig = LidarConfig()
+    imu: ImuConfig = ImuConfig()
+    camera: CameraConfig = CameraConfig()
 
     @classmethod
     def settings_customise_sources(
