@@ -49,7 +49,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
 @app.command()
 def slam(
     input: Annotated[
-        Path, typer.Argument(help="a folder of scans (.pcd, .ply, .npy [+ times.txt])")
+        Path, typer.Argument(help="a session folder, a .mcap, or a folder of .pcd/.ply/.npy scans")
     ],
     out: Annotated[Path, typer.Option("--out", help="trajectory to write (TUM)")],
     map: Annotated[
@@ -65,24 +65,38 @@ def slam(
     from slam.trajectory_io import write_tum
 
     cfg = _config(config)
-    if input.is_file() or (input / "session.json").exists() or (input / "raw.mcap").exists():
-        raise _fail(
-            f"{input}: reading sessions and .mcap recordings is not built yet; "
-            "give a folder of scans"
-        )
-    try:
-        source = ScanFolderSource(input, default_period_s=cfg.slam.scan_period_s)
-    except ScanReadError as exc:
-        raise _fail(str(exc)) from None
-    if not lidar_only:
-        log.info("scan folders carry no IMU: running lidar-only")
-    with typer.progressbar(length=len(source), label="registering", file=sys.stderr) as bar:
-        run = run_odometry(
-            source,
-            cfg.slam,
-            map_voxel_m=cfg.slam.map_point_spacing_m,
-            on_step=lambda n: bar.update(1),
-        )
+    if input.suffix == ".mcap" or input.is_file() or (input / "raw.mcap").exists():
+        from device.sessions import rosmsg
+        from device.sessions.recording import count_messages
+        from device.sessions.replay import SessionSource
+
+        try:
+            source = SessionSource(input, topics=(rosmsg.LIDAR_TOPIC,))
+            n_sweeps = count_messages(source.path, rosmsg.LIDAR_TOPIC)
+        except Exception as exc:  # a missing, truncated or foreign file
+            raise _fail(
+                f"{input}: cannot read the recording ({type(exc).__name__}: {exc})"
+            ) from None
+        if n_sweeps == 0:
+            raise _fail(f"{input}: the recording holds no {rosmsg.LIDAR_TOPIC} sweeps")
+        if not lidar_only:
+            log.warning("LiDAR-inertial fusion is not built yet: running lidar-only")
+    else:
+        try:
+            source = ScanFolderSource(input, default_period_s=cfg.slam.scan_period_s)
+        except ScanReadError as exc:
+            raise _fail(str(exc)) from None
+        n_sweeps = len(source)
+    with typer.progressbar(length=n_sweeps, label="registering", file=sys.stderr) as bar:
+        try:
+            run = run_odometry(
+                source,
+                cfg.slam,
+                map_voxel_m=cfg.slam.map_point_spacing_m,
+                on_step=lambda n: bar.update(1),
+            )
+        except Exception as exc:  # a recording that breaks off part way (crash recovery: issue 6)
+            raise _fail(f"{input}: reading failed part way ({type(exc).__name__}: {exc})") from None
     if len(run.t_s) == 0:
         raise _fail(f"{input}: no scan could be registered ({run.n_skipped} skipped)")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -78,6 +78,16 @@ _DECODERS = {
 }
 
 
+def count_messages(path: Path, topic: str) -> int:
+    """Messages on a topic, from the MCAP summary (0 if the file has none, e.g. unclosed)."""
+    with open(path, "rb") as f:
+        summary = make_reader(f).get_summary()
+    if summary is None or summary.statistics is None:
+        return 0
+    ids = [c.id for c in summary.channels.values() if c.topic == topic]
+    return sum(summary.statistics.channel_message_counts.get(i, 0) for i in ids)
+
+
 def read_frames(
     path: Path, topics: tuple[str, ...] = tuple(_DECODERS)
 ) -> Iterator[tuple[str, object]]:
