@@ -77,8 +77,6 @@ def slam(
             raise _fail(
                 f"{input}: cannot read the recording ({type(exc).__name__}: {exc})"
             ) from None
-        if n_sweeps == 0:
-            raise _fail(f"{input}: the recording holds no {rosmsg.LIDAR_TOPIC} sweeps")
         if not lidar_only:
             log.warning("LiDAR-inertial fusion is not built yet: running lidar-only")
     else:
@@ -87,7 +85,7 @@ def slam(
         except ScanReadError as exc:
             raise _fail(str(exc)) from None
         n_sweeps = len(source)
-    with typer.progressbar(length=n_sweeps, label="registering", file=sys.stderr) as bar:
+    with typer.progressbar(length=max(n_sweeps, 1), label="registering", file=sys.stderr) as bar:
         try:
             run = run_odometry(
                 source,

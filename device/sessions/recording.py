@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from mcap.writer import CompressionType, Writer
 
 from device.sessions import rosmsg
 from drivers.frames import CameraFrame, ImuSample, LidarSweep
+
+log = logging.getLogger(__name__)
 
 
 class RecordingWriter:
@@ -59,6 +62,13 @@ class RecordingWriter:
     def write_camera_info(self, t_ns: int, info: dict) -> None:
         self._write(rosmsg.CAMERA_INFO_TOPIC, t_ns, rosmsg.encode_camera_info(t_ns, info))
 
+    def flush(self) -> None:
+        """Finish the chunk in progress and hand everything to the OS (no fsync)."""
+        self._writer.flush()
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
     def close(self) -> None:
         self._writer.finish()
         self._file.flush()
@@ -80,8 +90,11 @@ _DECODERS = {
 
 def count_messages(path: Path, topic: str) -> int:
     """Messages on a topic, from the MCAP summary (0 if the file has none, e.g. unclosed)."""
-    with open(path, "rb") as f:
-        summary = make_reader(f).get_summary()
+    try:
+        with open(path, "rb") as f:
+            summary = make_reader(f).get_summary()
+    except Exception:  # an unclosed or torn file has no (readable) summary
+        return 0
     if summary is None or summary.statistics is None:
         return 0
     ids = [c.id for c in summary.channels.values() if c.topic == topic]
@@ -91,7 +104,27 @@ def count_messages(path: Path, topic: str) -> int:
 def read_frames(
     path: Path, topics: tuple[str, ...] = tuple(_DECODERS)
 ) -> Iterator[tuple[str, object]]:
-    """(topic, frame) in log-time order: LidarSweep, ImuSample or CameraFrame."""
+    """(topic, frame) in file order (the recorder writes in time order): LidarSweep, ImuSample
+    or CameraFrame. Reads sequentially, so an unclosed file gives every complete chunk and then
+    stops at its torn tail with a warning instead of failing."""
+    from mcap.records import Channel, Message
+    from mcap.stream_reader import StreamReader
+
+    wanted: dict[int, str] = {}
     with open(path, "rb") as f:
-        for _schema, channel, message in make_reader(f).iter_messages(topics=list(topics)):
-            yield channel.topic, _DECODERS[channel.topic](message.data)
+        records = StreamReader(f, validate_crcs=True).records
+        while True:
+            try:
+                record = next(records)
+            except StopIteration:
+                return
+            except Exception as exc:  # a torn tail: EOF inside a record, a bad CRC
+                log.warning(
+                    "%s: stopped at an incomplete record (%s: %s)", path, type(exc).__name__, exc
+                )
+                return
+            if isinstance(record, Channel) and record.topic in topics:
+                wanted[record.id] = record.topic
+            elif isinstance(record, Message) and record.channel_id in wanted:
+                topic = wanted[record.channel_id]
+                yield topic, _DECODERS[topic](record.data)

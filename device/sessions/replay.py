@@ -14,6 +14,7 @@ from pathlib import Path
 from device.sessions import rosmsg
 from device.sessions.manifest import RECORDING
 from device.sessions.recording import read_frames
+from device.sessions.recovery import needs_recovery, recover_session
 from drivers.frames import CameraFrame, ImuSample, LidarSweep
 
 Frame = LidarSweep | ImuSample | CameraFrame
@@ -34,6 +35,8 @@ class SessionSource:
     def __init__(
         self, path: Path, rate: float = 0.0, topics: tuple[str, ...] | None = None
     ) -> None:
+        if Path(path).is_dir() and needs_recovery(Path(path)):
+            recover_session(Path(path))  # a session that was never closed
         self.path = recording_path(path)
         self.rate = rate
         self.topics = topics or (rosmsg.LIDAR_TOPIC, rosmsg.IMU_TOPIC, rosmsg.IMAGE_TOPIC)
