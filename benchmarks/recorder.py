@@ -30,16 +30,26 @@ def main() -> None:
             generate_session(src, SimSettings(scene="office", duration_s=10.0))
         frames = list(SessionSource(src))
         span_s = (frames[-1].t_ns - frames[0].t_ns) * 1e-9
-        rec = SessionRecorder(Path(tmp) / "out", "bench", Calibration(T_lidar_imu=[[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]]), [])
+        rec = SessionRecorder(
+            Path(tmp) / "out",
+            "bench",
+            Calibration(
+                T_lidar_imu=[[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]]
+            ),
+            [],
+        )
         cpu0, wall0 = time.process_time(), time.perf_counter()
         for f in frames:
             rec.write(f)
         rec.close()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         size = (Path(tmp) / "out" / "raw.mcap").stat().st_size
-        print(f"{len(frames)} frames, {span_s:.1f} s of data, {size / 1e6:.1f} MB "
-              f"({size / span_s / 1e6:.2f} MB/s)")
-        print(f"cpu {cpu:.2f} s, wall {wall:.2f} s: {100 * cpu / span_s:.1f} % of one core at real rate")
+        print(
+            f"{len(frames)} frames, {span_s:.1f} s of data, {size / 1e6:.1f} MB "
+            f"({size / span_s / 1e6:.2f} MB/s)"
+        )
+        share = 100 * cpu / span_s
+        print(f"cpu {cpu:.2f} s, wall {wall:.2f} s: {share:.1f} % of one core at real rate")
 
 
 if __name__ == "__main__":
