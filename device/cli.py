@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 
 from device.config import ConfigError, ScannerConfig, load_config, save_snapshot
@@ -61,39 +62,54 @@ def slam(
     """Run SLAM on recorded data and write the trajectory and the map."""
     from drivers.scan_folder import ScanFolderSource, ScanReadError
     from slam.map_io import write_ply
-    from slam.pipeline import run_odometry
+    from slam.pipeline import run_lio, run_odometry
     from slam.trajectory_io import write_tum
 
     cfg = _config(config)
+    T_lidar_imu = None  # set when the IMU is fused
     if input.suffix == ".mcap" or input.is_file() or (input / "raw.mcap").exists():
         from device.sessions import rosmsg
         from device.sessions.recording import count_messages
-        from device.sessions.replay import SessionSource
+        from device.sessions.replay import SessionSource, session_calibration
 
+        topics = (rosmsg.LIDAR_TOPIC,) if lidar_only else (rosmsg.LIDAR_TOPIC, rosmsg.IMU_TOPIC)
         try:
-            source = SessionSource(input, topics=(rosmsg.LIDAR_TOPIC,))
+            source = SessionSource(input, topics=topics)
             n_sweeps = count_messages(source.path, rosmsg.LIDAR_TOPIC)
+            has_imu = not lidar_only and count_messages(source.path, rosmsg.IMU_TOPIC) != 0
         except Exception as exc:  # a missing, truncated or foreign file
             raise _fail(
                 f"{input}: cannot read the recording ({type(exc).__name__}: {exc})"
             ) from None
-        if not lidar_only:
-            log.warning("LiDAR-inertial fusion is not built yet: running lidar-only")
+        if has_imu:
+            T_lidar_imu = session_calibration(input).T_lidar_imu
     else:
         try:
             source = ScanFolderSource(input, default_period_s=cfg.slam.scan_period_s)
         except ScanReadError as exc:
             raise _fail(str(exc)) from None
         n_sweeps = len(source)
-    with typer.progressbar(length=max(n_sweeps, 1), label="registering", file=sys.stderr) as bar:
+    mode = "LiDAR-inertial" if T_lidar_imu is not None else "lidar-only"
+    with typer.progressbar(
+        length=max(n_sweeps, 1), label=f"registering ({mode})", file=sys.stderr
+    ) as bar:
         try:
-            run = run_odometry(
-                source,
-                cfg.slam,
-                map_voxel_m=cfg.slam.map_point_spacing_m,
-                on_step=lambda n: bar.update(1),
-            )
-        except Exception as exc:  # a recording that breaks off part way (crash recovery: issue 6)
+            if T_lidar_imu is not None:
+                run = run_lio(
+                    source,
+                    cfg.slam,
+                    np.array(T_lidar_imu),
+                    map_voxel_m=cfg.slam.map_point_spacing_m,
+                    on_step=lambda n: bar.update(1),
+                )
+            else:
+                run = run_odometry(
+                    source,
+                    cfg.slam,
+                    map_voxel_m=cfg.slam.map_point_spacing_m,
+                    on_step=lambda n: bar.update(1),
+                )
+        except Exception as exc:  # a recording that breaks off part way
             raise _fail(f"{input}: reading failed part way ({type(exc).__name__}: {exc})") from None
     if len(run.t_s) == 0:
         raise _fail(f"{input}: no scan could be registered ({run.n_skipped} skipped)")
@@ -107,7 +123,7 @@ def slam(
     typer.echo(
         f"{len(run.t_s)} poses -> {out}"
         + (f", {len(run.map_points):,} map points -> {map}" if map else "")
-        + f"; {run.points_per_s / 1e6:.2f}M points/s, {run.n_skipped} scans skipped,"
+        + f"; {mode}, {run.points_per_s / 1e6:.2f}M points/s, {run.n_skipped} scans skipped,"
         f" {run.n_recovered} lost priors recovered"
     )
 

@@ -51,6 +51,18 @@ class OdometryConfig(BaseModel):
     recovery_yaw_step_deg: float = Field(10.0, gt=0.0, le=90.0)
     recovery_yaw_range_deg: float = Field(90.0, ge=0.0, le=180.0)
 
+    # LiDAR-inertial filter (slam/lio.py); densities are inflated over the datasheet's to cover
+    # vibration, timing and model error, as LIO systems do
+    imu_gyro_noise: float = Field(2e-3, gt=0.0, description="rad/s/sqrt(Hz)")
+    imu_accel_noise: float = Field(2e-2, gt=0.0, description="m/s^2/sqrt(Hz)")
+    imu_gyro_bias_rw: float = Field(1e-4, gt=0.0, description="rad/s^2/sqrt(Hz)")
+    imu_accel_bias_rw: float = Field(1e-3, gt=0.0, description="m/s^3/sqrt(Hz)")
+    lidar_noise_m: float = Field(0.03, gt=0.0, description="point-to-plane residual, 1 sigma")
+    lio_max_iterations: int = Field(5, ge=1, le=50)
+    lio_max_points: int = Field(2000, ge=100, description="points per sweep in the update")
+    init_window_s: float = Field(1.0, gt=0.0, description="IMU used to initialise at the start")
+    imu_gap_s: float = Field(0.05, gt=0.0, description="a longer gap in the IMU means no IMU")
+
     @model_validator(mode="after")
     def _ranges(self) -> OdometryConfig:
         if self.min_range_m >= self.max_range_m:

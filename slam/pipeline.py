@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from drivers.frames import LidarSweep
+from drivers.frames import ImuSample, LidarSweep
 from slam.config import OdometryConfig
 from slam.odometry import LidarOdometry, TooFewPointsError
 from slam.preprocess import voxel_downsample
@@ -95,4 +95,73 @@ def run_odometry(
         wall_s=wall,
         n_skipped=n_skipped,
         n_recovered=odom.n_recovered,
+    )
+
+
+def run_lio(
+    frames: Iterable[LidarSweep | ImuSample | object],
+    config: OdometryConfig,
+    T_lidar_imu: np.ndarray,  # [4, 4]
+    map_voxel_m: float | None = 0.1,
+    on_step: Callable[[int], None] | None = None,
+) -> SlamRun:
+    """The LiDAR-inertial filter over frames in time order (other frame types are ignored).
+
+    A sweep is held until the IMU has passed its end, so that it can be deskewed."""
+    from collections import deque
+
+    from slam.lio import LidarInertialOdometry
+
+    lio = LidarInertialOdometry(config, T_lidar_imu)
+    acc = MapAccumulator(map_voxel_m) if map_voxel_m else None
+    pending: deque[LidarSweep] = deque()
+    t_s, poses = [], []
+    counts = {"in": 0, "skipped": 0}
+    wall = 0.0
+
+    def run(sweep: LidarSweep) -> None:
+        nonlocal wall
+        t0 = time.perf_counter()
+        try:
+            step = lio.process(sweep)
+        except TooFewPointsError as exc:
+            log.warning("skipping %s", exc)
+            counts["skipped"] += 1
+            return
+        finally:
+            wall += time.perf_counter() - t0
+        counts["in"] += len(sweep)
+        if step is None:  # still initialising
+            return
+        t_s.append(step.t_ns * 1e-9)
+        poses.append(step.T_world_lidar)
+        if acc is not None:
+            acc.add(step.points_world)
+        if on_step:
+            on_step(len(poses))
+
+    def sweep_end_ns(s: LidarSweep) -> int:
+        return s.t_ns + (round(float(s.point_dt_s.max()) * 1e9) if s.point_dt_s is not None else 0)
+
+    for frame in frames:
+        if isinstance(frame, ImuSample):
+            t0 = time.perf_counter()
+            lio.add_imu(frame)
+            wall += time.perf_counter() - t0
+            while pending and sweep_end_ns(pending[0]) <= frame.t_ns:
+                run(pending.popleft())
+        elif isinstance(frame, LidarSweep):
+            pending.append(frame)
+            while len(pending) > 3:  # the IMU is late or gone: go on without it
+                run(pending.popleft())
+    while pending:
+        run(pending.popleft())
+    return SlamRun(
+        t_s=np.array(t_s),
+        T_world_lidar=np.array(poses).reshape(-1, 4, 4),
+        map_points=acc.points() if acc is not None else None,
+        n_points_in=counts["in"],
+        wall_s=wall,
+        n_skipped=counts["skipped"],
+        n_recovered=0,
     )

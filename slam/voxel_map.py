@@ -284,6 +284,7 @@ class VoxelMap:
         self._inv_voxel = 1.0 / self.voxel_size_m
         self._min_spacing2 = float(min_point_spacing_m) ** 2
         self._n_slots = 0
+        self._evicted_at: np.ndarray | None = None
         self._alloc(initial_voxels, max_points_per_voxel)
 
     def _alloc(self, n_voxels: int, max_pts: int) -> None:
@@ -335,7 +336,15 @@ class VoxelMap:
             pts = pts[done:]
 
     def remove_far(self, center_world: np.ndarray, max_distance_m: float) -> int:
-        """Drop voxels whose centre is farther than max_distance_m from center_world [3]."""
+        """Drop voxels whose centre is farther than max_distance_m from center_world [3].
+
+        Runs again only once the centre has moved 5 % of the distance: eviction walks every
+        voxel, and nothing new can be far before the sensor has moved."""
+        if self._evicted_at is not None and np.linalg.norm(
+            center_world - self._evicted_at
+        ) < 0.05 * max_distance_m:
+            return 0
+        self._evicted_at = np.array(center_world, dtype=float)
         n = self._n_slots
         keys = self._slot_keys[:n]
         ijk = (

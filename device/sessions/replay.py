@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from device.sessions import rosmsg
-from device.sessions.manifest import RECORDING
+from device.sessions.manifest import MANIFEST, RECORDING, Calibration, read_manifest
 from device.sessions.recording import read_frames
 from device.sessions.recovery import needs_recovery, recover_session
 from drivers.frames import CameraFrame, ImuSample, LidarSweep
@@ -27,6 +27,23 @@ def recording_path(path: Path) -> Path:
     if not mcap.is_file():
         raise FileNotFoundError(f"{path}: no {RECORDING} recording here")
     return mcap
+
+
+# the Mid-360's built-in IMU in the lidar frame (Livox's factory value): for bare recordings
+MID360_T_LIDAR_IMU = [
+    [1.0, 0.0, 0.0, -0.011],
+    [0.0, 1.0, 0.0, -0.02329],
+    [0.0, 0.0, 1.0, 0.04412],
+    [0.0, 0.0, 0.0, 1.0],
+]
+
+
+def session_calibration(path: Path) -> Calibration:
+    """The session's calibration, or the Mid-360's factory one for a bare .mcap."""
+    path = Path(path)
+    if path.is_dir() and (path / MANIFEST).exists():
+        return read_manifest(path).calibration
+    return Calibration(T_lidar_imu=MID360_T_LIDAR_IMU)
 
 
 class SessionSource:

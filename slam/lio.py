@@ -1,0 +1,311 @@
+"""LiDAR-inertial odometry: an iterated error-state Kalman filter, FAST-LIO2's recipe.
+
+Per sweep: propagate the state with every IMU sample (mean and covariance on SO(3) x R^12),
+deskew each point with the IMU pose at its own time, then iterate: match the points to planes of
+the local voxel map and update the state, until it settles; add the sweep to the map.
+
+The state is the IMU's pose and velocity in a gravity-aligned world, with gyro and accelerometer
+biases. Error state, with R perturbed on the right (R Exp(dtheta)):
+    [dtheta, dp, dv, dbg, dba]  (15)
+The map, plane fits and residuals are the lidar odometry's (voxel_map.py, registration.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from drivers.frames import ImuSample, LidarSweep
+from slam.config import OdometryConfig
+from slam.odometry import MIN_POINTS, OdometryStep, TooFewPointsError
+from slam.preprocess import crop, voxel_downsample
+from slam.se3 import so3_exp, so3_log
+from slam.voxel_map import VoxelMap
+
+log = logging.getLogger(__name__)
+
+GRAVITY_MPS2 = 9.80665
+G_WORLD = np.array([0.0, 0.0, -GRAVITY_MPS2])
+N_STATE = 15
+TH, P, V, BG, BA = (slice(i, i + 3) for i in range(0, 15, 3))
+
+
+def so3_exp_batch(w: np.ndarray) -> np.ndarray:  # [N, 3] -> [N, 3, 3]
+    """Rodrigues for many rotation vectors at once."""
+    theta = np.linalg.norm(w, axis=1)
+    small = theta < 1e-9
+    k = np.where(small[:, None], 0.0, w / np.where(small, 1.0, theta)[:, None])
+    K = np.zeros((len(w), 3, 3))
+    K[:, 0, 1], K[:, 0, 2], K[:, 1, 2] = -k[:, 2], k[:, 1], -k[:, 0]
+    K[:, 1, 0], K[:, 2, 0], K[:, 2, 1] = k[:, 2], -k[:, 1], k[:, 0]
+    s, c = np.sin(theta)[:, None, None], (1 - np.cos(theta))[:, None, None]
+    return np.eye(3) + s * K + c * (K @ K)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """The IMU's path across one sweep: the state at each IMU step and the motion over it."""
+
+    t_ns: np.ndarray  # [K+1] step times, the last is the sweep's end
+    R: np.ndarray  # [K+1, 3, 3]
+    p: np.ndarray  # [K+1, 3]
+    v: np.ndarray  # [K+1, 3]
+    gyro: np.ndarray  # [K, 3] bias-corrected rate over each step
+    acc_world: np.ndarray  # [K, 3] acceleration over each step, world
+
+
+@nb.njit(cache=True)
+def _exp(w):
+    theta = np.sqrt(w[0] * w[0] + w[1] * w[1] + w[2] * w[2])
+    K = np.array([[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]])
+    if theta < 1e-9:
+        return np.eye(3) + K
+    return np.eye(3) + np.sin(theta) / theta * K + (1 - np.cos(theta)) / theta**2 * (K @ K)
+
+
+@nb.njit(cache=True)
+def _integrate(R0, p0, v0, cov0, gyro, accel, dt, q, g):
+    """Mean and covariance through K IMU steps (zero-order hold) -> R, p, v [K+1], cov."""
+    K = len(dt)
+    R = np.empty((K + 1, 3, 3))
+    p = np.empty((K + 1, 3))
+    v = np.empty((K + 1, 3))
+    R[0], p[0], v[0] = R0, p0, v0
+    cov = cov0.copy()
+    F = np.eye(15)
+    for k in range(K):
+        h = dt[k]
+        a_world = R[k] @ accel[k] + g
+        R[k + 1] = R[k] @ _exp(gyro[k] * h)
+        p[k + 1] = p[k] + v[k] * h + 0.5 * a_world * h * h
+        v[k + 1] = v[k] + a_world * h
+        F[:] = np.eye(15)
+        F[0:3, 0:3] = _exp(-gyro[k] * h)
+        F[0:3, 9:12] = -np.eye(3) * h
+        F[3:6, 6:9] = np.eye(3) * h
+        a = accel[k]
+        ax = np.array([[0.0, -a[2], a[1]], [a[2], 0.0, -a[0]], [-a[1], a[0], 0.0]])
+        F[6:9, 0:3] = -(R[k] @ ax) * h
+        F[6:9, 12:15] = -R[k] * h
+        cov = F @ cov @ F.T
+        for i in range(15):
+            cov[i, i] += q[i] * h
+    return R, p, v, cov
+
+
+@dataclass
+class LioState:
+    R: np.ndarray  # [3, 3] R_world_imu
+    p: np.ndarray  # [3] imu position, world
+    v: np.ndarray  # [3] m/s, world
+    bg: np.ndarray  # [3] rad/s
+    ba: np.ndarray  # [3] m/s^2
+    cov: np.ndarray  # [15, 15]
+
+    def boxplus(self, dx: np.ndarray) -> LioState:  # [15]
+        return LioState(self.R @ so3_exp(dx[TH]), self.p + dx[P], self.v + dx[V],
+                        self.bg + dx[BG], self.ba + dx[BA], self.cov)
+
+    def boxminus(self, other: LioState) -> np.ndarray:  # -> [15]
+        return np.concatenate([so3_log(other.R.T @ self.R), self.p - other.p, self.v - other.v,
+                               self.bg - other.bg, self.ba - other.ba])
+
+    def copy(self) -> LioState:
+        return LioState(self.R.copy(), self.p.copy(), self.v.copy(), self.bg.copy(),
+                        self.ba.copy(), self.cov.copy())
+
+
+class LidarInertialOdometry:
+    """The filter as a plain object: feed IMU samples and sweeps in time order, no threads."""
+
+    def __init__(self, config: OdometryConfig, T_lidar_imu: np.ndarray) -> None:  # [4, 4]
+        self.config = cfg = config
+        T_imu_lidar = np.linalg.inv(T_lidar_imu)
+        self.R_il, self.t_il = T_imu_lidar[:3, :3], T_imu_lidar[:3, 3]
+        self.map = VoxelMap(cfg.map_voxel_m, cfg.max_points_per_voxel, cfg.map_point_spacing_m)
+        self.state: LioState | None = None
+        self.t_ns: int | None = None  # time of self.state
+        self.accel_scale = 1.0  # accelerometer reading per m/s^2, found at initialisation
+        self.imu: deque[ImuSample] = deque()
+        self.last_imu: ImuSample | None = None
+        self.imu_ok = True
+        self.n_sweeps_without_imu = 0
+        self._w_last = np.zeros(3)  # angular rate to carry on with when the IMU falls silent
+        self._q_diag = np.r_[[cfg.imu_gyro_noise**2] * 3, [0.0] * 3, [cfg.imu_accel_noise**2] * 3,
+                             [cfg.imu_gyro_bias_rw**2] * 3, [cfg.imu_accel_bias_rw**2] * 3]
+        self.degenerate = False
+
+    # --- inputs -----------------------------------------------------------------------------
+    def add_imu(self, sample: ImuSample) -> None:
+        if self.imu and sample.t_ns <= self.imu[-1].t_ns:
+            return  # out of order or repeated
+        self.imu.append(sample)
+
+    def process(self, sweep: LidarSweep) -> OdometryStep | None:
+        """One sweep; None while the filter is still initialising."""
+        cfg = self.config
+        keep = crop(sweep.xyz_m, cfg.min_range_m, cfg.max_range_m)
+        if len(keep) < MIN_POINTS:
+            raise TooFewPointsError(f"sweep {sweep.index}: {len(keep)} usable points")
+        dt = (sweep.point_dt_s[keep].astype(np.float64) if sweep.point_dt_s is not None
+              else np.zeros(len(keep)))
+        t_end_ns = sweep.t_ns + round(float(dt.max()) * 1e9)
+        if self.state is None and not self._initialise(t_end_ns):
+            return None
+        trace = self._propagate(t_end_ns)  # IMU poses across the sweep
+        points = self._deskew(sweep.xyz_m[keep], sweep.t_ns + np.round(dt * 1e9), trace)
+        frame = points[voxel_downsample(points, cfg.map_point_spacing_m)]
+        source = frame[voxel_downsample(frame, cfg.refine_source_voxel_m)]
+        if len(source) > cfg.lio_max_points:  # an even subset: the IMU prior needs no more
+            source = source[np.linspace(0, len(source) - 1, cfg.lio_max_points).astype(int)]
+        inliers, info = (self._update(source) if len(self.map) else (1.0, np.zeros((6, 6))))
+        T_world_lidar = self.T_world_lidar
+        points_world = frame @ T_world_lidar[:3, :3].T + T_world_lidar[:3, 3]
+        self.map.add(points_world)
+        self.map.remove_far(T_world_lidar[:3, 3], cfg.local_map_radius_m)
+        return OdometryStep(t_end_ns, T_world_lidar, points_world, inliers, info, False)
+
+    @property
+    def T_world_lidar(self) -> np.ndarray:
+        s = self.state
+        T = np.eye(4)
+        T[:3, :3] = s.R @ self.R_il
+        T[:3, 3] = s.R @ self.t_il + s.p
+        return T
+
+    # --- initialisation ---------------------------------------------------------------------
+    def _initialise(self, t_ns: int) -> bool:
+        """Gravity, gyro bias and accelerometer scale from the IMU before t_ns.
+
+        Standing still (the usual start) gives all three; from a moving start the mean specific
+        force still gives gravity's direction, and the lidar updates take it from there."""
+        cfg = self.config
+        window = [s for s in self.imu if s.t_ns <= t_ns]
+        if not window:
+            if self.imu:
+                return False
+            log.warning("no IMU: the filter runs on a constant-velocity model")
+            window = [ImuSample(t_ns, np.zeros(3), np.array([0.0, 0.0, GRAVITY_MPS2]))]
+        span_s = (window[-1].t_ns - window[0].t_ns) * 1e-9
+        if self.imu and span_s < cfg.init_window_s and len(self.imu) == len(window):
+            return False  # wait for a full window of IMU
+        gyro = np.array([s.gyro_radps for s in window])
+        accel = np.array([s.accel_mps2 for s in window])
+        still = gyro.std(axis=0).max() < 0.05 and np.linalg.norm(accel.std(axis=0)) < 0.3
+        f_mean = accel.mean(axis=0)
+        self.accel_scale = np.linalg.norm(f_mean) / GRAVITY_MPS2 if still else 1.0
+        up = f_mean / np.linalg.norm(f_mean)  # specific force at rest points up
+        axis = np.cross(up, [0.0, 0.0, 1.0])
+        angle = np.arccos(np.clip(up[2], -1.0, 1.0))
+        R0 = so3_exp(axis / max(np.linalg.norm(axis), 1e-12) * angle)  # R0 @ up = z
+        cov = np.diag(np.r_[[1e-4] * 3, [1e-6] * 3, [1e-4 if still else 1.0] * 3,
+                            [1e-6 if still else 1e-4] * 3, [1e-2] * 3])
+        self.state = LioState(R0, np.zeros(3), np.zeros(3),
+                              gyro.mean(axis=0) if still else np.zeros(3), np.zeros(3), cov)
+        self.t_ns = window[-1].t_ns
+        self.last_imu = window[-1]
+        while self.imu and self.imu[0].t_ns <= self.t_ns:
+            self.imu.popleft()
+        log.info("LIO initialised (%s start): gyro bias %s rad/s, accelerometer scale %.4f",
+                 "static" if still else "moving", np.round(self.state.bg, 4), self.accel_scale)
+        return True
+
+    # --- propagation ------------------------------------------------------------------------
+    def _propagate(self, t_end_ns: int) -> Trace:
+        """Integrate the IMU up to t_end_ns; returns the poses along the way, for the deskew."""
+        cfg = self.config
+        samples = []
+        while self.imu and self.imu[0].t_ns <= t_end_ns:
+            samples.append(self.imu.popleft())
+        last_t = samples[-1].t_ns if samples else (self.last_imu.t_ns if self.last_imu else None)
+        self.imu_ok = last_t is not None and (t_end_ns - last_t) * 1e-9 <= cfg.imu_gap_s
+        if not self.imu_ok:
+            self.n_sweeps_without_imu += 1
+            if self.n_sweeps_without_imu == 1:
+                log.warning("IMU silent: propagating on constant velocity until it returns")
+        else:
+            self.n_sweeps_without_imu = 0
+        s = self.state
+        # the reading that holds over each step is the last one before it (zero-order hold)
+        holds = [self.last_imu, *samples] if self.last_imu is not None else [*samples]
+        t_steps = np.array([self.t_ns] + [x.t_ns for x in samples] + [t_end_ns], dtype=np.int64)
+        if self.imu_ok and len(holds) >= len(t_steps) - 1:
+            holds = holds[-(len(t_steps) - 1):]
+            gyro = np.array([x.gyro_radps for x in holds]) - s.bg
+            accel = np.array([x.accel_mps2 for x in holds]) / self.accel_scale - s.ba
+            self._w_last = gyro[-1]
+        else:  # no IMU: keep turning as before and keep the velocity, with a wide covariance
+            gyro = np.tile(self._w_last, (len(t_steps) - 1, 1))
+            accel = np.tile(s.R.T @ -G_WORLD, (len(t_steps) - 1, 1))
+        q = self._q_diag.copy()
+        if not self.imu_ok:
+            q[TH] += 1.0
+            q[V] += 10.0
+        dt_s = np.diff(t_steps) * 1e-9
+        R, p, v, cov = _integrate(s.R, s.p, s.v, s.cov, gyro, accel, dt_s, q, G_WORLD)
+        self.state = LioState(R[-1], p[-1], v[-1], s.bg, s.ba, cov)
+        self.t_ns = int(t_end_ns)
+        if samples:
+            self.last_imu = samples[-1]
+        acc_world = np.einsum("kij,kj->ki", R[:-1], accel) + G_WORLD
+        return Trace(t_steps, R, p, v, gyro, acc_world)
+
+    # --- deskew -----------------------------------------------------------------------------
+    def _deskew(self, points: np.ndarray, t_ns: np.ndarray, tr: Trace) -> np.ndarray:
+        """points [N, 3] each at its own time t_ns [N] -> the lidar frame at the sweep's end."""
+        k = np.clip(np.searchsorted(tr.t_ns, t_ns, side="right") - 1, 0, len(tr.gyro) - 1)
+        tau = ((t_ns - tr.t_ns[k]) * 1e-9)[:, None]  # [N, 1], may be < 0 before the first step
+        R_t = tr.R[k] @ so3_exp_batch(tr.gyro[k] * tau)  # [N, 3, 3]
+        p_t = tr.p[k] + tr.v[k] * tau + 0.5 * tr.acc_world[k] * tau * tau
+        q_imu = points @ self.R_il.T + self.t_il
+        world = np.einsum("nij,nj->ni", R_t, q_imu) + p_t
+        q_end = (world - tr.p[-1]) @ tr.R[-1]  # R^T (world - p), row-wise
+        return (q_end - self.t_il) @ self.R_il  # back into the lidar frame
+
+    # --- update -----------------------------------------------------------------------------
+    def _update(self, source: np.ndarray) -> tuple[float, np.ndarray]:  # [N, 3] lidar frame
+        """Iterated EKF update with point-to-plane residuals -> (inlier share, information)."""
+        cfg = self.config
+        prior = self.state
+        x = prior.copy()
+        q_imu = source @ self.R_il.T + self.t_il
+        w_meas = 1.0 / cfg.lidar_noise_m**2
+        P_inv = np.linalg.inv(prior.cov)
+        H_info = np.zeros((6, 6))
+        n_in = 0
+        for _ in range(cfg.lio_max_iterations):
+            world = q_imu @ x.R.T + x.p
+            planes = self.map.fit_planes(world, cfg.plane_neighbors, cfg.max_neighbor_distance_m,
+                                         cfg.plane_tolerance_m)
+            r = np.einsum("ij,ij->i", planes.normal, world) + planes.offset
+            inl = planes.valid & (np.abs(r) < cfg.refine_threshold_m * 3)
+            n_in = int(inl.sum())
+            if n_in < 6:
+                break
+            n, q, r = planes.normal[inl], q_imu[inl], r[inl]
+            H = np.hstack([np.cross(q, n @ x.R), n])  # [M, 6]: d r / d [dtheta, dp]
+            k2 = (cfg.refine_threshold_m / 3.0) ** 2
+            weights = w_meas * (k2 / (k2 + r**2)) ** 2
+            Hw = H * weights[:, None]
+            H_info = Hw.T @ H
+            dx_prior = x.boxminus(prior)
+            A = P_inv.copy()
+            A[:6, :6] += H_info
+            b = -P_inv @ dx_prior
+            b[:6] -= Hw.T @ r
+            delta = np.linalg.solve(A, b)
+            x = x.boxplus(delta)
+            if np.linalg.norm(delta[:6]) < cfg.convergence_eps:
+                break
+        A = P_inv.copy()
+        A[:6, :6] += H_info
+        x.cov = np.linalg.inv(A)
+        x.cov = 0.5 * (x.cov + x.cov.T)
+        self.state = x
+        eig = np.linalg.eigvalsh(H_info) if n_in >= 6 else np.zeros(6)
+        self.degenerate = bool(eig[0] < 1e-3 * max(eig[-1], 1e-12))
+        return n_in / max(len(source), 1), H_info
