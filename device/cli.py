@@ -130,7 +130,13 @@ def slam(
 
 @app.command()
 def bench(
-    quick: Annotated[bool, typer.Option("--quick", help=f"only the first {20} scans")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="a small subset: 20 real scans, one 15 s twin run")
+    ] = False,
+    only: Annotated[str, typer.Option("--only", help="all | balm | twin")] = "all",
+    duration: Annotated[
+        float, typer.Option("--duration", min=5.0, max=600.0, help="twin seconds per sequence")
+    ] = 60.0,
     out: Annotated[Path, typer.Option("--out", help="markdown table to write")] = Path(
         "out/bench.md"
     ),
@@ -139,20 +145,40 @@ def bench(
     ] = DEFAULT_BALM,
     config: ConfigOption = None,
 ) -> None:
-    """Accuracy and speed against kiss-icp, on the same data in the same run."""
+    """Accuracy and speed against kiss-icp on the same data in the same run: the real BALM
+    scans (lidar-only) and digital-twin sequences (every scene, walk and aggressive)."""
     try:
         from slam.bench import run_bench
+        from slam.bench_twin import MOTIONS, SCENES, format_twin_table, run_sequence, twin_session
     except ImportError as exc:
         raise _fail(
             f"the bench needs the 'bench' extra (pip install -e '.[bench]'): {exc}"
         ) from None
+    if only not in ("all", "balm", "twin"):
+        raise _fail(f"--only takes all, balm or twin, not {only!r}")
     cfg = _config(config)
-    if not (data / "reference_poses.tum").exists():
-        raise _fail(f"{data}: no BALM scans with reference_poses.tum here (use --data)")
-    typer.echo(f"bench on {data}{' (quick)' if quick else ''}: ours and kiss-icp ...", err=True)
-    run_bench(data, out, cfg.slam, quick=quick)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = ""
+    if only in ("all", "balm"):
+        if not (data / "reference_poses.tum").exists():
+            raise _fail(f"{data}: no BALM scans with reference_poses.tum here (use --data)")
+        typer.echo(f"real scans from {data}: ours and kiss-icp ...", err=True)
+        run_bench(data, out, cfg.slam, quick=quick)
+        text += "## Real scans (BALM), lidar-only\n\n" + out.read_text() + "\n"
+    if only in ("all", "twin"):
+        sequences = [("office", "walk")] if quick else [(s, m) for s in SCENES for m in MOTIONS]
+        seconds = 15.0 if quick else duration
+        rows = []
+        for scene, motion in sequences:
+            typer.echo(
+                f"twin {scene}/{motion}, {seconds:g} s: LIO, lidar-only, kiss-icp ...", err=True
+            )
+            session = twin_session(out.parent / "cache" / "twin", scene, motion, seconds)
+            rows += run_sequence(session, cfg.slam)
+        text += "## Digital twin, against the ground truth\n\n" + format_twin_table(rows)
+    out.write_text(text)
     save_snapshot(cfg, out)
-    typer.echo(out.read_text())
+    typer.echo(text)
     typer.echo(f"saved {out}", err=True)
 
 

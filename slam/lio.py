@@ -34,18 +34,6 @@ N_STATE = 15
 TH, P, V, BG, BA = (slice(i, i + 3) for i in range(0, 15, 3))
 
 
-def so3_exp_batch(w: np.ndarray) -> np.ndarray:  # [N, 3] -> [N, 3, 3]
-    """Rodrigues for many rotation vectors at once."""
-    theta = np.linalg.norm(w, axis=1)
-    small = theta < 1e-9
-    k = np.where(small[:, None], 0.0, w / np.where(small, 1.0, theta)[:, None])
-    K = np.zeros((len(w), 3, 3))
-    K[:, 0, 1], K[:, 0, 2], K[:, 1, 2] = -k[:, 2], k[:, 1], -k[:, 0]
-    K[:, 1, 0], K[:, 2, 0], K[:, 2, 1] = k[:, 2], -k[:, 1], k[:, 0]
-    s, c = np.sin(theta)[:, None, None], (1 - np.cos(theta))[:, None, None]
-    return np.eye(3) + s * K + c * (K @ K)
-
-
 @dataclass(frozen=True)
 class Trace:
     """The IMU's path across one sweep: the state at each IMU step and the motion over it."""
@@ -97,6 +85,59 @@ def _integrate(R0, p0, v0, cov0, gyro, accel, dt, q, g):
     return R, p, v, cov
 
 
+@nb.njit(cache=True)
+def _mv(M, x, y, z):
+    return (
+        M[0, 0] * x + M[0, 1] * y + M[0, 2] * z,
+        M[1, 0] * x + M[1, 1] * y + M[1, 2] * z,
+        M[2, 0] * x + M[2, 1] * y + M[2, 2] * z,
+    )
+
+
+@nb.njit(cache=True)
+def _mtv(M, x, y, z):  # M^T (x, y, z)
+    return (
+        M[0, 0] * x + M[1, 0] * y + M[2, 0] * z,
+        M[0, 1] * x + M[1, 1] * y + M[2, 1] * z,
+        M[0, 2] * x + M[1, 2] * y + M[2, 2] * z,
+    )
+
+
+@nb.njit(cache=True)
+def _deskew_kernel(points, k, tau, R, p, v, gyro, acc_world, R_il, t_il):
+    """Each point through the IMU pose at its own time into the lidar frame at the last step.
+
+    world = R_k Exp(w_k tau) q + p_k + v_k tau + a_k tau^2 / 2, q being the point in the IMU frame.
+    """
+    n = points.shape[0]
+    out = np.empty((n, 3))
+    R_end, p_end = R[-1], p[-1]
+    for i in range(n):
+        j, t = k[i], tau[i]
+        qx, qy, qz = _mv(R_il, points[i, 0], points[i, 1], points[i, 2])
+        qx, qy, qz = qx + t_il[0], qy + t_il[1], qz + t_il[2]
+        wx, wy, wz = gyro[j, 0] * t, gyro[j, 1] * t, gyro[j, 2] * t
+        theta = np.sqrt(wx * wx + wy * wy + wz * wz)
+        if theta > 1e-12:  # Rodrigues on the vector
+            ax, ay, az = wx / theta, wy / theta, wz / theta
+            c, s_ = np.cos(theta), np.sin(theta)
+            d = (ax * qx + ay * qy + az * qz) * (1.0 - c)
+            cx, cy, cz = ay * qz - az * qy, az * qx - ax * qz, ax * qy - ay * qx
+            qx, qy, qz = (
+                qx * c + cx * s_ + ax * d,
+                qy * c + cy * s_ + ay * d,
+                qz * c + cz * s_ + az * d,
+            )
+        wx_, wy_, wz_ = _mv(R[j], qx, qy, qz)
+        h = 0.5 * t * t
+        wx_ += p[j, 0] + v[j, 0] * t + acc_world[j, 0] * h - p_end[0]
+        wy_ += p[j, 1] + v[j, 1] * t + acc_world[j, 1] * h - p_end[1]
+        wz_ += p[j, 2] + v[j, 2] * t + acc_world[j, 2] * h - p_end[2]
+        ex, ey, ez = _mtv(R_end, wx_, wy_, wz_)
+        out[i, 0], out[i, 1], out[i, 2] = _mtv(R_il, ex - t_il[0], ey - t_il[1], ez - t_il[2])
+    return out
+
+
 @dataclass
 class LioState:
     R: np.ndarray  # [3, 3] R_world_imu
@@ -107,16 +148,35 @@ class LioState:
     cov: np.ndarray  # [15, 15]
 
     def boxplus(self, dx: np.ndarray) -> LioState:  # [15]
-        return LioState(self.R @ so3_exp(dx[TH]), self.p + dx[P], self.v + dx[V],
-                        self.bg + dx[BG], self.ba + dx[BA], self.cov)
+        return LioState(
+            self.R @ so3_exp(dx[TH]),
+            self.p + dx[P],
+            self.v + dx[V],
+            self.bg + dx[BG],
+            self.ba + dx[BA],
+            self.cov,
+        )
 
     def boxminus(self, other: LioState) -> np.ndarray:  # -> [15]
-        return np.concatenate([so3_log(other.R.T @ self.R), self.p - other.p, self.v - other.v,
-                               self.bg - other.bg, self.ba - other.ba])
+        return np.concatenate(
+            [
+                so3_log(other.R.T @ self.R),
+                self.p - other.p,
+                self.v - other.v,
+                self.bg - other.bg,
+                self.ba - other.ba,
+            ]
+        )
 
     def copy(self) -> LioState:
-        return LioState(self.R.copy(), self.p.copy(), self.v.copy(), self.bg.copy(),
-                        self.ba.copy(), self.cov.copy())
+        return LioState(
+            self.R.copy(),
+            self.p.copy(),
+            self.v.copy(),
+            self.bg.copy(),
+            self.ba.copy(),
+            self.cov.copy(),
+        )
 
 
 class LidarInertialOdometry:
@@ -135,8 +195,13 @@ class LidarInertialOdometry:
         self.imu_ok = True
         self.n_sweeps_without_imu = 0
         self._w_last = np.zeros(3)  # angular rate to carry on with when the IMU falls silent
-        self._q_diag = np.r_[[cfg.imu_gyro_noise**2] * 3, [0.0] * 3, [cfg.imu_accel_noise**2] * 3,
-                             [cfg.imu_gyro_bias_rw**2] * 3, [cfg.imu_accel_bias_rw**2] * 3]
+        self._q_diag = np.r_[
+            [cfg.imu_gyro_noise**2] * 3,
+            [0.0] * 3,
+            [cfg.imu_accel_noise**2] * 3,
+            [cfg.imu_gyro_bias_rw**2] * 3,
+            [cfg.imu_accel_bias_rw**2] * 3,
+        ]
         self.degenerate = False
 
     # --- inputs -----------------------------------------------------------------------------
@@ -151,8 +216,11 @@ class LidarInertialOdometry:
         keep = crop(sweep.xyz_m, cfg.min_range_m, cfg.max_range_m)
         if len(keep) < MIN_POINTS:
             raise TooFewPointsError(f"sweep {sweep.index}: {len(keep)} usable points")
-        dt = (sweep.point_dt_s[keep].astype(np.float64) if sweep.point_dt_s is not None
-              else np.zeros(len(keep)))
+        dt = (
+            sweep.point_dt_s[keep].astype(np.float64)
+            if sweep.point_dt_s is not None
+            else np.zeros(len(keep))
+        )
         t_end_ns = sweep.t_ns + round(float(dt.max()) * 1e9)
         if self.state is None and not self._initialise(t_end_ns):
             return None
@@ -162,7 +230,7 @@ class LidarInertialOdometry:
         source = frame[voxel_downsample(frame, cfg.refine_source_voxel_m)]
         if len(source) > cfg.lio_max_points:  # an even subset: the IMU prior needs no more
             source = source[np.linspace(0, len(source) - 1, cfg.lio_max_points).astype(int)]
-        inliers, info = (self._update(source) if len(self.map) else (1.0, np.zeros((6, 6))))
+        inliers, info = self._update(source) if len(self.map) else (1.0, np.zeros((6, 6)))
         T_world_lidar = self.T_world_lidar
         points_world = frame @ T_world_lidar[:3, :3].T + T_world_lidar[:3, 3]
         self.map.add(points_world)
@@ -202,16 +270,33 @@ class LidarInertialOdometry:
         axis = np.cross(up, [0.0, 0.0, 1.0])
         angle = np.arccos(np.clip(up[2], -1.0, 1.0))
         R0 = so3_exp(axis / max(np.linalg.norm(axis), 1e-12) * angle)  # R0 @ up = z
-        cov = np.diag(np.r_[[1e-4] * 3, [1e-6] * 3, [1e-4 if still else 1.0] * 3,
-                            [1e-6 if still else 1e-4] * 3, [1e-2] * 3])
-        self.state = LioState(R0, np.zeros(3), np.zeros(3),
-                              gyro.mean(axis=0) if still else np.zeros(3), np.zeros(3), cov)
+        cov = np.diag(
+            np.r_[
+                [1e-4] * 3,
+                [1e-6] * 3,
+                [1e-4 if still else 1.0] * 3,
+                [1e-6 if still else 1e-4] * 3,
+                [1e-2] * 3,
+            ]
+        )
+        self.state = LioState(
+            R0,
+            np.zeros(3),
+            np.zeros(3),
+            gyro.mean(axis=0) if still else np.zeros(3),
+            np.zeros(3),
+            cov,
+        )
         self.t_ns = window[-1].t_ns
         self.last_imu = window[-1]
         while self.imu and self.imu[0].t_ns <= self.t_ns:
             self.imu.popleft()
-        log.info("LIO initialised (%s start): gyro bias %s rad/s, accelerometer scale %.4f",
-                 "static" if still else "moving", np.round(self.state.bg, 4), self.accel_scale)
+        log.info(
+            "LIO initialised (%s start): gyro bias %s rad/s, accelerometer scale %.4f",
+            "static" if still else "moving",
+            np.round(self.state.bg, 4),
+            self.accel_scale,
+        )
         return True
 
     # --- propagation ------------------------------------------------------------------------
@@ -234,7 +319,7 @@ class LidarInertialOdometry:
         holds = [self.last_imu, *samples] if self.last_imu is not None else [*samples]
         t_steps = np.array([self.t_ns] + [x.t_ns for x in samples] + [t_end_ns], dtype=np.int64)
         if self.imu_ok and len(holds) >= len(t_steps) - 1:
-            holds = holds[-(len(t_steps) - 1):]
+            holds = holds[-(len(t_steps) - 1) :]
             gyro = np.array([x.gyro_radps for x in holds]) - s.bg
             accel = np.array([x.accel_mps2 for x in holds]) / self.accel_scale - s.ba
             self._w_last = gyro[-1]
@@ -258,13 +343,19 @@ class LidarInertialOdometry:
     def _deskew(self, points: np.ndarray, t_ns: np.ndarray, tr: Trace) -> np.ndarray:
         """points [N, 3] each at its own time t_ns [N] -> the lidar frame at the sweep's end."""
         k = np.clip(np.searchsorted(tr.t_ns, t_ns, side="right") - 1, 0, len(tr.gyro) - 1)
-        tau = ((t_ns - tr.t_ns[k]) * 1e-9)[:, None]  # [N, 1], may be < 0 before the first step
-        R_t = tr.R[k] @ so3_exp_batch(tr.gyro[k] * tau)  # [N, 3, 3]
-        p_t = tr.p[k] + tr.v[k] * tau + 0.5 * tr.acc_world[k] * tau * tau
-        q_imu = points @ self.R_il.T + self.t_il
-        world = np.einsum("nij,nj->ni", R_t, q_imu) + p_t
-        q_end = (world - tr.p[-1]) @ tr.R[-1]  # R^T (world - p), row-wise
-        return (q_end - self.t_il) @ self.R_il  # back into the lidar frame
+        tau = (t_ns - tr.t_ns[k]) * 1e-9  # [N], may be < 0 before the first step
+        return _deskew_kernel(
+            np.ascontiguousarray(points, dtype=np.float64),
+            k,
+            tau,
+            tr.R,
+            tr.p,
+            tr.v,
+            tr.gyro,
+            tr.acc_world,
+            self.R_il,
+            self.t_il,
+        )
 
     # --- update -----------------------------------------------------------------------------
     def _update(self, source: np.ndarray) -> tuple[float, np.ndarray]:  # [N, 3] lidar frame
@@ -279,8 +370,9 @@ class LidarInertialOdometry:
         n_in = 0
         for _ in range(cfg.lio_max_iterations):
             world = q_imu @ x.R.T + x.p
-            planes = self.map.fit_planes(world, cfg.plane_neighbors, cfg.max_neighbor_distance_m,
-                                         cfg.plane_tolerance_m)
+            planes = self.map.fit_planes(
+                world, cfg.plane_neighbors, cfg.max_neighbor_distance_m, cfg.plane_tolerance_m
+            )
             r = np.einsum("ij,ij->i", planes.normal, world) + planes.offset
             inl = planes.valid & (np.abs(r) < cfg.refine_threshold_m * 3)
             n_in = int(inl.sum())

@@ -91,8 +91,9 @@ class LidarOdometry:
             dt = sweep.point_dt_s[keep]
             mid_s = 0.5 * float(dt.min() + dt.max())
             t_ns += round(mid_s * 1e9)
-            points = deskew(points, dt - mid_s, se3_exp(self.twist_per_s * cfg.scan_period_s),
-                            cfg.scan_period_s)
+            points = deskew(
+                points, dt - mid_s, se3_exp(self.twist_per_s * cfg.scan_period_s), cfg.scan_period_s
+            )
         dt_s = 0.0 if self.t_ns is None else (t_ns - self.t_ns) * 1e-9
         frame = points[voxel_downsample(points, cfg.map_point_spacing_m)]
         source = frame[voxel_downsample(frame, cfg.source_voxel_m)]

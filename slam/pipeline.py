@@ -52,6 +52,8 @@ class SlamRun:
     wall_s: float  # time spent in the odometry itself
     n_skipped: int
     n_recovered: int
+    latencies_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [N] per sweep
+    n_degenerate: int = 0  # sweeps whose geometry left a direction to the IMU
 
     @property
     def points_per_s(self) -> float:
@@ -70,6 +72,7 @@ def run_odometry(
     t_s, poses = [], []
     n_in = n_skipped = 0
     wall = 0.0
+    latencies = []
     for sweep in sweeps:
         t0 = time.perf_counter()
         try:
@@ -80,6 +83,7 @@ def run_odometry(
             continue
         finally:
             wall += time.perf_counter() - t0
+        latencies.append(time.perf_counter() - t0)
         n_in += len(sweep)
         t_s.append(step.t_ns * 1e-9)
         poses.append(step.T_world_lidar)
@@ -95,6 +99,7 @@ def run_odometry(
         wall_s=wall,
         n_skipped=n_skipped,
         n_recovered=odom.n_recovered,
+        latencies_s=np.array(latencies),
     )
 
 
@@ -116,8 +121,9 @@ def run_lio(
     acc = MapAccumulator(map_voxel_m) if map_voxel_m else None
     pending: deque[LidarSweep] = deque()
     t_s, poses = [], []
-    counts = {"in": 0, "skipped": 0}
+    counts = {"in": 0, "skipped": 0, "degenerate": 0}
     wall = 0.0
+    latencies = []
 
     def run(sweep: LidarSweep) -> None:
         nonlocal wall
@@ -130,7 +136,9 @@ def run_lio(
             return
         finally:
             wall += time.perf_counter() - t0
+        latencies.append(time.perf_counter() - t0)
         counts["in"] += len(sweep)
+        counts["degenerate"] += int(lio.degenerate)
         if step is None:  # still initialising
             return
         t_s.append(step.t_ns * 1e-9)
@@ -164,4 +172,6 @@ def run_lio(
         wall_s=wall,
         n_skipped=counts["skipped"],
         n_recovered=0,
+        latencies_s=np.array(latencies),
+        n_degenerate=counts["degenerate"],
     )

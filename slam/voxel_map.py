@@ -340,9 +340,10 @@ class VoxelMap:
 
         Runs again only once the centre has moved 5 % of the distance: eviction walks every
         voxel, and nothing new can be far before the sensor has moved."""
-        if self._evicted_at is not None and np.linalg.norm(
-            center_world - self._evicted_at
-        ) < 0.05 * max_distance_m:
+        if (
+            self._evicted_at is not None
+            and np.linalg.norm(center_world - self._evicted_at) < 0.05 * max_distance_m
+        ):
             return 0
         self._evicted_at = np.array(center_world, dtype=float)
         n = self._n_slots
