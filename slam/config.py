@@ -54,7 +54,7 @@ class OdometryConfig(BaseModel):
     # LiDAR-inertial filter (slam/lio.py); densities are inflated over the datasheet's to cover
     # vibration, timing and model error, as LIO systems do
     imu_gyro_noise: float = Field(2e-3, gt=0.0, description="rad/s/sqrt(Hz)")
-    imu_accel_noise: float = Field(2e-2, gt=0.0, description="m/s^2/sqrt(Hz)")
+    imu_accel_noise: float = Field(0.2, gt=0.0, description="m/s^2/sqrt(Hz)")
     imu_gyro_bias_rw: float = Field(1e-4, gt=0.0, description="rad/s^2/sqrt(Hz)")
     imu_accel_bias_rw: float = Field(1e-3, gt=0.0, description="m/s^3/sqrt(Hz)")
     lidar_noise_m: float = Field(0.03, gt=0.0, description="point-to-plane residual, 1 sigma")

@@ -259,7 +259,7 @@ class LidarInertialOdometry:
             log.warning("no IMU: the filter runs on a constant-velocity model")
             window = [ImuSample(t_ns, np.zeros(3), np.array([0.0, 0.0, GRAVITY_MPS2]))]
         span_s = (window[-1].t_ns - window[0].t_ns) * 1e-9
-        if self.imu and span_s < cfg.init_window_s and len(self.imu) == len(window):
+        if self.imu and span_s < cfg.init_window_s:
             return False  # wait for a full window of IMU
         gyro = np.array([s.gyro_radps for s in window])
         accel = np.array([s.accel_mps2 for s in window])
@@ -276,7 +276,9 @@ class LidarInertialOdometry:
                 [1e-6] * 3,
                 [1e-4 if still else 1.0] * 3,
                 [1e-6 if still else 1e-4] * 3,
-                [1e-2] * 3,
+                # the accelerometer bias cannot be told from a tilt at rest, and MEMS turn-on
+                # biases reach tens of mg: a wide prior lets the motion separate the two
+                [0.1] * 3,
             ]
         )
         self.state = LioState(
@@ -315,13 +317,15 @@ class LidarInertialOdometry:
         else:
             self.n_sweeps_without_imu = 0
         s = self.state
-        # the reading that holds over each step is the last one before it (zero-order hold)
+        # each step uses the mean of the readings at its two ends (midpoint integration)
         holds = [self.last_imu, *samples] if self.last_imu is not None else [*samples]
         t_steps = np.array([self.t_ns] + [x.t_ns for x in samples] + [t_end_ns], dtype=np.int64)
         if self.imu_ok and len(holds) >= len(t_steps) - 1:
             holds = holds[-(len(t_steps) - 1) :]
-            gyro = np.array([x.gyro_radps for x in holds]) - s.bg
-            accel = np.array([x.accel_mps2 for x in holds]) / self.accel_scale - s.ba
+            ends = [*samples, holds[-1]][-(len(t_steps) - 1) :]  # the reading at each step's end
+            gyro = 0.5 * np.array([a.gyro_radps + b.gyro_radps for a, b in zip(holds, ends)])
+            accel = 0.5 * np.array([a.accel_mps2 + b.accel_mps2 for a, b in zip(holds, ends)])
+            gyro, accel = gyro - s.bg, accel / self.accel_scale - s.ba
             self._w_last = gyro[-1]
         else:  # no IMU: keep turning as before and keep the velocity, with a wide covariance
             gyro = np.tile(self._w_last, (len(t_steps) - 1, 1))
