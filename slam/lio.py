@@ -323,8 +323,9 @@ class LidarInertialOdometry:
         if self.imu_ok and len(holds) >= len(t_steps) - 1:
             holds = holds[-(len(t_steps) - 1) :]
             ends = [*samples, holds[-1]][-(len(t_steps) - 1) :]  # the reading at each step's end
-            gyro = 0.5 * np.array([a.gyro_radps + b.gyro_radps for a, b in zip(holds, ends)])
-            accel = 0.5 * np.array([a.accel_mps2 + b.accel_mps2 for a, b in zip(holds, ends)])
+            pairs = list(zip(holds, ends, strict=True))
+            gyro = 0.5 * np.array([a.gyro_radps + b.gyro_radps for a, b in pairs])
+            accel = 0.5 * np.array([a.accel_mps2 + b.accel_mps2 for a, b in pairs])
             gyro, accel = gyro - s.bg, accel / self.accel_scale - s.ba
             self._w_last = gyro[-1]
         else:  # no IMU: keep turning as before and keep the velocity, with a wide covariance

@@ -8,7 +8,7 @@ from drivers.sim.imu import T_LIDAR_IMU_MID360, simulate_imu
 from drivers.sim.motion import make_trajectory
 from slam.config import OdometryConfig
 from slam.lio import G_WORLD, LidarInertialOdometry, LioState
-from slam.se3 import se3_inv, so3_exp
+from slam.se3 import so3_exp
 from slam.voxel_map import VoxelMap
 from tests.slam.scenes import box_surface_points
 
