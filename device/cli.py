@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -258,6 +259,121 @@ def sim_generate(
         f"{out}: {manifest.duration_s:.1f} s, {st['lidar_sweeps']} sweeps "
         f"({st['lidar_points']:,} points), {st['imu_samples']} IMU samples, {st['images']} images"
     )
+
+
+@app.command()
+def record(
+    out: Annotated[Path, typer.Option("--out", help="session folder to create")],
+    duration: Annotated[
+        float | None, typer.Option("--duration", min=0.1, help="seconds; default: until Ctrl-C")
+    ] = None,
+    config: ConfigOption = None,
+    lidar_ip: Annotated[str | None, typer.Option("--lidar-ip")] = None,
+    host_ip: Annotated[str | None, typer.Option("--host-ip")] = None,
+    imu_port: Annotated[Path | None, typer.Option("--imu-port", help="serial IMU device")] = None,
+    camera: Annotated[
+        str | None, typer.Option("--camera", help="device, video file or image folder")
+    ] = None,
+) -> None:
+    """Record the live sensors into a session, with no processing."""
+    import time
+
+    from device.sensors import SensorHub
+    from device.sessions.manifest import Calibration
+    from device.sessions.recorder import SessionRecorder
+    from device.sessions.replay import MID360_T_LIDAR_IMU
+
+    cfg = _config(config)
+    try:
+        lidar = cfg.lidar.model_copy(
+            update={k: v for k, v in (("lidar_ip", lidar_ip), ("host_ip", host_ip)) if v}
+        )
+        imu = (
+            cfg.imu.model_copy(update={"port": imu_port, "enabled": True}) if imu_port else cfg.imu
+        )
+        cam = (
+            cfg.camera.model_copy(update={"source": camera, "enabled": True})
+            if camera
+            else cfg.camera
+        )
+        lidar = type(lidar).model_validate(lidar.model_dump())
+    except ValueError as exc:
+        raise _fail(f"bad sensor settings: {exc}") from None
+    if out.exists():
+        raise _fail(f"{out}: exists; choose a new folder for the session")
+    recorder = SessionRecorder(
+        out,
+        out.name,
+        Calibration(T_lidar_imu=MID360_T_LIDAR_IMU),
+        [],
+        config_snapshot=cfg.model_dump(mode="json"),
+    )
+    t_end = None if duration is None else time.monotonic() + duration
+    hub = SensorHub(lidar, imu, cam)
+    try:
+        with hub:
+            typer.echo(f"recording {', '.join(hub.drivers)} into {out}; Ctrl-C stops", err=True)
+            for tagged in hub.frames():
+                if t_end is not None and time.monotonic() >= t_end or recorder.disk_low:
+                    break
+                if tagged is not None:
+                    recorder.write(tagged.frame, external_imu=tagged.sensor == "external_imu")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        manifest = recorder.close()
+    st = manifest.stats
+    typer.echo(
+        f"{out}: {manifest.duration_s:.1f} s, {st.get('lidar_sweeps', 0)} sweeps, "
+        f"{st.get('imu_samples', 0)} IMU samples, {st.get('images', 0)} images "
+        f"({manifest.state.value})"
+    )
+    for name, status in hub.status().items():
+        typer.echo(f"  {name}: {status}", err=True)
+
+
+@app.command()
+def emulate(
+    session: Annotated[Path, typer.Argument(help="a session folder (from the twin or recorded)")],
+    lidar_ip: Annotated[str, typer.Option("--lidar-ip")] = "127.0.0.2",
+    host_ip: Annotated[str, typer.Option("--host-ip")] = "127.0.0.1",
+    imu_link: Annotated[
+        Path | None, typer.Option("--imu-link", help="symlink to an emulated Xsens serial port")
+    ] = None,
+    camera_dir: Annotated[
+        Path | None, typer.Option("--camera-dir", help="folder to lay the camera images out in")
+    ] = None,
+    rate: Annotated[float, typer.Option("--rate", min=0.0, help="x real time; 0 = flat out")] = 1.0,
+    loop: Annotated[bool, typer.Option("--loop", help="play again and again")] = False,
+) -> None:
+    """Play a session as a live Mid-360 (UDP), a serial IMU (pseudo-terminal) and a camera."""
+    import ipaddress
+
+    from drivers.emulate import EmulateSettings, SessionEmulator
+
+    for ip in (lidar_ip, host_ip):
+        try:
+            if not ipaddress.ip_address(ip).is_loopback:
+                raise _fail(f"{ip}: the emulator serves loopback addresses only (127.0.0.0/8)")
+        except ValueError:
+            raise _fail(f"{ip}: not an IP address") from None
+    if not (session / "raw.mcap").exists():
+        raise _fail(f"{session}: not a session folder (no raw.mcap)")
+    settings = EmulateSettings(lidar_ip, host_ip, imu_link, camera_dir, rate, loop)
+    try:
+        emulator = SessionEmulator(session, settings)
+    except OSError as exc:
+        raise _fail(f"cannot start the emulators: {exc}") from None
+    with emulator:
+        typer.echo(
+            f"Mid-360 on {lidar_ip} (host {host_ip})"
+            + (f", Xsens on {imu_link}" if imu_link else "")
+            + (f", {emulator.n_images} camera images in {camera_dir}" if camera_dir else "")
+            + f"; rate x{rate:g}{', looping' if loop else ''}. Ctrl-C stops.",
+            err=True,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            emulator.wait()
 
 
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)

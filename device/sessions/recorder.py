@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from device.sessions import rosmsg
 from device.sessions.manifest import (
     RECORDING,
     Calibration,
@@ -80,7 +81,9 @@ class SessionRecorder:
         self._last_flush = time.monotonic()
         self.closed = False
 
-    def write(self, frame: LidarSweep | ImuSample | CameraFrame) -> None:
+    def write(
+        self, frame: LidarSweep | ImuSample | CameraFrame, external_imu: bool = False
+    ) -> None:
         """Append one frame; flushes and fsyncs when a second has passed since the last time.
 
         A write error (a full disk, a pulled card) never raises: it is logged once, counted,
@@ -96,7 +99,8 @@ class SessionRecorder:
                 st.lidar_sweeps += 1
                 st.lidar_points += len(frame)
             elif isinstance(frame, ImuSample):
-                self._writer.write_imu(frame)
+                topic = rosmsg.EXTERNAL_IMU_TOPIC if external_imu else rosmsg.IMU_TOPIC
+                self._writer.write_imu(frame, topic)
                 st.imu_samples += 1
             elif isinstance(frame, CameraFrame):
                 self._writer.write_image(frame)

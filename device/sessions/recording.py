@@ -53,8 +53,8 @@ class RecordingWriter:
     def write_sweep(self, sweep: LidarSweep) -> None:
         self._write(rosmsg.LIDAR_TOPIC, sweep.t_ns, rosmsg.encode_sweep(sweep))
 
-    def write_imu(self, sample: ImuSample) -> None:
-        self._write(rosmsg.IMU_TOPIC, sample.t_ns, rosmsg.encode_imu(sample))
+    def write_imu(self, sample: ImuSample, topic: str = rosmsg.IMU_TOPIC) -> None:
+        self._write(topic, sample.t_ns, rosmsg.encode_imu(sample))
 
     def write_image(self, frame: CameraFrame) -> None:
         self._write(rosmsg.IMAGE_TOPIC, frame.t_ns, rosmsg.encode_image(frame))
@@ -84,6 +84,7 @@ class RecordingWriter:
 _DECODERS = {
     rosmsg.LIDAR_TOPIC: rosmsg.decode_sweep,
     rosmsg.IMU_TOPIC: rosmsg.decode_imu,
+    rosmsg.EXTERNAL_IMU_TOPIC: rosmsg.decode_imu,
     rosmsg.IMAGE_TOPIC: rosmsg.decode_image,
 }
 

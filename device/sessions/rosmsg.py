@@ -14,6 +14,7 @@ from drivers.frames import CameraFrame, ImuSample, LidarSweep
 
 LIDAR_TOPIC = "/livox/lidar"
 IMU_TOPIC = "/livox/imu"
+EXTERNAL_IMU_TOPIC = "/xsens/imu"  # the optional serial IMU (not yet in interfaces.md)
 IMAGE_TOPIC = "/camera/image/compressed"
 CAMERA_INFO_TOPIC = "/camera/camera_info"
 LIDAR_FRAME_ID = "livox_frame"
@@ -23,6 +24,7 @@ CAMERA_FRAME_ID = "camera"
 TYPES = {
     LIDAR_TOPIC: "sensor_msgs/msg/PointCloud2",
     IMU_TOPIC: "sensor_msgs/msg/Imu",
+    EXTERNAL_IMU_TOPIC: "sensor_msgs/msg/Imu",
     IMAGE_TOPIC: "sensor_msgs/msg/CompressedImage",
     CAMERA_INFO_TOPIC: "sensor_msgs/msg/CameraInfo",
 }

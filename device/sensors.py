@@ -1,0 +1,105 @@
+"""The sensors of the device as one stream: every configured driver, started and stopped together.
+
+Each driver runs its own threads; a pump per driver moves its frames into one queue, tagged with
+the sensor's name, so the recorder and SLAM see a single time-ordered-enough stream and a
+sensor that stalls or disappears never blocks the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from drivers.config import CameraConfig, ImuConfig, LidarConfig
+from drivers.frames import CameraFrame, ImuSample, LidarSweep
+
+log = logging.getLogger(__name__)
+
+Frame = LidarSweep | ImuSample | CameraFrame
+
+
+@dataclass(frozen=True)
+class Tagged:
+    sensor: str  # lidar, external_imu, camera
+    frame: Frame
+
+
+class SensorHub:
+    """Starts the enabled drivers and merges their frames."""
+
+    def __init__(
+        self,
+        lidar: LidarConfig,
+        imu: ImuConfig,
+        camera: CameraConfig,
+        camera_rate: float = 1.0,
+        queue_size: int = 20_000,
+    ) -> None:
+        self.drivers: dict[str, object] = {}
+        if lidar.enabled:
+            from drivers.livox.driver import Mid360Driver
+
+            self.drivers["lidar"] = Mid360Driver(lidar)
+        if imu.enabled:
+            from drivers.xsens.driver import XsensDriver
+
+            self.drivers["external_imu"] = XsensDriver(imu)
+        if camera.enabled:
+            from drivers.camera import CameraDriver
+
+            self.drivers["camera"] = CameraDriver(camera, rate=camera_rate)
+        self._queue: queue.Queue[Tagged] = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._pumps: list[threading.Thread] = []
+        self.dropped = 0  # frames lost because nobody consumed them
+
+    def start(self) -> SensorHub:
+        for name, driver in self.drivers.items():
+            driver.start()
+            pump = threading.Thread(
+                target=self._pump, args=(name, driver), daemon=True, name=f"pump-{name}"
+            )
+            pump.start()
+            self._pumps.append(pump)
+        return self
+
+    def _pump(self, name: str, driver) -> None:
+        for frame in driver.frames():
+            if self._stop.is_set():
+                return
+            try:
+                self._queue.put_nowait(Tagged(name, frame))
+            except queue.Full:
+                self.dropped += 1
+                if self.dropped == 1:
+                    log.error("sensor frames are not being consumed: dropping them")
+
+    def frames(self, timeout_s: float = 0.5) -> Iterator[Tagged | None]:
+        """Frames as they come; None every timeout_s without one (to let callers check state)."""
+        while not self._stop.is_set():
+            try:
+                yield self._queue.get(timeout=timeout_s)
+            except queue.Empty:
+                yield None
+
+    def status(self) -> dict[str, object]:
+        return {name: driver.status() for name, driver in self.drivers.items()}
+
+    def stop(self) -> None:
+        self._stop.set()
+        for driver in self.drivers.values():
+            try:
+                driver.stop()
+            except Exception:  # a driver that fails to stop must not keep the others running
+                log.exception("stopping a driver failed")
+        for pump in self._pumps:
+            pump.join(timeout=2.0)
+
+    def __enter__(self) -> SensorHub:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

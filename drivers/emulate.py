@@ -1,0 +1,107 @@
+"""`scanner emulate`: play a session as live sensors speaking their real protocols.
+
+The Mid-360 answers on a loopback address over UDP (Livox SDK2), the IMU samples also come out
+of a pseudo-terminal as an Xsens MTi (Xbus), and the camera images are laid out as a folder for
+the camera driver's folder source. The daemon reads them through its real drivers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from device.sessions import rosmsg
+from device.sessions.manifest import read_manifest
+from device.sessions.replay import SessionSource
+from drivers.frames import CameraFrame, ImuSample, LidarSweep
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmulateSettings:
+    lidar_ip: str = "127.0.0.2"
+    host_ip: str = "127.0.0.1"
+    imu_link: Path | None = None  # a symlink to the Xsens pseudo-terminal, or no serial IMU
+    camera_dir: Path | None = None  # the folder the images are written to, or no camera
+    rate: float = 1.0
+    loop: bool = False
+
+
+def looped(session: Path, topics: tuple[str, ...], loop: bool) -> Iterator[object]:
+    """The session's frames, again and again with times shifted on, if loop."""
+    shift_ns, lap = 0, 0
+    while True:
+        last = None
+        for frame in SessionSource(session, topics=topics):
+            last = frame
+            yield replace(frame, t_ns=frame.t_ns + shift_ns) if shift_ns else frame
+        if not loop or last is None:
+            return
+        lap += 1
+        shift_ns = lap * (
+            read_manifest(session).end_ns - read_manifest(session).start_ns + 100_000_000
+        )
+
+
+def write_camera_folder(session: Path, folder: Path) -> int:
+    """The session's JPEGs as NNNNNN.jpg (the camera driver's folder source) -> count."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for frame in SessionSource(session, topics=(rosmsg.IMAGE_TOPIC,)):
+        if isinstance(frame, CameraFrame):
+            (folder / f"{n:06d}.jpg").write_bytes(frame.jpeg)
+            n += 1
+    return n
+
+
+class SessionEmulator:
+    """All the emulated sensors of one session, started and stopped together."""
+
+    def __init__(self, session: Path, settings: EmulateSettings) -> None:
+        from drivers.livox.emulator import Mid360Emulator
+
+        self.session = Path(session)
+        self.settings = settings
+        lidar_frames = looped(self.session, (rosmsg.LIDAR_TOPIC, rosmsg.IMU_TOPIC), settings.loop)
+        self.lidar = Mid360Emulator(
+            settings.lidar_ip,
+            settings.host_ip,
+            source=(f for f in lidar_frames if isinstance(f, LidarSweep | ImuSample)),
+            rate=settings.rate,
+        )
+        self.imu = None
+        if settings.imu_link is not None:
+            from drivers.xsens.emulator import XsensEmulator
+
+            imu_frames = looped(self.session, (rosmsg.IMU_TOPIC,), settings.loop)
+            self.imu = XsensEmulator(imu_frames, settings.imu_link, rate=settings.rate)
+        self.n_images = 0
+        if settings.camera_dir is not None:
+            self.n_images = write_camera_folder(self.session, settings.camera_dir)
+
+    def start(self) -> SessionEmulator:
+        self.lidar.start()
+        if self.imu is not None:
+            self.imu.start()
+        return self
+
+    def stop(self) -> None:
+        if self.imu is not None:
+            self.imu.stop()
+        self.lidar.stop()
+
+    def wait(self, stop: threading.Event | None = None) -> None:
+        """Until the lidar has played everything (never, with loop) or stop is set."""
+        while not (stop and stop.is_set()):
+            if self.lidar.wait_finished(timeout=0.5):
+                return
+
+    def __enter__(self) -> SessionEmulator:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
