@@ -282,6 +282,7 @@ def record(
     from device.sessions.manifest import Calibration
     from device.sessions.recorder import SessionRecorder
     from device.sessions.replay import MID360_T_LIDAR_IMU
+    from device.sessions.storage import SessionStore, StorageFullError
 
     cfg = _config(config)
     try:
@@ -301,12 +302,22 @@ def record(
         raise _fail(f"bad sensor settings: {exc}") from None
     if out.exists():
         raise _fail(f"{out}: exists; choose a new folder for the session")
+    reserve = cfg.storage_reserve_mb * 1_000_000
+    try:
+        room = SessionStore(out.parent, reserve_bytes=reserve).check_can_record()
+    except StorageFullError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(
+        f"{room.free_bytes / 1e9:.1f} GB free: about {room.minutes_left:.0f} min of scanning",
+        err=True,
+    )
     recorder = SessionRecorder(
         out,
         out.name,
         Calibration(T_lidar_imu=MID360_T_LIDAR_IMU),
         [],
         config_snapshot=cfg.model_dump(mode="json"),
+        min_free_bytes=reserve,
     )
     t_end = None if duration is None else time.monotonic() + duration
     hub = SensorHub(lidar, imu, cam)

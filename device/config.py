@@ -38,6 +38,9 @@ class ScannerConfig(BaseSettings):
     )
 
     data_dir: Path = Field(Path("/var/lib/scanner"), description="sessions and products")
+    storage_reserve_mb: int = Field(
+        500, ge=0, description="free space a scan never uses: none starts below it, one stops at it"
+    )
     slam: OdometryConfig = OdometryConfig()
     lidar: LidarConfig = LidarConfig()
     imu: ImuConfig = ImuConfig()
