@@ -230,3 +230,13 @@ def test_sim_generate_writes_a_session(tmp_path: Path) -> None:
     assert (out / "session.json").exists() and (out / "raw.mcap").stat().st_size > 100_000
     again = runner.invoke(app, ["sim", "generate", "--out", str(out)])
     assert again.exit_code == 2 and "not an empty folder" in again.stderr
+
+
+def test_record_refuses_to_start_below_the_storage_reserve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(device.config, "DEFAULT_CONFIG_PATH", tmp_path / "none.toml")
+    monkeypatch.setenv("SCANNER_STORAGE_RESERVE_MB", str(10**12))
+    result = runner.invoke(app, ["record", "--out", str(tmp_path / "s"), "--duration", "1"])
+    assert result.exit_code == 2 and "must stay free" in result.stderr
+    assert not (tmp_path / "s").exists()
