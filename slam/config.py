@@ -59,6 +59,15 @@ class OdometryConfig(BaseModel):
     imu_accel_bias_rw: float = Field(1e-3, gt=0.0, description="m/s^3/sqrt(Hz)")
     lidar_noise_m: float = Field(0.03, gt=0.0, description="point-to-plane residual, 1 sigma")
     lio_max_iterations: int = Field(5, ge=1, le=50)
+    degeneracy_ratio: float = Field(
+        0.15,
+        gt=0.0,
+        lt=1.0,
+        description="translation information under this share of its best axis is degenerate",
+    )
+    lio_plane_neighbors: int = Field(
+        5, ge=3, le=20, description="map points per plane fit in the filter (FAST-LIO's 5)"
+    )
     lio_max_points: int = Field(2000, ge=100, description="points per sweep in the update")
     init_window_s: float = Field(1.0, gt=0.0, description="IMU used to initialise at the start")
     imu_gap_s: float = Field(0.05, gt=0.0, description="a longer gap in the IMU means no IMU")

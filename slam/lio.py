@@ -138,6 +138,21 @@ def _deskew_kernel(points, k, tau, R, p, v, gyro, acc_world, R_il, t_il):
     return out
 
 
+def _translation_degeneracy(H: np.ndarray, ratio: float) -> tuple[bool, np.ndarray]:  # [6, 6]
+    """Is translation weakly constrained along one axis (a corridor)? -> (flag, axis).
+
+    The lidar's information on translation, with rotation marginalised out (the Schur
+    complement), is degenerate when its smallest eigenvalue is under `ratio` of its largest."""
+    if not np.any(H):
+        return True, np.zeros(3)
+    try:
+        S = H[3:, 3:] - H[3:, :3] @ np.linalg.solve(H[:3, :3], H[:3, 3:])
+    except np.linalg.LinAlgError:
+        return True, np.zeros(3)
+    eig, vec = np.linalg.eigh(S)
+    return bool(eig[0] < ratio * eig[-1]), vec[:, 0]
+
+
 @dataclass
 class LioState:
     R: np.ndarray  # [3, 3] R_world_imu
@@ -202,7 +217,8 @@ class LidarInertialOdometry:
             [cfg.imu_gyro_bias_rw**2] * 3,
             [cfg.imu_accel_bias_rw**2] * 3,
         ]
-        self.degenerate = False
+        self.degenerate = False  # the last update left a direction of translation to the IMU
+        self.degenerate_axis = np.zeros(3)  # that direction, world frame
 
     # --- inputs -----------------------------------------------------------------------------
     def add_imu(self, sample: ImuSample) -> None:
@@ -376,7 +392,7 @@ class LidarInertialOdometry:
         for _ in range(cfg.lio_max_iterations):
             world = q_imu @ x.R.T + x.p
             planes = self.map.fit_planes(
-                world, cfg.plane_neighbors, cfg.max_neighbor_distance_m, cfg.plane_tolerance_m
+                world, cfg.lio_plane_neighbors, cfg.max_neighbor_distance_m, cfg.plane_tolerance_m
             )
             r = np.einsum("ij,ij->i", planes.normal, world) + planes.offset
             inl = planes.valid & (np.abs(r) < cfg.refine_threshold_m * 3)
@@ -403,6 +419,7 @@ class LidarInertialOdometry:
         x.cov = np.linalg.inv(A)
         x.cov = 0.5 * (x.cov + x.cov.T)
         self.state = x
-        eig = np.linalg.eigvalsh(H_info) if n_in >= 6 else np.zeros(6)
-        self.degenerate = bool(eig[0] < 1e-3 * max(eig[-1], 1e-12))
+        self.degenerate, self.degenerate_axis = _translation_degeneracy(
+            H_info, cfg.degeneracy_ratio
+        )
         return n_in / max(len(source), 1), H_info

@@ -153,3 +153,24 @@ def test_an_imu_dropout_mid_scan_is_survived(twin_session):
     assert sum(isinstance(f, LidarSweep) for f in frames) == 60
     ate, _ = _ate(twin_session, frames)
     assert ate.rmse_m < 0.05
+
+
+def test_degeneracy_is_found_along_a_corridor():
+    from slam.lio import _translation_degeneracy
+
+    rng = np.random.default_rng(3)
+
+    def information(normals: np.ndarray, points: np.ndarray) -> np.ndarray:
+        H = np.hstack([np.cross(points, normals), normals])
+        return H.T @ H
+
+    # a corridor along x: walls (normal y) and floor/ceiling (normal z), but no wall across
+    pts = rng.uniform([-20, -1, -1], [20, 1, 1], (2000, 3))
+    normals = np.zeros_like(pts)
+    normals[:1000, 1] = 1.0
+    normals[1000:, 2] = 1.0
+    degenerate, axis = _translation_degeneracy(information(normals, pts), 0.15)
+    assert degenerate and abs(axis[0]) > 0.99
+    normals[:300] = [1.0, 0.0, 0.0]  # a wall across the corridor: fully constrained again
+    degenerate, _ = _translation_degeneracy(information(normals, pts), 0.15)
+    assert not degenerate
