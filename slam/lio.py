@@ -392,7 +392,7 @@ class LidarInertialOdometry:
         step = np.inf
         for _ in range(cfg.lio_max_iterations):
             world = q_imu @ x.R.T + x.p
-            if step > 1e-2:  # once the state has settled, the planes stay the same
+            if step > 2e-3 or not self.imu_ok:  # a settled state keeps its planes
                 planes = self.map.fit_planes(
                     world,
                     cfg.lio_plane_neighbors,
