@@ -210,6 +210,9 @@ def sim_generate(
     camera_rate: Annotated[
         float, typer.Option("--camera-rate", min=0.0, max=30.0, help="Hz, 0 = off")
     ] = 10.0,
+    external_imu: Annotated[
+        bool, typer.Option("--external-imu", help="also a serial IMU (400 Hz, /xsens/imu)")
+    ] = False,
     camera_model: Annotated[str, typer.Option("--camera-model", help="pinhole | fisheye")] = (
         "pinhole"
     ),
@@ -244,6 +247,7 @@ def sim_generate(
         motion=motion,
         camera_rate_hz=camera_rate,
         camera=camera,
+        external_imu=external_imu,
     )
     with typer.progressbar(length=1000, label=f"simulating {scene}", file=sys.stderr) as bar:
         done = [0]

@@ -52,6 +52,7 @@ class CameraCalibration(BaseModel):
 
 class Calibration(BaseModel):
     T_lidar_imu: list[list[float]]  # [4][4] the IMU's pose in the lidar frame
+    T_lidar_external_imu: list[list[float]] | None = None  # the serial IMU's, if there is one
     camera: CameraCalibration | None = None
 
 

@@ -30,7 +30,7 @@ from device.sessions.manifest import (
 from device.sessions.recording import RecordingWriter
 from drivers.frames import CameraFrame, ImuSample
 from drivers.sim.camera import CameraModel, encode_jpeg, render
-from drivers.sim.imu import ICM40609, T_LIDAR_IMU_MID360, simulate_imu
+from drivers.sim.imu import EXTERNAL_IMU, ICM40609, T_LIDAR_IMU_MID360, simulate_imu
 from drivers.sim.lidar import LidarModel, Mid360Pattern, simulate_sweep
 from drivers.sim.motion import make_trajectory
 from drivers.sim.scenes import Raycaster, make_scene, write_scene_ply
@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 
 T0_NS = 1_767_225_600 * 1_000_000_000  # the twin's clock starts at 2026-01-01T00:00:00Z
 SWEEP_PERIOD_S = 0.1
+EXTERNAL_IMU_RATE_HZ = 400.0
+# the serial IMU sits under the lidar on the handle, turned 180 degrees about z
+T_LIDAR_EXTERNAL_IMU = np.array(
+    [[-1.0, 0.0, 0.0, 0.02], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 1.0, -0.12], [0.0, 0.0, 0.0, 1.0]]
+)
 IMU_RATE_HZ = 200.0
 GROUND_TRUTH_RATE_HZ = 200.0
 
@@ -56,6 +61,7 @@ class SimSettings:
     duration_s: float = 60.0
     motion: str = "walk"
     camera_rate_hz: float = 10.0  # 0 turns the camera off
+    external_imu: bool = False  # also an Xsens-class serial IMU, 400 Hz, on /xsens/imu
     camera: CameraModel = CameraModel()
     exposure_s: float = 0.005
 
@@ -75,6 +81,18 @@ def generate_session(
     pattern, lidar = Mid360Pattern.load(), LidarModel()
     imu = simulate_imu(
         traj, T_LIDAR_IMU_MID360, settings.duration_s, IMU_RATE_HZ, ICM40609, settings.seed
+    )
+    ext = (
+        simulate_imu(
+            traj,
+            T_LIDAR_EXTERNAL_IMU,
+            settings.duration_s,
+            EXTERNAL_IMU_RATE_HZ,
+            EXTERNAL_IMU,
+            settings.seed + 1,
+        )
+        if settings.external_imu
+        else None
     )
     cam = settings.camera
     n_sweeps = int(round(settings.duration_s / SWEEP_PERIOD_S))
@@ -110,6 +128,14 @@ def generate_session(
                     T0_NS + int(round(imu.t_s[k] * 1e9)), imu.gyro_radps[k], imu.accel_mps2[k]
                 )
                 messages.append((sample.t_ns, lambda s=sample: rec.write_imu(s)))
+            if ext is not None:
+                for k in np.flatnonzero((ext.t_s >= t_a) & (ext.t_s < t_b)):
+                    sample = ImuSample(
+                        T0_NS + int(round(ext.t_s[k] * 1e9)), ext.gyro_radps[k], ext.accel_mps2[k]
+                    )
+                    messages.append(
+                        (sample.t_ns, lambda s=sample: rec.write_imu(s, rosmsg.EXTERNAL_IMU_TOPIC))
+                    )
             for t_c in cam_times[(cam_times >= t_a) & (cam_times < t_b)]:
                 T_world_camera = traj.pose(np.array([t_c]))[0] @ T_LIDAR_CAMERA
                 image = render(raycaster, scene, cam, T_world_camera)
@@ -125,7 +151,12 @@ def generate_session(
                 write()
             if progress:
                 progress((i + 1) / n_sweeps)
-        stats.update(lidar_sweeps=n_sweeps, imu_samples=len(imu.t_s), images=len(cam_times))
+        stats.update(
+            lidar_sweeps=n_sweeps,
+            imu_samples=len(imu.t_s),
+            images=len(cam_times),
+            external_imu_samples=0 if ext is None else len(ext.t_s),
+        )
 
     t_gt = np.arange(0.0, settings.duration_s, 1.0 / GROUND_TRUTH_RATE_HZ)
     write_tum(out_dir / GROUND_TRUTH, T0_NS * 1e-9 + t_gt, traj.pose(t_gt))
@@ -172,6 +203,7 @@ def generate_session(
         ),
         calibration=Calibration(
             T_lidar_imu=T_LIDAR_IMU_MID360.tolist(),
+            T_lidar_external_imu=T_LIDAR_EXTERNAL_IMU.tolist() if ext is not None else None,
             camera=CameraCalibration(
                 width=cam.width,
                 height=cam.height,

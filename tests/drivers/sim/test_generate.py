@@ -119,3 +119,18 @@ def test_refuses_a_non_empty_folder(tmp_path):
     with pytest.raises(FileExistsError):
         generate_session(tmp_path, SMALL)
     assert (tmp_path / "x").read_text() == "keep me"
+
+
+def test_the_external_imu_is_written_beside_the_lidar_imu(tmp_path):
+    from drivers.sim.generate import EXTERNAL_IMU_RATE_HZ, T_LIDAR_EXTERNAL_IMU
+
+    settings = SimSettings(
+        scene="corridor", seed=1, duration_s=1.0, camera_rate_hz=0.0, external_imu=True
+    )
+    m = generate_session(tmp_path / "s", settings)
+    assert m.stats["external_imu_samples"] == int(EXTERNAL_IMU_RATE_HZ)
+    np.testing.assert_allclose(m.calibration.T_lidar_external_imu, T_LIDAR_EXTERNAL_IMU)
+    ext = [f for _, f in read_frames(tmp_path / "s" / "raw.mcap", (rosmsg.EXTERNAL_IMU_TOPIC,))]
+    assert len(ext) == int(EXTERNAL_IMU_RATE_HZ)
+    at_rest = np.mean([f.accel_mps2 for f in ext], axis=0)
+    assert 9.6 < np.linalg.norm(at_rest) < 10.0  # a better unit: a smaller turn-on bias
