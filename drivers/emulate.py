@@ -77,7 +77,12 @@ class SessionEmulator:
         if settings.imu_link is not None:
             from drivers.xsens.emulator import XsensEmulator
 
-            imu_frames = looped(self.session, (rosmsg.IMU_TOPIC,), settings.loop)
+            from device.sessions.recording import count_messages
+
+            # the session's serial IMU if it has one, else the lidar's own stands in for it
+            has_ext = count_messages(self.session / "raw.mcap", rosmsg.EXTERNAL_IMU_TOPIC) > 0
+            topic = rosmsg.EXTERNAL_IMU_TOPIC if has_ext else rosmsg.IMU_TOPIC
+            imu_frames = looped(self.session, (topic,), settings.loop)
             self.imu = XsensEmulator(imu_frames, settings.imu_link, rate=settings.rate)
         self.n_images = 0
         if settings.camera_dir is not None:
