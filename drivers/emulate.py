@@ -75,9 +75,8 @@ class SessionEmulator:
         )
         self.imu = None
         if settings.imu_link is not None:
-            from drivers.xsens.emulator import XsensEmulator
-
             from device.sessions.recording import count_messages
+            from drivers.xsens.emulator import XsensEmulator
 
             # the session's serial IMU if it has one, else the lidar's own stands in for it
             has_ext = count_messages(self.session / "raw.mcap", rosmsg.EXTERNAL_IMU_TOPIC) > 0
