@@ -73,17 +73,24 @@ def slam(
         from device.sessions.recording import count_messages
         from device.sessions.replay import SessionSource, session_calibration
 
-        topics = (rosmsg.LIDAR_TOPIC,) if lidar_only else (rosmsg.LIDAR_TOPIC, rosmsg.IMU_TOPIC)
+        external = cfg.slam.imu == "external"
+        imu_topic = rosmsg.EXTERNAL_IMU_TOPIC if external else rosmsg.IMU_TOPIC
+        topics = (rosmsg.LIDAR_TOPIC,) if lidar_only else (rosmsg.LIDAR_TOPIC, imu_topic)
         try:
             source = SessionSource(input, topics=topics)
             n_sweeps = count_messages(source.path, rosmsg.LIDAR_TOPIC)
-            has_imu = not lidar_only and count_messages(source.path, rosmsg.IMU_TOPIC) != 0
+            has_imu = not lidar_only and count_messages(source.path, imu_topic) != 0
         except Exception as exc:  # a missing, truncated or foreign file
             raise _fail(
                 f"{input}: cannot read the recording ({type(exc).__name__}: {exc})"
             ) from None
         if has_imu:
-            T_lidar_imu = session_calibration(input).T_lidar_imu
+            cal = session_calibration(input)
+            T_lidar_imu = cal.T_lidar_external_imu if external else cal.T_lidar_imu
+            if T_lidar_imu is None:
+                raise _fail(f"{input}: no calibration for the external IMU in session.json")
+        elif not lidar_only:
+            log.warning("no %s messages: running lidar-only", imu_topic)
     else:
         try:
             source = ScanFolderSource(input, default_period_s=cfg.slam.scan_period_s)

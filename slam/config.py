@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -53,6 +55,9 @@ class OdometryConfig(BaseModel):
 
     # LiDAR-inertial filter (slam/lio.py); densities are inflated over the datasheet's to cover
     # vibration, timing and model error, as LIO systems do
+    imu: Literal["builtin", "external"] = Field(
+        "builtin", description="fuse the Mid-360's own IMU or the external serial one"
+    )
     imu_gyro_noise: float = Field(2e-3, gt=0.0, description="rad/s/sqrt(Hz)")
     imu_accel_noise: float = Field(0.2, gt=0.0, description="m/s^2/sqrt(Hz)")
     imu_gyro_bias_rw: float = Field(1e-4, gt=0.0, description="rad/s^2/sqrt(Hz)")

@@ -117,7 +117,10 @@ def twin_session(tmp_path_factory):
     from drivers.sim.generate import SimSettings, generate_session
 
     path = tmp_path_factory.mktemp("lio") / "office"
-    generate_session(path, SimSettings(scene="office", seed=2, duration_s=6.0, camera_rate_hz=0.0))
+    generate_session(
+        path,
+        SimSettings(scene="office", seed=2, duration_s=6.0, camera_rate_hz=0.0, external_imu=True),
+    )
     return path
 
 
@@ -174,3 +177,15 @@ def test_degeneracy_is_found_along_a_corridor():
     normals[:300] = [1.0, 0.0, 0.0]  # a wall across the corridor: fully constrained again
     degenerate, _ = _translation_degeneracy(information(normals, pts), 0.15)
     assert not degenerate
+
+
+def test_the_external_serial_imu_can_be_fused_instead(twin_session):
+    from device.sessions import rosmsg
+    from device.sessions.replay import SessionSource
+
+    frames = list(
+        SessionSource(twin_session, topics=(rosmsg.LIDAR_TOPIC, rosmsg.EXTERNAL_IMU_TOPIC))
+    )
+    assert sum(isinstance(f, ImuSample) for f in frames) == 2400  # 400 Hz for 6 s
+    ate, _ = _ate(twin_session, frames, external=True)
+    assert ate.rmse_m < 0.03 and ate.max_m < 0.06
