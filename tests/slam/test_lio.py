@@ -124,15 +124,15 @@ def twin_session(tmp_path_factory):
     return path
 
 
-def _ate(session, frames):
+def _ate(session, frames, external=False):
     from device.sessions.manifest import read_manifest
     from slam.metrics import ate_rmse
     from slam.pipeline import run_lio
     from slam.trajectory_io import read_tum
 
-    run = run_lio(
-        frames, OdometryConfig(), np.array(read_manifest(session).calibration.T_lidar_imu), None
-    )
+    cal = read_manifest(session).calibration
+    T_lidar_imu = np.array(cal.T_lidar_external_imu if external else cal.T_lidar_imu)
+    run = run_lio(frames, OdometryConfig(), T_lidar_imu, None)
     t_gt, T_gt = read_tum(session / "ground_truth.tum")
     return ate_rmse(run.t_s, run.T_world_lidar, t_gt, T_gt), run
 
