@@ -59,23 +59,35 @@ def balm_to_scan_folder(balm_dir: Path, out_dir: Path) -> Path:
     return out_dir
 
 
-def _run_kiss_icp(sweeps: list[LidarSweep]) -> tuple[np.ndarray, float, str]:
-    """kiss-icp at its default settings -> (poses [N, 4, 4], wall seconds, version)."""
+@dataclass(frozen=True)
+class KissRun:
+    t_s: np.ndarray  # [N] pose times: the sweep's end, where kiss-icp's deskew puts the pose
+    T_world_lidar: np.ndarray  # [N, 4, 4]
+    wall_s: float  # time in register_frame only
+    latencies_s: np.ndarray  # [N]
+    version: str
+
+
+def run_kiss_icp(sweeps: list[LidarSweep]) -> KissRun:
+    """kiss-icp at its default settings, deskewing with per-point times when sweeps have them."""
     from importlib.metadata import version
 
     from kiss_icp.config import load_config
     from kiss_icp.kiss_icp import KissICP
 
     odom = KissICP(load_config(None))
-    poses, wall = [], 0.0
+    t_s, poses, lat = [], [], []
     for s in sweeps:
-        frame = np.ascontiguousarray(s.xyz_m, dtype=np.float64)
         stamps = s.point_dt_s.astype(np.float64) if s.point_dt_s is not None else np.zeros(0)
+        frame = np.ascontiguousarray(s.xyz_m, dtype=np.float64)
         t0 = time.perf_counter()
         odom.register_frame(frame, stamps)
-        wall += time.perf_counter() - t0
+        lat.append(time.perf_counter() - t0)
+        t_s.append(s.t_s + (float(s.point_dt_s.max()) if s.point_dt_s is not None else 0.0))
         poses.append(odom.last_pose.copy())
-    return np.array(poses), wall, version("kiss-icp")
+    return KissRun(
+        np.array(t_s), np.array(poses), float(np.sum(lat)), np.array(lat), version("kiss-icp")
+    )
 
 
 def run_bench(
@@ -97,7 +109,7 @@ def run_bench(
     log.info("bench: %d scans, %d points from %s", len(sweeps), n_points, data_dir)
 
     ours = run_odometry(sweeps, config, map_voxel_m=None)
-    kiss_poses, kiss_wall, kiss_version = _run_kiss_icp(sweeps)
+    kiss = run_kiss_icp(sweeps)
 
     rows = []
     stem = out_file.with_suffix("")
@@ -108,7 +120,7 @@ def run_bench(
             ours.wall_s,
             f"{ours.n_recovered} lost priors recovered",
         ),
-        (f"kiss-icp {kiss_version}", kiss_poses, kiss_wall, "default config"),
+        (f"kiss-icp {kiss.version}", kiss.T_world_lidar, kiss.wall_s, "default config"),
     ):
         ate = ate_rmse(t_s, T, t_ref, T_ref)
         sharp = map_sharpness(scans, T)

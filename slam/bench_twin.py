@@ -8,7 +8,6 @@ default settings, and its poses are stamped at the sweep's end, where its deskew
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from device.sessions import rosmsg
 from device.sessions.manifest import read_manifest
 from device.sessions.replay import SessionSource
 from drivers.frames import LidarSweep
+from slam.bench import run_kiss_icp
 from slam.config import OdometryConfig
 from slam.metrics import ate_rmse
 from slam.pipeline import run_lio, run_odometry
@@ -61,22 +61,6 @@ def twin_session(
             ),
         )
     return path
-
-
-def _kiss_icp(sweeps: list[LidarSweep]) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-    from kiss_icp.config import load_config
-    from kiss_icp.kiss_icp import KissICP
-
-    odom = KissICP(load_config(None))
-    t_s, poses, lat = [], [], []
-    for s in sweeps:
-        stamps = s.point_dt_s.astype(np.float64) if s.point_dt_s is not None else np.zeros(0)
-        t0 = time.perf_counter()
-        odom.register_frame(np.ascontiguousarray(s.xyz_m), stamps)
-        lat.append(time.perf_counter() - t0)
-        t_s.append(s.t_s + (float(s.point_dt_s.max()) if s.point_dt_s is not None else 0.0))
-        poses.append(odom.last_pose.copy())
-    return np.array(t_s), np.array(poses), float(np.sum(lat)), np.array(lat)
 
 
 def run_sequence(session: Path, config: OdometryConfig, with_kiss: bool = True) -> list[TwinRow]:
@@ -128,8 +112,17 @@ def run_sequence(session: Path, config: OdometryConfig, with_kiss: bool = True) 
         )
     )
     if with_kiss:
-        t_k, T_k, wall_k, lat_k = _kiss_icp(sweeps)
-        rows.append(row("kiss-icp", t_k, T_k, wall_k, lat_k, "default config, deskew"))
+        k = run_kiss_icp(sweeps)
+        rows.append(
+            row(
+                f"kiss-icp {k.version}",
+                k.t_s,
+                k.T_world_lidar,
+                k.wall_s,
+                k.latencies_s,
+                "default config, deskew",
+            )
+        )
     return rows
 
 
