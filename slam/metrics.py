@@ -72,7 +72,15 @@ def ate_rmse(
     ref, est = sync.associate_trajectories(
         traj(t_ref_s, T_world_ref), traj(t_est_s, T_world_est), max_diff=max_dt_s
     )
-    est.align(ref, correct_scale=False)
+    try:
+        est.align(ref, correct_scale=False)
+    except Exception as exc:  # a trajectory that barely moves has no unique alignment
+        log.warning(
+            "ATE without SE(3) alignment, which is degenerate here (%s); "
+            "aligning the first poses instead",
+            exc,
+        )
+        est.align_origin(ref)
     ape = metrics.APE(metrics.PoseRelation.translation_part)
     ape.process_data((ref, est))
     return AteResult(

@@ -30,8 +30,8 @@ def test_twin_sequence_bench_compares_the_three_methods(tmp_path):
     pytest.importorskip("kiss_icp")
     from slam.bench_twin import format_twin_table, run_sequence, twin_session
 
-    session = twin_session(tmp_path, "office", "walk", 4.0, seed=3)
-    assert twin_session(tmp_path, "office", "walk", 4.0, seed=3) == session  # cached
+    session = twin_session(tmp_path, "office", "walk", 6.0, seed=3)
+    assert twin_session(tmp_path, "office", "walk", 6.0, seed=3) == session  # cached
     rows = run_sequence(session, OdometryConfig())
     assert [r.method.split()[0:2] for r in rows][:2] == [
         ["scanner", "LIO"],
@@ -40,4 +40,4 @@ def test_twin_sequence_bench_compares_the_three_methods(tmp_path):
     assert rows[2].method.startswith("kiss-icp")
     lio = rows[0]
     assert lio.ate_m < 0.03 and lio.realtime_factor > 1.0 and lio.p99_latency_ms > 0
-    assert "office-walk-4s" in format_twin_table(rows)
+    assert "office-walk-6s" in format_twin_table(rows)
