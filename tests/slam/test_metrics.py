@@ -158,3 +158,11 @@ def test_tum_round_trip(tmp_path):
     t2, T2 = read_tum(path)
     np.testing.assert_allclose(t2, t, atol=1e-6, rtol=0)
     np.testing.assert_allclose(T2, T, atol=1e-8)
+
+
+def test_ate_of_a_trajectory_that_never_moves_does_not_crash():
+    T = np.tile(np.eye(4), (10, 1, 1))
+    T_off = T.copy()
+    T_off[:, 0, 3] = 0.1  # a constant offset: removed by aligning the first poses
+    t = np.arange(10.0)
+    assert ate_rmse(t, T_off, t, T).rmse_m < 1e-9
