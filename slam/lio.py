@@ -389,16 +389,14 @@ class LidarInertialOdometry:
         P_inv = np.linalg.inv(prior.cov)
         H_info = np.zeros((6, 6))
         n_in = 0
-        step = np.inf
         for _ in range(cfg.lio_max_iterations):
             world = q_imu @ x.R.T + x.p
-            if step > 2e-3 or not self.imu_ok:  # a settled state keeps its planes
-                planes = self.map.fit_planes(
-                    world,
-                    cfg.lio_plane_neighbors,
-                    cfg.max_neighbor_distance_m,
-                    cfg.plane_tolerance_m,
-                )
+            planes = self.map.fit_planes(
+                world,
+                cfg.lio_plane_neighbors,
+                cfg.max_neighbor_distance_m,
+                cfg.plane_tolerance_m,
+            )
             r = np.einsum("ij,ij->i", planes.normal, world) + planes.offset
             inl = planes.valid & (np.abs(r) < cfg.refine_threshold_m * 3)
             n_in = int(inl.sum())
@@ -417,8 +415,7 @@ class LidarInertialOdometry:
             b[:6] -= Hw.T @ r
             delta = np.linalg.solve(A, b)
             x = x.boxplus(delta)
-            step = float(np.linalg.norm(delta[:6]))
-            if step < cfg.convergence_eps:
+            if np.linalg.norm(delta[:6]) < cfg.convergence_eps:
                 break
         A = P_inv.copy()
         A[:6, :6] += H_info
