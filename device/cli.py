@@ -294,23 +294,25 @@ def record(
     from device.sessions.recorder import SessionRecorder
     from device.sessions.replay import MID360_T_LIDAR_IMU
     from device.sessions.storage import SessionStore, StorageFullError
+    from drivers.config import CameraConfig, ImuConfig, LidarConfig
 
     cfg = _config(config)
-    try:
-        lidar = cfg.lidar.model_copy(
-            update={k: v for k, v in (("lidar_ip", lidar_ip), ("host_ip", host_ip)) if v}
+    try:  # the flags override the config's sensor sections, validated like the file
+        lidar = LidarConfig.model_validate(
+            {
+                **cfg.lidar.model_dump(),
+                **({"lidar_ip": lidar_ip} if lidar_ip else {}),
+                **({"host_ip": host_ip} if host_ip else {}),
+            }
         )
-        imu = (
-            cfg.imu.model_copy(update={"port": imu_port, "enabled": True}) if imu_port else cfg.imu
+        imu = ImuConfig.model_validate(
+            {**cfg.imu.model_dump(), **({"port": imu_port, "enabled": True} if imu_port else {})}
         )
-        cam = (
-            cfg.camera.model_copy(update={"source": camera, "enabled": True})
-            if camera
-            else cfg.camera
+        cam = CameraConfig.model_validate(
+            {**cfg.camera.model_dump(), **({"source": camera, "enabled": True} if camera else {})}
         )
-        lidar = type(lidar).model_validate(lidar.model_dump())
     except ValueError as exc:
-        raise _fail(f"bad sensor settings: {exc}") from None
+        raise _fail(f"bad sensor settings: {' '.join(str(exc).split())}") from None
     if out.exists():
         raise _fail(f"{out}: exists; choose a new folder for the session")
     reserve = cfg.storage_reserve_mb * 1_000_000

@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from device.sessions import rosmsg
-from device.sessions.manifest import read_manifest
 from device.sessions.replay import SessionSource
 from drivers.frames import CameraFrame, ImuSample, LidarSweep
 
@@ -33,18 +32,16 @@ class EmulateSettings:
 
 def looped(session: Path, topics: tuple[str, ...], loop: bool) -> Iterator[object]:
     """The session's frames, again and again with times shifted on, if loop."""
-    shift_ns, lap = 0, 0
+    shift_ns = 0
     while True:
-        last = None
+        first_ns = last_ns = None
         for frame in SessionSource(session, topics=topics):
-            last = frame
+            first_ns = frame.t_ns if first_ns is None else first_ns
+            last_ns = frame.t_ns
             yield replace(frame, t_ns=frame.t_ns + shift_ns) if shift_ns else frame
-        if not loop or last is None:
+        if not loop or last_ns is None:
             return
-        lap += 1
-        shift_ns = lap * (
-            read_manifest(session).end_ns - read_manifest(session).start_ns + 100_000_000
-        )
+        shift_ns += last_ns - first_ns + 100_000_000  # the next lap starts a sweep later
 
 
 def write_camera_folder(session: Path, folder: Path) -> int:
