@@ -8,13 +8,12 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
 from device.config import ConfigError, ScannerConfig, load_config, save_snapshot
 
 app = typer.Typer(
-    help="Handheld 3D laser scanner: SLAM, benchmarks and (soon) the scanning daemon.",
+    help="Handheld 3D laser scanner: the scanning daemon, SLAM, the digital twin and benchmarks.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -61,64 +60,28 @@ def slam(
     config: ConfigOption = None,
 ) -> None:
     """Run SLAM on recorded data and write the trajectory and the map."""
+    from device.processing import ProcessingError, SlamInput, open_recording, run_slam
     from drivers.scan_folder import ScanFolderSource, ScanReadError
     from slam.map_io import write_ply
-    from slam.pipeline import run_lio, run_odometry
     from slam.trajectory_io import write_tum
 
     cfg = _config(config)
-    T_lidar_imu = None  # set when the IMU is fused
-    if input.suffix == ".mcap" or input.is_file() or (input / "raw.mcap").exists():
-        from device.sessions import rosmsg
-        from device.sessions.recording import count_messages
-        from device.sessions.replay import SessionSource, session_calibration
-
-        external = cfg.slam.imu == "external"
-        imu_topic = rosmsg.EXTERNAL_IMU_TOPIC if external else rosmsg.IMU_TOPIC
-        topics = (rosmsg.LIDAR_TOPIC,) if lidar_only else (rosmsg.LIDAR_TOPIC, imu_topic)
-        try:
-            source = SessionSource(input, topics=topics)
-            n_sweeps = count_messages(source.path, rosmsg.LIDAR_TOPIC)
-            has_imu = not lidar_only and count_messages(source.path, imu_topic) != 0
-        except Exception as exc:  # a missing, truncated or foreign file
-            raise _fail(
-                f"{input}: cannot read the recording ({type(exc).__name__}: {exc})"
-            ) from None
-        if has_imu:
-            cal = session_calibration(input)
-            T_lidar_imu = cal.T_lidar_external_imu if external else cal.T_lidar_imu
-            if T_lidar_imu is None:
-                raise _fail(f"{input}: no calibration for the external IMU in session.json")
-        elif not lidar_only:
-            log.warning("no %s messages: running lidar-only", imu_topic)
-    else:
-        try:
-            source = ScanFolderSource(input, default_period_s=cfg.slam.scan_period_s)
-        except ScanReadError as exc:
-            raise _fail(str(exc)) from None
-        n_sweeps = len(source)
-    mode = "LiDAR-inertial" if T_lidar_imu is not None else "lidar-only"
+    try:
+        if input.suffix == ".mcap" or input.is_file() or (input / "raw.mcap").exists():
+            inp = open_recording(input, cfg, lidar_only)
+        else:
+            folder = ScanFolderSource(input, default_period_s=cfg.slam.scan_period_s)
+            inp = SlamInput(folder, None, len(folder))
+    except (ProcessingError, ScanReadError) as exc:
+        raise _fail(str(exc)) from None
+    mode = inp.mode
     with typer.progressbar(
-        length=max(n_sweeps, 1), label=f"registering ({mode})", file=sys.stderr
+        length=max(inp.n_sweeps, 1), label=f"registering ({mode})", file=sys.stderr
     ) as bar:
         try:
-            if T_lidar_imu is not None:
-                run = run_lio(
-                    source,
-                    cfg.slam,
-                    np.array(T_lidar_imu),
-                    map_voxel_m=cfg.slam.map_point_spacing_m,
-                    on_step=lambda n: bar.update(1),
-                )
-            else:
-                run = run_odometry(
-                    source,
-                    cfg.slam,
-                    map_voxel_m=cfg.slam.map_point_spacing_m,
-                    on_step=lambda n: bar.update(1),
-                )
-        except Exception as exc:  # a recording that breaks off part way
-            raise _fail(f"{input}: reading failed part way ({type(exc).__name__}: {exc})") from None
+            run = run_slam(inp, cfg, on_step=lambda n: bar.update(1))
+        except ProcessingError as exc:
+            raise _fail(f"{input}: {exc}") from None
     if len(run.t_s) == 0:
         raise _fail(f"{input}: no scan could be registered ({run.n_skipped} skipped)")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -388,7 +351,12 @@ def emulate(
         emulator = SessionEmulator(session, settings)
     except OSError as exc:
         raise _fail(f"cannot start the emulators: {exc}") from None
-    with emulator:
+    try:
+        emulator.start()
+    except OSError as exc:
+        emulator.stop()
+        raise _fail(f"cannot start the emulators: {exc} (is another emulator running?)") from None
+    try:
         typer.echo(
             f"Mid-360 on {lidar_ip} (host {host_ip})"
             + (f", Xsens on {imu_link}" if imu_link else "")
@@ -398,6 +366,78 @@ def emulate(
         )
         with contextlib.suppress(KeyboardInterrupt):
             emulator.wait()
+    finally:
+        emulator.stop()
+
+
+def _serve(cfg: ScannerConfig, duration: float | None, banner: str) -> None:
+    """The daemon and its API until Ctrl-C / SIGTERM (or `duration` seconds)."""
+    import threading
+
+    from api.app import create_app
+    from api.server import ApiServer, resolve_token
+    from device.daemon import Daemon
+
+    token, where = resolve_token(cfg)
+    daemon = Daemon(cfg)
+    try:  # bind first: a busy port fails before anything starts
+        server = ApiServer(create_app(daemon, token), cfg.api.host, cfg.api.port)
+    except OSError as exc:
+        raise _fail(f"cannot listen on {cfg.api.host}:{cfg.api.port}: {exc}") from None
+    typer.echo("starting the sensors and SLAM ...", err=True)
+    daemon.start()
+    typer.echo(f"{banner}\n  web UI: {server.url}/#token={token}\n  token from {where}", err=True)
+    if duration is not None:
+        threading.Timer(duration, lambda: setattr(server.server, "should_exit", True)).start()
+    try:
+        server.run()
+    finally:
+        typer.echo("stopping: closing any scan in progress ...", err=True)
+        daemon.close()
+
+
+@app.command()
+def run(config: ConfigOption = None) -> None:
+    """The scanning daemon on the real sensors: button, REST API and web UI."""
+    _serve(_config(config), None, "scanner daemon running")
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8080,
+    scene: Annotated[str, typer.Option("--scene")] = "office",
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="where the demo's scans are kept")
+    ] = Path("out/demo"),
+    duration: Annotated[
+        float | None, typer.Option("--duration", min=1.0, help="seconds; default: until Ctrl-C")
+    ] = None,
+) -> None:
+    """The daemon, fed by the digital twin through the real drivers over loopback."""
+    from device.demo import EmulatorProcess, demo_config, twin_session
+    from drivers.sim.scenes import SCENE_NAMES
+
+    if scene not in SCENE_NAMES:
+        raise _fail(f"unknown scene {scene!r}; choose one of {', '.join(SCENE_NAMES)}")
+    cache = data_dir.parent / "cache" / "demo"
+    with typer.progressbar(length=1000, label=f"twin: {scene} (once)", file=sys.stderr) as bar:
+        done = [0]
+
+        def progress(fraction: float) -> None:
+            step = int(fraction * 1000) - done[0]
+            bar.update(step)
+            done[0] += step
+
+        session = twin_session(cache, scene, progress=progress)
+    emulator = EmulatorProcess(session, data_dir / "run")
+    try:
+        emulator.wait_ready()
+        cfg = demo_config(session, emulator, data_dir, port)
+        _serve(cfg, duration, f"demo: the {scene} twin on emulated sensors (Ctrl-C stops)")
+    except RuntimeError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        emulator.stop()
 
 
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)

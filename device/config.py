@@ -13,7 +13,7 @@ import tomllib
 from contextvars import ContextVar
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from device.button import ButtonConfig, LedConfig
 from drivers.config import CameraConfig, ImuConfig, LidarConfig
 from slam.config import OdometryConfig
 
@@ -30,6 +31,20 @@ _toml_path: ContextVar[Path | None] = ContextVar("_toml_path", default=None)
 
 class ConfigError(ValueError):
     """The configuration cannot be loaded; the message says where and why."""
+
+
+class ApiConfig(BaseModel):
+    """The HTTP API and web UI."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field("0.0.0.0", description="address to listen on")
+    port: int = Field(8080, ge=0, lt=65536, description="0: any free port")
+    token: str = Field(
+        "",
+        description="bearer token; empty: SCANNER_API_TOKEN, else one made on first start and"
+        " kept in the data directory (mode 0600)",
+    )
 
 
 class ScannerConfig(BaseSettings):
@@ -45,6 +60,13 @@ class ScannerConfig(BaseSettings):
     lidar: LidarConfig = LidarConfig()
     imu: ImuConfig = ImuConfig()
     camera: CameraConfig = CameraConfig()
+    api: ApiConfig = ApiConfig()
+    button: ButtonConfig = ButtonConfig()
+    led: LedConfig = LedConfig()
+    shutdown_command: list[str] = Field(
+        ["systemctl", "poweroff"],
+        description="run on a long press, after the scan is stopped; empty: stop the daemon only",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -50,7 +50,7 @@ class SensorHub:
         if camera.enabled:
             from drivers.camera import CameraDriver
 
-            self.drivers["camera"] = CameraDriver(camera, rate=camera_rate)
+            self.drivers["camera"] = CameraDriver(camera, rate=camera_rate, loop=camera.loop)
         self._queue: queue.Queue[Tagged] = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
         self._pumps: list[threading.Thread] = []

@@ -37,6 +37,9 @@ class ImuConfig(BaseModel):
     port: Path = Path("/dev/scanner-imu")  # the udev rule in systemd/ makes this link
     baudrate: int = Field(921600, gt=0)
     timeout_s: float = Field(1.0, gt=0.0)
+    T_lidar_imu: list[list[float]] | None = Field(
+        None, description="[4][4] the IMU's pose in the lidar frame; needed to fuse it"
+    )
 
 
 class CameraConfig(BaseModel):
@@ -52,3 +55,4 @@ class CameraConfig(BaseModel):
     exposure_us: int | None = Field(None, gt=0, description="manual exposure; None = auto")
     jpeg_quality: int = Field(90, ge=1, le=100)
     timeout_s: float = Field(2.0, gt=0.0)
+    loop: bool = Field(False, description="a video file or image folder starts over at its end")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -11,7 +10,7 @@ import numpy as np
 
 from drivers.frames import ImuSample, LidarSweep
 from slam.config import OdometryConfig
-from slam.odometry import LidarOdometry, TooFewPointsError
+from slam.engine import SlamEngine
 from slam.preprocess import voxel_downsample
 
 log = logging.getLogger(__name__)
@@ -66,41 +65,8 @@ def run_odometry(
     map_voxel_m: float | None = 0.1,
     on_step: Callable[[int], None] | None = None,
 ) -> SlamRun:
-    """Register every sweep; a sweep that cannot be registered is logged and skipped."""
-    odom = LidarOdometry(config)
-    acc = MapAccumulator(map_voxel_m) if map_voxel_m else None
-    t_s, poses = [], []
-    n_in = n_skipped = 0
-    wall = 0.0
-    latencies = []
-    for sweep in sweeps:
-        t0 = time.perf_counter()
-        try:
-            step = odom.register_frame(sweep)
-        except TooFewPointsError as exc:
-            log.warning("skipping %s", exc)
-            n_skipped += 1
-            continue
-        finally:
-            wall += time.perf_counter() - t0
-        latencies.append(time.perf_counter() - t0)
-        n_in += len(sweep)
-        t_s.append(step.t_ns * 1e-9)
-        poses.append(step.T_world_lidar)
-        if acc is not None:
-            acc.add(step.points_world)
-        if on_step:
-            on_step(len(poses))
-    return SlamRun(
-        t_s=np.array(t_s),
-        T_world_lidar=np.array(poses).reshape(-1, 4, 4),
-        map_points=acc.points() if acc is not None else None,
-        n_points_in=n_in,
-        wall_s=wall,
-        n_skipped=n_skipped,
-        n_recovered=odom.n_recovered,
-        latencies_s=np.array(latencies),
-    )
+    """Register every sweep lidar-only; a sweep that cannot be registered is logged and skipped."""
+    return run_engine(SlamEngine(config), sweeps, map_voxel_m, on_step)
 
 
 def run_lio(
@@ -110,68 +76,41 @@ def run_lio(
     map_voxel_m: float | None = 0.1,
     on_step: Callable[[int], None] | None = None,
 ) -> SlamRun:
-    """The LiDAR-inertial filter over frames in time order (other frame types are ignored).
+    """The LiDAR-inertial filter over frames in time order (other frame types are ignored)."""
+    return run_engine(SlamEngine(config, T_lidar_imu), frames, map_voxel_m, on_step)
 
-    A sweep is held until the IMU has passed its end, so that it can be deskewed."""
-    from collections import deque
 
-    from slam.lio import LidarInertialOdometry
-
-    lio = LidarInertialOdometry(config, T_lidar_imu)
+def run_engine(
+    engine: SlamEngine,
+    frames: Iterable[object],
+    map_voxel_m: float | None = 0.1,
+    on_step: Callable[[int], None] | None = None,
+) -> SlamRun:
+    """Every frame through the engine; the poses and the map it made."""
     acc = MapAccumulator(map_voxel_m) if map_voxel_m else None
-    pending: deque[LidarSweep] = deque()
     t_s, poses = [], []
-    counts = {"in": 0, "skipped": 0, "degenerate": 0}
-    wall = 0.0
-    latencies = []
 
-    def run(sweep: LidarSweep) -> None:
-        nonlocal wall
-        t0 = time.perf_counter()
-        try:
-            step = lio.process(sweep)
-        except TooFewPointsError as exc:
-            log.warning("skipping %s", exc)
-            counts["skipped"] += 1
-            return
-        finally:
-            wall += time.perf_counter() - t0
-        latencies.append(time.perf_counter() - t0)
-        counts["in"] += len(sweep)
-        counts["degenerate"] += int(lio.degenerate)
-        if step is None:  # still initialising
-            return
-        t_s.append(step.t_ns * 1e-9)
-        poses.append(step.T_world_lidar)
-        if acc is not None:
-            acc.add(step.points_world)
-        if on_step:
-            on_step(len(poses))
-
-    def sweep_end_ns(s: LidarSweep) -> int:
-        return s.t_ns + (round(float(s.point_dt_s.max()) * 1e9) if s.point_dt_s is not None else 0)
+    def take(steps: list) -> None:
+        for step in steps:
+            t_s.append(step.t_ns * 1e-9)
+            poses.append(step.T_world_lidar)
+            if acc is not None:
+                acc.add(step.points_world)
+            if on_step:
+                on_step(len(poses))
 
     for frame in frames:
-        if isinstance(frame, ImuSample):
-            t0 = time.perf_counter()
-            lio.add_imu(frame)
-            wall += time.perf_counter() - t0
-            while pending and sweep_end_ns(pending[0]) <= frame.t_ns:
-                run(pending.popleft())
-        elif isinstance(frame, LidarSweep):
-            pending.append(frame)
-            while len(pending) > 3:  # the IMU is late or gone: go on without it
-                run(pending.popleft())
-    while pending:
-        run(pending.popleft())
+        take(engine.push(frame))
+    take(engine.flush())
+    st = engine.stats
     return SlamRun(
         t_s=np.array(t_s),
         T_world_lidar=np.array(poses).reshape(-1, 4, 4),
         map_points=acc.points() if acc is not None else None,
-        n_points_in=counts["in"],
-        wall_s=wall,
-        n_skipped=counts["skipped"],
-        n_recovered=0,
-        latencies_s=np.array(latencies),
-        n_degenerate=counts["degenerate"],
+        n_points_in=st.points_in,
+        wall_s=st.wall_s,
+        n_skipped=st.skipped,
+        n_recovered=st.recovered,
+        latencies_s=np.array(st.latencies_s),
+        n_degenerate=st.degenerate,
     )

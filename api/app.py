@@ -1,0 +1,60 @@
+"""The app factory: FastAPI over a running daemon. Nothing is built at import time.
+
+Every route but `/`, `/api/v1/health` and the static UI needs the bearer token. Routers, one
+per resource, live in api/routers/; schemas in api/schemas.py.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.deps import require_token
+from api.routers import button, health, live, metrics, products, scans, status
+from device.daemon import Daemon
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+PREFIX = "/api/v1"
+
+
+def create_app(daemon: Daemon, token: str) -> FastAPI:
+    if not token:
+        raise ValueError("the API needs a token")
+    app = FastAPI(
+        title="Handheld scanner",
+        version="1",
+        description="Control the scanner, watch the scan live and download its products."
+        " Send `Authorization: Bearer <token>` with every request but /api/v1/health.",
+    )
+    app.state.daemon = daemon
+    app.state.token = token
+    app.state.metrics = metrics.ApiMetrics(daemon)
+    auth = [Depends(require_token)]
+    app.include_router(health.router, prefix=PREFIX)
+    app.include_router(status.router, prefix=PREFIX, dependencies=auth)
+    app.include_router(scans.router, prefix=PREFIX, dependencies=auth)
+    app.include_router(products.router, prefix=PREFIX)  # header or ?token=
+    app.include_router(button.router, prefix=PREFIX, dependencies=auth)
+    app.include_router(live.router, prefix=PREFIX)  # checks the token itself
+    app.include_router(metrics.router, dependencies=auth)
+
+    @app.middleware("http")
+    async def timing(request: Request, call_next):
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        app.state.metrics.requests.labels(
+            getattr(route, "path", "other"), request.method, str(response.status_code)
+        ).observe(time.perf_counter() - t0)
+        return response
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    return app

@@ -1,0 +1,64 @@
+from fastapi import APIRouter, HTTPException, Response, status
+
+from api.deps import DaemonDep
+from api.schemas import ScanOut, StopOut
+from device.daemon import ScanBusyError, ScanNotFoundError
+from device.sessions.storage import StorageFullError
+from device.state import TransitionError
+
+router = APIRouter(prefix="/scans", tags=["scans"])
+
+
+def _not_found(what: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"no such {what}")
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ScanOut)
+def start_scan(daemon: DaemonDep) -> dict:
+    """Start a scan: 409 while one runs (or the device is busy), 507 when storage is full."""
+    try:
+        manifest = daemon.start_scan()
+    except TransitionError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"cannot start a scan: {exc}") from None
+    except StorageFullError as exc:
+        raise HTTPException(status.HTTP_507_INSUFFICIENT_STORAGE, str(exc)) from None
+    return daemon.scan(manifest.id)
+
+
+@router.get("", response_model=list[ScanOut])
+def list_scans(daemon: DaemonDep) -> list[dict]:
+    """Every scan, newest first."""
+    return daemon.scans()
+
+
+@router.get("/{scan_id}", response_model=ScanOut)
+def get_scan(scan_id: str, daemon: DaemonDep) -> dict:
+    try:
+        return daemon.scan(scan_id)
+    except ScanNotFoundError:
+        raise _not_found("scan") from None
+
+
+@router.post("/{scan_id}/stop", status_code=status.HTTP_202_ACCEPTED, response_model=StopOut)
+def stop_scan(scan_id: str, daemon: DaemonDep) -> StopOut:
+    """Stop the running scan; its recording is closed and processed in the background."""
+    try:
+        daemon.stop_scan(scan_id)
+    except ScanNotFoundError:
+        raise _not_found("scan") from None
+    except TransitionError as exc:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"{scan_id} is not scanning ({exc})"
+        ) from None
+    return StopOut(id=scan_id)
+
+
+@router.delete("/{scan_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_scan(scan_id: str, daemon: DaemonDep) -> Response:
+    try:
+        daemon.delete_scan(scan_id)
+    except ScanNotFoundError:
+        raise _not_found("scan") from None
+    except ScanBusyError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

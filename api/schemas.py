@@ -1,0 +1,99 @@
+"""The API's pydantic schemas: what goes over the wire, and nothing else."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Health(BaseModel):
+    ok: bool
+
+
+class SensorHealthOut(BaseModel):
+    connected: bool
+    rate_hz: float
+    drops: int
+    errors: int
+    messages: int
+
+
+class PoseOut(BaseModel):
+    t_s: float = Field(description="host monotonic clock, seconds")
+    position_m: list[float]
+    quaternion_xyzw: list[float]
+
+
+class SlamOut(BaseModel):
+    mode: str | None
+    pose: PoseOut | None
+    distance_m: float
+    map_points: int
+    realtime_factor: float | None = Field(description="sensor time / compute time")
+    degenerate: bool
+    imu_ok: bool | None
+    lag_s: float | None = Field(description="now - the newest pose's sweep end")
+    poses: int
+    dropped_frames: int
+    first_pose_s: float | None = Field(description="from the start of the scan")
+    error: str | None
+
+
+class RecordingOut(BaseModel):
+    duration_s: float
+    bytes: int
+    messages: int
+    write_errors: int
+
+
+class StorageOut(BaseModel):
+    total_bytes: int
+    free_bytes: int
+    minutes_left: float
+
+
+class ProcessingOut(BaseModel):
+    scan_id: str
+    stage: str
+    progress: float
+
+
+class StatusOut(BaseModel):
+    state: Literal["idle", "starting", "scanning", "stopping", "processing", "error"]
+    since_s: float
+    error: str | None
+    scan_id: str | None
+    sensors: dict[str, SensorHealthOut]
+    slam: SlamOut | None
+    recording: RecordingOut | None
+    storage: StorageOut
+    processing: ProcessingOut | None
+
+
+class ScanOut(BaseModel):
+    id: str
+    state: Literal["recording", "recorded", "processing", "done", "failed", "recovered"]
+    created_utc: str
+    duration_s: float
+    progress: float | None
+    stage: str | None
+    products: list[str]
+    error: str | None
+    stats: dict[str, Any]
+
+
+class StopOut(BaseModel):
+    id: str
+    state: str = "stopping"
+
+
+class ButtonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    press: Literal["short", "long"] = "short"
+
+
+class ButtonOut(BaseModel):
+    action: str
+    state: str

@@ -1,0 +1,274 @@
+"""Post-processing: a closed session in, its products out (products are functions of a session).
+
+`process_session` runs the SLAM engine over raw.mcap (LiDAR-inertial when the IMU is there),
+then writes products/trajectory.tum, products/map.ply and products/report.html, and marks the
+session `done` (or `failed`, with the reason). It can always be run again. The daemon runs it
+in a process of its own (`ProcessingJob`) and shows its progress.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+import multiprocessing as mp
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from device.config import ScannerConfig
+from device.sessions import rosmsg
+from device.sessions.manifest import PRODUCTS, SessionState, read_manifest, write_manifest
+from slam.pipeline import SlamRun
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float], None]  # (stage, fraction 0..1)
+
+
+class ProcessingError(RuntimeError):
+    """The session cannot be processed; the message says why."""
+
+
+@dataclass(frozen=True)
+class SlamInput:
+    frames: Iterable[object]
+    T_lidar_imu: np.ndarray | None  # [4, 4], None = lidar-only
+    n_sweeps: int
+
+    @property
+    def mode(self) -> str:
+        return "LiDAR-inertial" if self.T_lidar_imu is not None else "lidar-only"
+
+
+def open_recording(path: Path, config: ScannerConfig, lidar_only: bool = False) -> SlamInput:
+    """A session folder or a bare .mcap as SLAM input; picks the IMU the config asks for."""
+    from device.sessions.recording import count_messages
+    from device.sessions.replay import SessionSource, session_calibration
+
+    external = config.slam.imu == "external"
+    imu_topic = rosmsg.EXTERNAL_IMU_TOPIC if external else rosmsg.IMU_TOPIC
+    topics = (rosmsg.LIDAR_TOPIC,) if lidar_only else (rosmsg.LIDAR_TOPIC, imu_topic)
+    try:
+        source = SessionSource(path, topics=topics)
+        n_sweeps = count_messages(source.path, rosmsg.LIDAR_TOPIC)
+        has_imu = not lidar_only and count_messages(source.path, imu_topic) != 0
+    except Exception as exc:  # a missing, truncated or foreign file
+        raise ProcessingError(
+            f"{path}: cannot read the recording ({type(exc).__name__}: {exc})"
+        ) from None
+    T_lidar_imu = None
+    if has_imu:
+        cal = session_calibration(path)
+        T = cal.T_lidar_external_imu if external else cal.T_lidar_imu
+        if T is None:
+            raise ProcessingError(f"{path}: no calibration for the external IMU in session.json")
+        T_lidar_imu = np.array(T)
+    elif not lidar_only:
+        log.warning("%s: no %s messages: running lidar-only", path, imu_topic)
+    return SlamInput(source, T_lidar_imu, n_sweeps)
+
+
+def run_slam(inp: SlamInput, config: ScannerConfig, on_step: Callable[[int], None] | None = None):
+    from slam.engine import SlamEngine
+    from slam.pipeline import run_engine
+
+    engine = SlamEngine(config.slam, inp.T_lidar_imu)
+    try:
+        return run_engine(engine, inp.frames, config.slam.map_point_spacing_m, on_step)
+    except Exception as exc:  # a recording that breaks off part way
+        raise ProcessingError(f"reading failed part way ({type(exc).__name__}: {exc})") from None
+
+
+def process_session(
+    session_dir: Path, config: ScannerConfig, progress: Progress | None = None
+) -> dict:
+    """Make the session's products; returns the manifest's new `products` entry."""
+    from slam.map_io import write_ply
+    from slam.trajectory_io import write_tum
+
+    session_dir = Path(session_dir)
+    report = progress or (lambda stage, fraction: None)
+    manifest = read_manifest(session_dir)
+    write_manifest(session_dir, manifest.model_copy(update={"state": SessionState.processing}))
+    t0 = time.perf_counter()
+    try:
+        inp = open_recording(session_dir, config)
+        report("slam", 0.0)
+        total = max(inp.n_sweeps, 1)
+        run = run_slam(inp, config, lambda n: report("slam", min(n / total, 1.0) * 0.9))
+        if len(run.t_s) == 0:
+            raise ProcessingError(f"no scan could be registered ({run.n_skipped} skipped)")
+        out = session_dir / PRODUCTS
+        out.mkdir(exist_ok=True)
+        report("products", 0.9)
+        write_tum(out / "trajectory.tum", run.t_s, run.T_world_lidar)
+        write_ply(out / "map.ply", run.map_points)
+        slam_stats = _slam_stats(run, inp, time.perf_counter() - t0)
+        (out / "report.html").write_text(_report_html(manifest, run, slam_stats))
+        products = sorted(p.name for p in out.iterdir() if p.is_file())
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, ProcessingError) else f"{type(exc).__name__}: {exc}"
+        log.error("%s: processing failed: %s", session_dir, reason)
+        write_manifest(
+            session_dir,
+            read_manifest(session_dir).model_copy(
+                update={"state": SessionState.failed, "error": reason}
+            ),
+        )
+        raise ProcessingError(reason) from None
+    done = read_manifest(session_dir).model_copy(
+        update={
+            "state": SessionState.done,
+            "stats": {**manifest.stats, "slam": slam_stats},
+            "products": products,
+        }
+    )
+    write_manifest(session_dir, done)
+    report("done", 1.0)
+    return slam_stats
+
+
+def _slam_stats(run: SlamRun, inp: SlamInput, wall_s: float) -> dict:
+    steps = np.diff(run.T_world_lidar[:, :3, 3], axis=0)
+    return {
+        "mode": inp.mode,
+        "poses": len(run.t_s),
+        "sweeps": inp.n_sweeps,
+        "skipped": run.n_skipped,
+        "degenerate_sweeps": run.n_degenerate,
+        "distance_m": round(float(np.linalg.norm(steps, axis=1).sum()), 3),
+        "duration_s": round(float(run.t_s[-1] - run.t_s[0]), 3) if len(run.t_s) else 0.0,
+        "map_points": len(run.map_points),
+        "points_per_s": round(run.points_per_s),
+        "p99_latency_ms": round(float(np.percentile(run.latencies_s, 99)) * 1e3, 2)
+        if len(run.latencies_s)
+        else None,
+        "processing_s": round(wall_s, 2),
+    }
+
+
+def _top_view_png(points: np.ndarray, path_xy: np.ndarray, size: int = 800) -> bytes:  # [N, 3]
+    from PIL import Image, ImageDraw
+
+    lo = np.minimum(points[:, :2].min(axis=0), path_xy.min(axis=0)) - 1.0
+    hi = np.maximum(points[:, :2].max(axis=0), path_xy.max(axis=0)) + 1.0
+    scale = (size - 1) / float((hi - lo).max())
+    ij = ((points[:, :2] - lo) * scale).astype(int)
+    density = np.zeros((size, size))
+    np.add.at(density, (size - 1 - ij[:, 1], ij[:, 0]), 1.0)
+    gray = (255 - 255 * np.clip(np.log1p(density) / np.log1p(density.max() or 1), 0, 1)).astype(
+        np.uint8
+    )
+    img = Image.fromarray(gray).convert("RGB")
+    draw = ImageDraw.Draw(img)
+    xy = (path_xy - lo) * scale
+    draw.line([(float(x), float(size - 1 - y)) for x, y in xy], fill=(220, 40, 40), width=2)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _report_html(manifest, run: SlamRun, stats: dict) -> str:
+    png = _top_view_png(run.map_points, run.T_world_lidar[:, :2, 3])
+    rows = {
+        "Session": manifest.id,
+        "Recorded (UTC)": manifest.created_utc,
+        "Source": manifest.source,
+        "Duration": f"{stats['duration_s']:.1f} s",
+        "Distance walked": f"{stats['distance_m']:.1f} m",
+        "SLAM": f"{stats['mode']}, {stats['poses']} poses of {stats['sweeps']} sweeps",
+        "Degenerate sweeps": f"{stats['degenerate_sweeps']} (geometry left a direction to the IMU)",
+        "Map points (0.1 m spacing)": f"{stats['map_points']:,}",
+        "SLAM speed": f"{stats['points_per_s'] / 1e6:.2f}M points/s",
+        "Recording": ", ".join(f"{k} {v}" for k, v in manifest.stats.items() if k != "slam"),
+    }
+    table = "\n".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows.items()
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Scan report {html.escape(manifest.id)}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto;padding:0 1em}}
+th{{text-align:left;padding-right:1em}}img{{max-width:100%;border:1px solid #ccc}}</style>
+</head><body><h1>Scan report</h1><table>{table}</table>
+<h2>Top view</h2><p>Map point density, trajectory in red.</p>
+<img alt="top view" src="data:image/png;base64,{base64.b64encode(png).decode()}">
+</body></html>
+"""
+
+
+def _job_main(session_dir: str, config_json: str, progress_q: mp.Queue) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s processing: %(message)s")
+    config = ScannerConfig.model_validate_json(config_json)
+    last = [0.0]
+
+    def progress(stage: str, fraction: float) -> None:
+        now = time.monotonic()
+        if fraction >= 1.0 or now - last[0] > 0.2:
+            last[0] = now
+            progress_q.put(("progress", stage, fraction))
+
+    try:
+        process_session(Path(session_dir), config, progress)
+        progress_q.put(("done", None))
+    except Exception as exc:
+        progress_q.put(("failed", str(exc)))
+
+
+class ProcessingJob:
+    """process_session in its own process; `stage`, `fraction` and `error` follow it."""
+
+    def __init__(
+        self, session_dir: Path, config: ScannerConfig, on_finish: Callable[[ProcessingJob], None]
+    ):
+        ctx = mp.get_context("spawn")
+        self.session_dir = Path(session_dir)
+        self.stage = "queued"
+        self.fraction = 0.0
+        self.error: str | None = None
+        self.finished = threading.Event()
+        self._q: mp.Queue = ctx.Queue()
+        self._proc = ctx.Process(
+            target=_job_main,
+            args=(str(session_dir), config.model_dump_json(), self._q),
+            name="scanner-processing",
+            daemon=True,
+        )
+        self._on_finish = on_finish
+        self._watch = threading.Thread(target=self._follow, name="processing", daemon=True)
+
+    def start(self) -> ProcessingJob:
+        self._proc.start()
+        self._watch.start()
+        return self
+
+    def _follow(self) -> None:
+        import queue
+
+        while True:
+            try:
+                msg = self._q.get(timeout=0.5)
+            except queue.Empty:
+                if self._proc.exitcode is not None and self._q.empty():
+                    self.error = self.error or f"the processing exited ({self._proc.exitcode})"
+                    break
+                continue
+            if msg[0] == "progress":
+                self.stage, self.fraction = msg[1], msg[2]
+            elif msg[0] == "done":
+                self.stage, self.fraction = "done", 1.0
+                break
+            else:
+                self.error = msg[1]
+                break
+        self._proc.join(5.0)
+        self.finished.set()
+        try:
+            self._on_finish(self)
+        except Exception:
+            log.exception("after processing %s", self.session_dir)

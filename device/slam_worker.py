@@ -1,0 +1,219 @@
+"""Live SLAM in a process of its own, so the API, the drivers and the recorder never wait on it.
+
+The daemon sends `begin` (with the IMU extrinsic and the last second of IMU, so the filter can
+initialise at once), then frames, then `end`. The worker answers with one `Step` per registered
+sweep: the pose, the points that are new to the live map, and the engine's counters. The
+process starts with the daemon and compiles its kernels then, not at the first press.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing as mp
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from slam.config import OdometryConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Step:
+    scan_id: str
+    t_ns: int  # host monotonic, the sweep's end
+    T_world_lidar: np.ndarray  # [4, 4]
+    new_points: np.ndarray  # [M, 3] float32, world frame, voxels new to the live map
+    sweeps_in: int
+    points_in: int
+    wall_s: float  # time inside the engine so far
+    sensor_s: float  # sensor time covered so far
+    degenerate: bool
+    imu_ok: bool
+    inertial: bool
+
+
+@dataclass(frozen=True)
+class Ended:
+    scan_id: str
+    error: str | None  # why live SLAM stopped early, if it did
+
+
+def _warm_up(config: OdometryConfig) -> None:
+    """Run the engine once on a synthetic room so that every kernel is compiled or loaded."""
+    from drivers.frames import ImuSample, LidarSweep
+    from slam.engine import SlamEngine
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    d = rng.normal(size=(n, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    t = np.min(np.abs(np.array([4.0, 5.0, 3.0]) / np.where(d == 0, 1e-9, d)), axis=1)
+    xyz = (d * t[:, None]).astype(np.float32)
+    engine = SlamEngine(config, np.eye(4))
+    for k in range(12):
+        t0 = k * 100_000_000
+        for j in range(20):
+            engine.push(ImuSample(t0 + j * 5_000_000, np.zeros(3), np.array([0, 0, 9.80665])))
+        dt = np.linspace(0, 0.099, n).astype(np.float32)
+        engine.push(LidarSweep(t0, xyz, np.ones(n, np.float32), dt, k))
+    engine.flush()
+
+
+def _main(inbox: mp.Queue, outbox: mp.Queue, config_json: str, live_voxel_m: float) -> None:
+    from device.live import NewVoxelFilter
+    from drivers.frames import LidarSweep
+    from slam.engine import SlamEngine
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s slam-worker: %(message)s")
+    config = OdometryConfig.model_validate_json(config_json)
+    try:
+        _warm_up(config)
+    except Exception:  # a failed warm-up only costs speed at the first scan
+        log.exception("warm-up failed")
+    outbox.put("ready")
+    engine: SlamEngine | None = None
+    live: NewVoxelFilter | None = None
+    scan_id = ""
+    t_first = t_last = None
+    while True:
+        msg = inbox.get()
+        kind = msg[0]
+        if kind == "quit":
+            return
+        if kind == "begin":
+            _, scan_id, T_lidar_imu, backlog = msg
+            engine, live = SlamEngine(config, T_lidar_imu), NewVoxelFilter(live_voxel_m)
+            t_first = t_last = None
+            msgs = [("frame", f) for f in backlog]
+        elif kind in ("frame", "end"):
+            msgs = [msg]
+        else:
+            continue
+        for m in msgs:
+            if engine is None:
+                break
+            try:
+                if m[0] == "end":
+                    steps = engine.flush()
+                else:
+                    frame = m[1]
+                    if isinstance(frame, LidarSweep):
+                        t_first = frame.t_ns if t_first is None else t_first
+                        t_last = frame.t_ns + 100_000_000
+                    steps = engine.push(frame)
+                st = engine.stats
+                for s in steps:
+                    outbox.put(
+                        Step(
+                            scan_id,
+                            s.t_ns,
+                            s.T_world_lidar,
+                            live.new_points(s.points_world),
+                            st.sweeps_in,
+                            st.points_in,
+                            st.wall_s,
+                            (t_last - t_first) * 1e-9 if t_first is not None else 0.0,
+                            engine.degenerate,
+                            engine.imu_ok,
+                            engine.inertial,
+                        )
+                    )
+                if m[0] == "end":
+                    outbox.put(Ended(scan_id, None))
+                    engine = None
+            except Exception as exc:  # live SLAM is lost; the recording goes on regardless
+                log.exception("live SLAM failed")
+                outbox.put(Ended(scan_id, f"{type(exc).__name__}: {exc}"))
+                engine = None
+
+
+class SlamWorker:
+    """The live SLAM process and the thread that hands its results to `on_result`."""
+
+    def __init__(
+        self,
+        config: OdometryConfig,
+        on_result: Callable[[Step | Ended], None],
+        live_voxel_m: float = 0.2,
+        max_queued_frames: int = 2000,
+    ) -> None:
+        ctx = mp.get_context("spawn")
+        self._inbox: mp.Queue = ctx.Queue(maxsize=max_queued_frames)
+        self._outbox: mp.Queue = ctx.Queue()
+        self._proc = ctx.Process(
+            target=_main,
+            args=(self._inbox, self._outbox, config.model_dump_json(), live_voxel_m),
+            name="scanner-slam",
+            daemon=True,
+        )
+        self._on_result = on_result
+        self._ready = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="slam-results", daemon=True)
+        self.dropped = 0  # frames not sent because the worker was behind
+        self.scan_id: str | None = None
+
+    def start(self) -> SlamWorker:
+        self._proc.start()
+        self._reader.start()
+        return self
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        return self._ready.wait(timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.is_alive()
+
+    def begin(self, scan_id: str, T_lidar_imu: np.ndarray | None, backlog: list) -> None:
+        self.scan_id = scan_id
+        self._inbox.put(("begin", scan_id, T_lidar_imu, backlog))
+
+    def feed(self, frame: object) -> bool:
+        try:
+            self._inbox.put_nowait(("frame", frame))
+            return True
+        except queue.Full:
+            self.dropped += 1
+            return False
+
+    def end(self) -> None:
+        self._inbox.put(("end",))
+        self.scan_id = None
+
+    def stop(self, timeout_s: float = 3.0) -> None:
+        with contextlib.suppress(queue.Full):
+            self._inbox.put(("quit",), timeout=1.0)
+        self._proc.join(timeout_s)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(1.0)
+        self._outbox.put(None)  # ends the reader
+        self._reader.join(timeout_s)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                msg = self._outbox.get(timeout=1.0)
+            except queue.Empty:
+                if self._proc.exitcode is not None:  # it died: say so once, and stop reading
+                    log.error("the SLAM worker exited (status %s)", self._proc.exitcode)
+                    self._on_result(Ended(self.scan_id or "", "the SLAM worker exited"))
+                    return
+                continue
+            except (EOFError, OSError):
+                return
+            if msg is None:
+                return
+            if msg == "ready":
+                self._ready.set()
+                continue
+            try:
+                self._on_result(msg)
+            except Exception:
+                log.exception("handling a SLAM result failed")

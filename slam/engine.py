@@ -1,0 +1,125 @@
+"""The SLAM engine as one plain object, the same live in the daemon and offline in `scanner slam`.
+
+Feed it frames in time order (sweeps and IMU samples; anything else is ignored) and it returns
+the steps it could register. With an IMU extrinsic it runs the LiDAR-inertial filter and holds
+each sweep until the IMU has passed the sweep's end, so it can be deskewed; if the IMU stays
+silent for a few sweeps it goes on without it. Without an extrinsic it is the lidar-only
+odometry. No threads, no I/O, no config parsing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from drivers.frames import ImuSample, LidarSweep
+from slam.config import OdometryConfig
+from slam.odometry import LidarOdometry, OdometryStep, TooFewPointsError
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING_SWEEPS = 3  # sweeps held for the IMU; beyond this the IMU is late or gone
+
+
+@dataclass
+class EngineStats:
+    sweeps_in: int = 0
+    points_in: int = 0  # points of the sweeps processed (registered or initialising)
+    poses: int = 0
+    skipped: int = 0  # sweeps with too few usable points
+    degenerate: int = 0  # sweeps whose geometry left a direction of translation to the IMU
+    recovered: int = 0  # lidar-only: lost motion priors found again by the heading search
+    wall_s: float = 0.0  # time spent inside the filter or the odometry
+    latencies_s: list[float] = field(default_factory=list)  # per processed sweep
+
+
+def sweep_end_ns(sweep: LidarSweep) -> int:
+    if sweep.point_dt_s is None or len(sweep.point_dt_s) == 0:
+        return sweep.t_ns
+    return sweep.t_ns + round(float(sweep.point_dt_s.max()) * 1e9)
+
+
+class SlamEngine:
+    """LiDAR-inertial when given T_lidar_imu, lidar-only otherwise."""
+
+    def __init__(self, config: OdometryConfig, T_lidar_imu: np.ndarray | None = None) -> None:
+        self.config = config
+        self.stats = EngineStats()
+        self._pending: deque[LidarSweep] = deque()
+        if T_lidar_imu is not None:
+            from slam.lio import LidarInertialOdometry
+
+            self.lio: LidarInertialOdometry | None = LidarInertialOdometry(config, T_lidar_imu)
+            self.odometry = None
+        else:
+            self.lio = None
+            self.odometry = LidarOdometry(config)
+
+    @property
+    def inertial(self) -> bool:
+        return self.lio is not None
+
+    @property
+    def degenerate(self) -> bool:
+        return bool(self.lio is not None and self.lio.degenerate)
+
+    @property
+    def imu_ok(self) -> bool:
+        return bool(self.lio is not None and self.lio.imu_ok)
+
+    def push(self, frame: object) -> list[OdometryStep]:
+        """One frame in; the steps it completed out (often none, sometimes several)."""
+        if isinstance(frame, ImuSample):
+            if self.lio is None:
+                return []
+            t0 = time.perf_counter()
+            self.lio.add_imu(frame)
+            self.stats.wall_s += time.perf_counter() - t0
+            steps = []
+            while self._pending and sweep_end_ns(self._pending[0]) <= frame.t_ns:
+                steps += self._run(self._pending.popleft())
+            return steps
+        if isinstance(frame, LidarSweep):
+            if self.lio is None:
+                return self._run(frame)
+            self._pending.append(frame)
+            steps = []
+            while len(self._pending) > MAX_PENDING_SWEEPS:
+                steps += self._run(self._pending.popleft())
+            return steps
+        return []
+
+    def flush(self) -> list[OdometryStep]:
+        """The sweeps still held for the IMU, at the end of a recording."""
+        steps = []
+        while self._pending:
+            steps += self._run(self._pending.popleft())
+        return steps
+
+    def _run(self, sweep: LidarSweep) -> list[OdometryStep]:
+        st = self.stats
+        st.sweeps_in += 1
+        t0 = time.perf_counter()
+        try:
+            if self.lio is not None:
+                step = self.lio.process(sweep)
+            else:
+                step = self.odometry.register_frame(sweep)
+        except TooFewPointsError as exc:
+            log.warning("skipping %s", exc)
+            st.skipped += 1
+            return []
+        finally:
+            st.wall_s += time.perf_counter() - t0
+        st.latencies_s.append(time.perf_counter() - t0)
+        st.points_in += len(sweep)
+        st.degenerate += int(self.degenerate)
+        if step is None:  # the filter is still initialising
+            return []
+        st.poses += 1
+        st.recovered += int(step.recovered)
+        return [step]

@@ -1,0 +1,90 @@
+"""A running scanner for the API tests: a twin session played by the emulators on loopback,
+read by the daemon's real drivers, served over HTTP on a free port."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.app import create_app
+from api.server import ApiServer
+from device.config import ApiConfig, ScannerConfig
+from device.daemon import Daemon
+from device.sessions.manifest import read_manifest
+from drivers.config import CameraConfig, ImuConfig, LidarConfig
+from drivers.emulate import EmulateSettings, SessionEmulator
+from drivers.sim.camera import CameraModel
+from drivers.sim.generate import SimSettings, generate_session
+
+TOKEN = "test-token-0123456789"
+LIDAR_IP, HOST_IP = "127.0.0.91", "127.0.0.92"
+
+
+@dataclass
+class Scanner:
+    daemon: Daemon
+    server: ApiServer
+    emulator: SessionEmulator
+    url: str
+
+    def client(self, token: str | None = TOKEN) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10.0)
+
+    def wait_state(self, client: httpx.Client, states: set[str], timeout_s: float = 60.0) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            st = client.get("/api/v1/status").json()
+            if st["state"] in states:
+                return st
+            time.sleep(0.1)
+        raise AssertionError(f"state never reached {states}: {st}")
+
+
+@pytest.fixture(scope="session")
+def twin_session(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("twin") / "office"
+    generate_session(
+        path,
+        SimSettings(
+            scene="office",
+            seed=3,
+            duration_s=6.0,
+            camera_rate_hz=5.0,
+            camera=CameraModel.from_hfov(90.0, 320, 180),
+            external_imu=True,
+        ),
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def scanner(twin_session, tmp_path_factory) -> Iterator[Scanner]:
+    run = tmp_path_factory.mktemp("run")
+    settings = EmulateSettings(LIDAR_IP, HOST_IP, run / "imu", run / "camera", rate=1.0, loop=True)
+    emulator = SessionEmulator(twin_session, settings).start()
+    cal = read_manifest(twin_session).calibration
+    config = ScannerConfig(
+        data_dir=run / "data",
+        storage_reserve_mb=0,
+        lidar=LidarConfig(lidar_ip=LIDAR_IP, host_ip=HOST_IP),
+        imu=ImuConfig(enabled=True, port=run / "imu", T_lidar_imu=cal.T_lidar_external_imu),
+        camera=CameraConfig(source=str(run / "camera"), rate_hz=5.0, loop=True),
+        api=ApiConfig(host="127.0.0.1", port=0),
+        shutdown_command=[],
+    )
+    daemon = Daemon(config)
+    server = ApiServer(create_app(daemon, TOKEN), "127.0.0.1", 0)
+    daemon.start()
+    server.start_in_thread()
+    try:
+        yield Scanner(daemon, server, emulator, server.url)
+    finally:
+        server.stop()
+        daemon.close()
+        emulator.stop()

@@ -1,0 +1,228 @@
+"""The API end to end, over real HTTP and WebSocket, against a daemon on emulated sensors."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from device.live import KIND_TRAJECTORY, KIND_UPDATE, unpack
+from tests.api.conftest import TOKEN
+
+
+def ws_url(scanner, token: str | None = TOKEN) -> str:
+    url = scanner.url.replace("http://", "ws://") + "/api/v1/live"
+    return url + (f"?token={token}" if token else "")
+
+
+def test_health_needs_no_token(scanner):
+    with scanner.client(token=None) as c:
+        assert c.get("/api/v1/health").json() == {"ok": True}
+        assert c.get("/").status_code == 200  # the UI itself
+        assert "<html" in c.get("/").text.lower()
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token"])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/api/v1/status"),
+        ("GET", "/api/v1/scans"),
+        ("POST", "/api/v1/scans"),
+        ("POST", "/api/v1/button"),
+        ("GET", "/api/v1/scans/x/products/map.ply"),
+        ("DELETE", "/api/v1/scans/x"),
+        ("GET", "/metrics"),
+    ],
+)
+def test_every_route_needs_the_token(scanner, token, method, path):
+    with scanner.client(token=token) as c:
+        r = c.request(method, path)
+    assert r.status_code == 401, r.text
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert scanner.daemon.sm.state.value == "idle"  # nothing was started by the refused POSTs
+
+
+def test_websocket_refuses_a_wrong_token(scanner):
+    for token in (None, "nope"):
+        with pytest.raises(InvalidStatus) as exc, connect(ws_url(scanner, token)):
+            pass
+        assert exc.value.response.status_code == 403  # the close before accept, as HTTP
+
+
+def test_status_reports_sensor_health_while_idle(scanner):
+    with scanner.client() as c:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            st = c.get("/api/v1/status").json()
+            if all(st["sensors"][s]["connected"] for s in ("lidar", "external_imu", "camera")):
+                break
+            time.sleep(0.2)
+    assert st["state"] == "idle" and st["scan_id"] is None
+    assert set(st["sensors"]) == {"lidar", "external_imu", "camera"}
+    assert all(s["connected"] for s in st["sensors"].values()), st["sensors"]
+    assert 8 < st["sensors"]["lidar"]["rate_hz"] < 12
+    assert st["storage"]["free_bytes"] > 0
+
+
+def test_bad_requests_get_their_answers(scanner):
+    with scanner.client() as c:
+        assert c.get("/api/v1/scans/no-such-scan").status_code == 404
+        assert c.post("/api/v1/scans/no-such-scan/stop").status_code == 404
+        assert c.delete("/api/v1/scans/no-such-scan").status_code == 404
+        for name in ("..", "..%2Fsession.json", "%2E%2E%2Fsession.json", "nope.ply"):
+            assert c.get(f"/api/v1/scans/x/products/{name}").status_code == 404, name
+        assert c.post("/api/v1/button", json={"press": "sideways"}).status_code == 422
+        assert c.post("/api/v1/button", json={"press": "short", "x": 1}).status_code == 422
+        r = c.post(
+            "/api/v1/button", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 422
+        assert c.get("/api/v1/status").json()["state"] == "idle"
+
+
+def _read_live(scanner, seconds: float) -> list[dict]:
+    out = []
+    with connect(ws_url(scanner), max_size=None) as ws:
+        t_end = time.monotonic() + seconds
+        while time.monotonic() < t_end:
+            msg = ws.recv(timeout=2.0)
+            if isinstance(msg, bytes):
+                m = unpack(msg)
+                m["received"] = time.monotonic()
+                out.append(m)
+    return out
+
+
+def test_a_scan_end_to_end(scanner):
+    """Start, live view, stop, processing, download with a Range resume, delete."""
+    with scanner.client() as c:
+        r = c.post("/api/v1/scans")
+        assert r.status_code == 201, r.text
+        scan = r.json()
+        sid = scan["id"]
+        assert scan["state"] == "recording"
+        assert c.post("/api/v1/scans").status_code == 409  # one scan at a time
+        st = c.get("/api/v1/status").json()
+        assert st["state"] == "scanning" and st["scan_id"] == sid
+
+        live = _read_live(scanner, 3.0)
+        updates = [m for m in live if m["kind"] == KIND_UPDATE]
+        assert live[0]["kind"] == KIND_TRAJECTORY  # a client first gets the path so far
+        assert len(updates) >= 5 * 2.5  # at least 5 a second
+        n_points = sum(len(m["points"]) for m in updates)
+        assert n_points > 1000
+        assert np.isfinite(np.concatenate([m["points"] for m in updates])).all()
+        assert all(m["lag_s"] < 1.0 for m in updates[-5:])
+
+        st = c.get("/api/v1/status").json()
+        assert st["slam"]["poses"] > 5 and st["slam"]["map_points"] >= n_points
+        assert st["recording"]["messages"] > 100
+        assert st["slam"]["first_pose_s"] < 3.0
+
+        r = c.post(f"/api/v1/scans/{sid}/stop")
+        assert r.status_code == 202
+        assert c.post(f"/api/v1/scans/{sid}/stop").status_code == 409  # already stopping
+        scanner.wait_state(c, {"idle", "error"}, timeout_s=90)
+        done = c.get(f"/api/v1/scans/{sid}").json()
+        assert done["state"] == "done", done
+        assert {"map.ply", "trajectory.tum", "report.html"} <= set(done["products"])
+        assert sid in [s["id"] for s in c.get("/api/v1/scans").json()]
+
+        url = f"/api/v1/scans/{sid}/products/map.ply"
+        whole = c.get(url)
+        assert whole.status_code == 200 and whole.content.startswith(b"ply\n")
+        # an interrupted download resumes where it broke off
+        cut = len(whole.content) // 3
+        part = c.get(url, headers={"Range": f"bytes={cut}-"})
+        assert part.status_code == 206
+        assert (
+            part.headers["content-range"]
+            == f"bytes {cut}-{len(whole.content) - 1}/{len(whole.content)}"
+        )
+        assert whole.content[:cut] + part.content == whole.content
+        # a plain browser link carries the token as a query parameter
+        with scanner.client(token=None) as anon:
+            assert anon.get(url, params={"token": TOKEN}).content == whole.content
+            assert anon.get(url, params={"token": "bad"}).status_code == 401
+        tum = c.get(f"/api/v1/scans/{sid}/products/trajectory.tum").text.splitlines()
+        assert len(tum) > 10 and len(tum[0].split()) == 8
+
+        metrics = c.get("/metrics").text
+        assert 'scanner_state{state="idle"} 1.0' in metrics
+        assert "scanner_scans_started_total" in metrics
+        assert 'scanner_sensor_connected{sensor="lidar"} 1.0' in metrics
+
+        assert c.delete(f"/api/v1/scans/{sid}").status_code == 204
+        assert c.get(f"/api/v1/scans/{sid}").status_code == 404
+        assert c.get(url).status_code == 404
+
+
+def test_two_clients_pressing_start_at_once_get_one_scan(scanner):
+    with scanner.client() as c:
+        scanner.wait_state(c, {"idle"})
+        n_before = len(c.get("/api/v1/scans").json())
+    barrier = threading.Barrier(4)
+    codes: list[int] = []
+
+    def press() -> None:
+        with scanner.client() as c:
+            barrier.wait()
+            codes.append(c.post("/api/v1/scans").status_code)
+
+    threads = [threading.Thread(target=press) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [201, 409, 409, 409]
+    with scanner.client() as c:
+        scans = c.get("/api/v1/scans").json()
+        assert len(scans) == n_before + 1
+        sid = c.get("/api/v1/status").json()["scan_id"]
+        time.sleep(2.5)
+        assert c.post(f"/api/v1/scans/{sid}/stop").status_code == 202
+        scanner.wait_state(c, {"idle", "error"}, timeout_s=90)
+
+
+def test_the_button_route_starts_and_stops(scanner):
+    with scanner.client() as c:
+        scanner.wait_state(c, {"idle"})
+        r = c.post("/api/v1/button")  # no body: a short press
+        assert r.status_code == 200 and r.json()["action"].startswith("started")
+        assert r.json()["state"] == "scanning"
+        time.sleep(2.5)  # the filter needs a second of IMU before its first pose
+        r = c.post("/api/v1/button", json={"press": "short"})
+        assert r.json()["action"].startswith("stopping")
+        st = scanner.wait_state(c, {"idle", "error"}, timeout_s=90)
+        assert st["state"] == "idle", st
+
+
+def test_an_unplugged_imu_shows_and_the_scan_goes_on(scanner):
+    with scanner.client() as c:
+        scanner.wait_state(c, {"idle"})
+        sid = c.post("/api/v1/scans").json()["id"]
+        time.sleep(1.0)
+        scanner.emulator.imu.stop()  # the serial IMU's cable is pulled
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                st = c.get("/api/v1/status").json()
+                if not st["sensors"]["external_imu"]["connected"]:
+                    break
+                time.sleep(0.2)
+            assert not st["sensors"]["external_imu"]["connected"]
+            assert st["state"] == "scanning" and st["sensors"]["lidar"]["connected"]
+            poses = st["slam"]["poses"]
+            time.sleep(1.0)
+            assert c.get("/api/v1/status").json()["slam"]["poses"] > poses  # still mapping
+        finally:
+            scanner.emulator.imu.start()  # plugged back in for the tests after this one
+        assert c.post(f"/api/v1/scans/{sid}/stop").status_code == 202
+        scanner.wait_state(c, {"idle", "error"}, timeout_s=90)
+        scan = c.get(f"/api/v1/scans/{sid}").json()
+        assert scan["state"] == "done" and scan["stats"]["lidar_sweeps"] > 10
