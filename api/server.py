@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import secrets
+import signal
 import socket
 import threading
 import time
@@ -63,6 +64,14 @@ async def feed_watchdog(daemon: Daemon) -> None:
         await asyncio.sleep(interval)
 
 
+class _StoppedBySignalError(Exception):
+    pass
+
+
+def _raise_stop(signum, frame) -> None:
+    raise _StoppedBySignalError
+
+
 class ApiServer:
     def __init__(self, app: FastAPI, host: str, port: int) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -92,8 +101,19 @@ class ApiServer:
         return f"http://{host}:{self.port}"
 
     def run(self) -> None:
-        """Serve until SIGINT/SIGTERM (main thread) or stop()."""
-        asyncio.run(self._serve())
+        """Serve until SIGINT/SIGTERM (main thread) or stop(); then return, so that the caller
+        closes the daemon (uvicorn re-raises the signal after its graceful shutdown, which
+        would otherwise end the process before any cleanup)."""
+        main = threading.current_thread() is threading.main_thread()
+        if main:
+            previous = signal.signal(signal.SIGTERM, _raise_stop)
+        try:
+            asyncio.run(self._serve())
+        except (_StoppedBySignalError, KeyboardInterrupt):
+            pass
+        finally:
+            if main:
+                signal.signal(signal.SIGTERM, previous)
 
     async def _serve(self) -> None:
         watchdog = asyncio.create_task(feed_watchdog(self.app.state.daemon))

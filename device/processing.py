@@ -62,6 +62,8 @@ def open_recording(path: Path, config: ScannerConfig, lidar_only: bool = False) 
         raise ProcessingError(
             f"{path}: cannot read the recording ({type(exc).__name__}: {exc})"
         ) from None
+    if n_sweeps == 0:
+        raise ProcessingError(f"{path}: the recording holds no lidar sweeps")
     T_lidar_imu = None
     if has_imu:
         cal = session_calibration(path)
@@ -103,7 +105,10 @@ def process_session(
         total = max(inp.n_sweeps, 1)
         run = run_slam(inp, config, lambda n: report("slam", min(n / total, 1.0) * 0.9))
         if len(run.t_s) == 0:
-            raise ProcessingError(f"no scan could be registered ({run.n_skipped} skipped)")
+            raise ProcessingError(
+                f"nothing could be mapped: {inp.n_sweeps} sweeps ({run.n_skipped} skipped);"
+                " the filter needs a second of data to start"
+            )
         out = session_dir / PRODUCTS
         out.mkdir(exist_ok=True)
         report("products", 0.9)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,8 +17,6 @@ from device.daemon import Daemon
 from device.sessions.manifest import read_manifest
 from drivers.config import CameraConfig, ImuConfig, LidarConfig
 from drivers.emulate import EmulateSettings, SessionEmulator
-from drivers.sim.camera import CameraModel
-from drivers.sim.generate import SimSettings, generate_session
 
 TOKEN = "test-token-0123456789"
 LIDAR_IP, HOST_IP = "127.0.0.91", "127.0.0.92"
@@ -44,23 +41,6 @@ class Scanner:
                 return st
             time.sleep(0.1)
         raise AssertionError(f"state never reached {states}: {st}")
-
-
-@pytest.fixture(scope="session")
-def twin_session(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("twin") / "office"
-    generate_session(
-        path,
-        SimSettings(
-            scene="office",
-            seed=3,
-            duration_s=6.0,
-            camera_rate_hz=5.0,
-            camera=CameraModel.from_hfov(90.0, 320, 180),
-            external_imu=True,
-        ),
-    )
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,321 @@
+// The scanner's web UI: state and Start/Stop, live numbers, sensors, storage, the live 3D view
+// and the scans with their products. Talks to the daemon's /api/v1 with a bearer token.
+import { LiveView, LiveSocket } from '/static/live.js';
+
+const $ = (id) => document.getElementById(id);
+const TOKEN_KEY = 'scanner.token';
+const STATUS_MS = 500;
+const SCANS_MS = 2000;
+
+let token = takeToken();
+let authFailed = false; // after a 401, polling pauses until a new token is given
+let status = null; // the last GET /status
+let busy = false; // a Start/Stop/Acknowledge request is in flight
+let liveLag = { value: null, at: 0 }; // lag_s from the WebSocket, and when it came
+
+// --- small helpers ---------------------------------------------------------------------------
+
+// el('a', {class: 'x', href: '/'}, 'text', child, ...): a DOM element (text is never parsed as HTML).
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? '' : v);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const isNum = (x) => typeof x === 'number' && Number.isFinite(x);
+const fixed = (x, digits, unit = '') => (isNum(x) ? `${x.toFixed(digits)}${unit}` : '—');
+
+function fmtDuration(s) {
+  if (!isNum(s)) return '—';
+  const t = Math.floor(s);
+  const hms = [Math.floor(t / 3600), Math.floor(t / 60) % 60, t % 60];
+  const pad = (n) => String(n).padStart(2, '0');
+  return hms[0] ? `${hms[0]}:${pad(hms[1])}:${pad(hms[2])}` : `${hms[1]}:${pad(hms[2])}`;
+}
+
+function fmtTime(utc) {
+  const d = new Date(utc);
+  return Number.isNaN(d.getTime()) ? (utc || '—') : d.toLocaleString([], { dateStyle: 'short', timeStyle: 'medium' });
+}
+
+function setText(id, text) {
+  const node = $(id);
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function show(id, text) { // a message element: shown with text, hidden without
+  const node = $(id);
+  node.hidden = !text;
+  if (text) setText(id, text);
+}
+
+// --- auth ------------------------------------------------------------------------------------
+
+// The token comes in the URL (#token=...) once; keep it and take it out of the address bar.
+function takeToken() {
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (fromHash) {
+    localStorage.setItem(TOKEN_KEY, fromHash);
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return fromHash || localStorage.getItem(TOKEN_KEY) || '';
+}
+
+function askForToken(message) {
+  $('token-form').hidden = false;
+  setText('token-message', message);
+  $('token-input').value = '';
+}
+
+$('token-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const value = $('token-input').value.trim();
+  if (!value) return;
+  token = value;
+  localStorage.setItem(TOKEN_KEY, token);
+  authFailed = false;
+  $('token-form').hidden = true;
+  socket.start();
+  refresh();
+});
+
+// --- HTTP ------------------------------------------------------------------------------------
+
+class HttpError extends Error {}
+
+// FastAPI errors: {"detail": "text"} or {"detail": [{"msg": ...}, ...]} for validation errors.
+function detailOf(body, fallback) {
+  const d = body && body.detail;
+  if (typeof d === 'string') return d;
+  if (Array.isArray(d)) return d.map((e) => e.msg || JSON.stringify(e)).join('; ');
+  return fallback;
+}
+
+async function api(method, path, body) {
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(path, {
+    method, headers, cache: 'no-store',
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(method === 'GET' ? 4000 : 15000),
+  });
+  if (res.status === 401) {
+    authFailed = true;
+    askForToken('Wrong or missing token.');
+    throw new HttpError('wrong or missing token');
+  }
+  const json = res.status === 204 ? null : await res.json().catch(() => null);
+  if (!res.ok) throw new HttpError(`${res.status}: ${detailOf(json, res.statusText || 'request failed')}`);
+  return json;
+}
+
+// --- status ----------------------------------------------------------------------------------
+
+async function pollStatus() {
+  try {
+    status = await api('GET', '/api/v1/status');
+    show('conn', '');
+    renderStatus(status);
+  } catch (err) {
+    if (!(err instanceof HttpError)) show('conn', 'no connection to the scanner, retrying…');
+  }
+}
+
+function renderStatus(s) {
+  const badge = $('state');
+  setText('state', s.state || 'unknown');
+  badge.className = `badge state-${s.state || 'unknown'}`;
+  show('error', [s.error, s.slam && s.slam.error].filter(Boolean).join(' — '));
+  renderButton(s);
+  renderLive(s);
+  renderSensors(s.sensors || {});
+  renderStorage(s.storage);
+  const p = s.state === 'processing' ? s.processing : null; // kept after it ends: hide it then
+  show('processing', p ? `Processing ${p.scan_id || ''}: ${p.stage || '…'} ${fixed(p.progress * 100, 0, ' %')}` : '');
+}
+
+const BUTTON = { // state -> [label, class, enabled]
+  idle: ['Start scan', 'start', true],
+  scanning: ['Stop scan', 'stop', true],
+  error: ['Acknowledge', 'ack', true],
+  starting: ['Starting…', '', false],
+  stopping: ['Stopping…', '', false],
+  processing: ['Processing…', '', false],
+};
+
+function renderButton(s) {
+  const [label, cls, enabled] = BUTTON[s.state] || ['…', '', false];
+  const button = $('scan-button');
+  setText('scan-button', label);
+  button.className = `scan-button ${cls}`;
+  button.disabled = busy || !enabled || (s.state === 'scanning' && !s.scan_id);
+}
+
+function renderLive(s) {
+  const slam = s.slam || {};
+  const rec = s.recording || {};
+  setText('elapsed', fmtDuration(isNum(rec.duration_s) ? rec.duration_s : (s.state === 'scanning' ? s.since_s : null)));
+  setText('distance', fixed(slam.distance_m, 1, ' m'));
+  setText('slam-points', isNum(slam.map_points) ? slam.map_points.toLocaleString() : '—');
+  setText('rtf', fixed(slam.realtime_factor, 1, '×'));
+  setText('slam-mode', slam.mode || '—');
+  const fresh = performance.now() - liveLag.at < 2000; // prefer the WebSocket's newer figure
+  setText('lag', fixed(fresh ? liveLag.value : slam.lag_s, 2, ' s'));
+  const warnings = [];
+  if (slam.degenerate) warnings.push('Degenerate geometry: the map may drift here. Add structure to the view.');
+  if (slam.imu_ok === false) warnings.push('IMU problem: SLAM runs without it.');
+  show('degenerate', warnings.join(' '));
+}
+
+function renderSensors(sensors) {
+  const rows = Object.entries(sensors).map(([name, x]) => {
+    x = x || {};
+    const dot = el('span', { class: `dot ${x.connected ? 'ok' : 'bad'}`, title: x.connected ? 'connected' : 'not connected' });
+    return el('tr', { 'data-sensor': name, class: x.connected ? '' : 'down' },
+      el('td', {}, dot, name.replace(/_/g, ' ')),
+      el('td', {}, fixed(x.rate_hz, 1, ' Hz')),
+      el('td', { class: x.drops ? 'warn' : '' }, String(x.drops ?? '—')),
+      el('td', { class: x.errors ? 'warn' : '' }, String(x.errors ?? '—')));
+  });
+  $('sensors').replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 4 }, 'no sensors reported'))]));
+}
+
+function renderStorage(st) {
+  if (!st) return $('storage').replaceChildren('—');
+  const gb = (b) => (isNum(b) ? (b / 1e9).toFixed(1) : '—');
+  const used = isNum(st.total_bytes) && st.total_bytes > 0 ? 1 - st.free_bytes / st.total_bytes : null;
+  const low = isNum(st.minutes_left) && st.minutes_left < 10;
+  $('storage').replaceChildren(
+    el('div', { class: 'storage-line' }, el('strong', {}, `${gb(st.free_bytes)} GB`), ` free of ${gb(st.total_bytes)} GB`),
+    el('div', { class: `bar ${low ? 'low' : ''}` }, el('div', { style: `width:${((used ?? 0) * 100).toFixed(1)}%` })),
+    el('div', { class: low ? 'warning' : 'muted' },
+      isNum(st.minutes_left) ? `≈ ${Math.floor(st.minutes_left)} min of scanning left` : ''));
+}
+
+// --- scans -----------------------------------------------------------------------------------
+
+const scanRows = new Map(); // id -> {sig, node}: rows are rebuilt only when their scan changed
+
+async function pollScans() {
+  try {
+    renderScans(await api('GET', '/api/v1/scans'));
+  } catch (err) {
+    /* the status poll reports lost connections */
+  }
+}
+
+function renderScans(scans) {
+  const list = $('scans');
+  const nodes = scans.map((scan) => {
+    const sig = JSON.stringify(scan) + token;
+    const known = scanRows.get(scan.id);
+    if (known && known.sig === sig) return known.node;
+    const node = scanRow(scan);
+    scanRows.set(scan.id, { sig, node });
+    return node;
+  });
+  const ids = new Set(scans.map((s) => s.id));
+  for (const id of scanRows.keys()) if (!ids.has(id)) scanRows.delete(id);
+  if (!nodes.length) nodes.push(el('li', { class: 'empty muted' }, 'No scans yet.'));
+  const same = nodes.length === list.children.length && nodes.every((n, i) => n === list.children[i]);
+  if (!same) list.replaceChildren(...nodes); // leave the DOM alone if nothing changed (taps survive)
+}
+
+function productUrl(id, name) { // ?token= because a plain link can't send the Authorization header
+  const path = name.split('/').map(encodeURIComponent).join('/');
+  return `/api/v1/scans/${encodeURIComponent(id)}/products/${path}?token=${encodeURIComponent(token)}`;
+}
+
+function productLink(id, name) {
+  const attrs = { class: 'product-link', 'data-product': name, href: productUrl(id, name) };
+  if (/\.html?$/i.test(name)) Object.assign(attrs, { target: '_blank', rel: 'noopener' }); // reports: view
+  else attrs.download = `${id}_${name.split('/').pop()}`;
+  return el('a', attrs, name);
+}
+
+function scanRow(scan) {
+  const processing = scan.state === 'processing' && isNum(scan.progress);
+  const pct = processing ? Math.round(scan.progress * 100) : 0;
+  return el('li', { class: 'scan', 'data-scan-id': scan.id },
+    el('div', { class: 'scan-head' },
+      el('span', { class: 'scan-id' }, scan.id),
+      el('span', { class: `badge scan-state scan-${scan.state}` }, scan.state)),
+    el('div', { class: 'muted' }, `${fmtTime(scan.created_utc)} · ${fmtDuration(scan.duration_s)}`),
+    processing ? el('div', { class: 'progress', role: 'progressbar', 'aria-valuenow': pct, 'aria-valuemin': 0, 'aria-valuemax': 100 },
+      el('div', { class: 'bar' }, el('div', { style: `width:${pct}%` })), el('span', {}, `${scan.stage || ''} ${pct} %`.trim())) : null,
+    scan.error ? el('div', { class: 'error' }, scan.error) : null,
+    el('div', { class: 'scan-foot' },
+      el('div', { class: 'products' }, ...(scan.products || []).map((name) => productLink(scan.id, name))),
+      el('button', { class: 'delete', type: 'button', onclick: () => deleteScan(scan.id) }, 'Delete')));
+}
+
+async function deleteScan(id) {
+  if (!confirm(`Delete scan ${id} and all its files?`)) return;
+  await act(() => api('DELETE', `/api/v1/scans/${encodeURIComponent(id)}`));
+}
+
+// --- actions ---------------------------------------------------------------------------------
+
+// Run one request; show its error detail if it fails; refresh everything right after.
+async function act(request) {
+  busy = true;
+  $('scan-button').disabled = true;
+  show('action-message', '');
+  try {
+    await request();
+  } catch (err) {
+    show('action-message', err.name === 'TimeoutError' ? 'The scanner did not answer in time.' : err.message);
+  } finally {
+    busy = false;
+    await refresh();
+  }
+}
+
+$('scan-button').addEventListener('click', () => {
+  const s = status || {};
+  if (s.state === 'idle') act(() => api('POST', '/api/v1/scans', {}));
+  else if (s.state === 'scanning') act(() => api('POST', `/api/v1/scans/${encodeURIComponent(s.scan_id)}/stop`));
+  else if (s.state === 'error') act(() => api('POST', '/api/v1/button', { press: 'short' }));
+});
+
+// --- live view -------------------------------------------------------------------------------
+
+const view = new LiveView($('live-canvas'), {
+  onCount: (n) => {
+    const node = $('map-points');
+    node.dataset.count = String(n);
+    node.textContent = String(n);
+  },
+  onUserMoved: (moved) => { $('view-reset').hidden = !moved; },
+});
+$('view-reset').addEventListener('click', () => view.resetView());
+window.scannerView = view; // for debugging from the console and browser tests
+
+const socket = new LiveSocket(view, {
+  url: () => `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/live?token=${encodeURIComponent(token)}`,
+  onLag: (lag) => { liveLag = { value: lag, at: performance.now() }; },
+});
+
+// --- start -----------------------------------------------------------------------------------
+
+function refresh() {
+  return Promise.all([pollStatus(), pollScans()]);
+}
+
+async function every(ms, poll) { // sequential, so a slow answer never piles requests up
+  for (;;) {
+    if (!authFailed) await poll();
+    await sleep(ms);
+  }
+}
+
+if (!token) askForToken('');
+socket.start();
+every(STATUS_MS, pollStatus);
+every(SCANS_MS, pollScans);

@@ -1,0 +1,94 @@
+"""The web UI in a real headless browser (Debian's chromium, driven by Playwright): open it,
+start a scan, watch the map grow, stop, and download the map."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import TOKEN
+
+CHROMIUM = shutil.which("chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--enable-unsafe-swiftshader",  # software WebGL for the 3D view
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (make setup installs it as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.mark.parametrize(
+    "viewport", [{"width": 390, "height": 844}, {"width": 1280, "height": 800}]
+)
+def test_a_scan_from_the_browser(scanner, browser, tmp_path, viewport):
+    page = browser.new_page(viewport=viewport, accept_downloads=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{scanner.url}/#token={TOKEN}")
+    state = page.locator("#state")
+    state.wait_for()
+    page.wait_for_function(
+        "document.querySelector('#state').textContent.trim() === 'idle'", timeout=30_000
+    )
+    assert "token" not in page.url  # the token leaves the address bar
+    page.wait_for_selector("#sensors tr[data-sensor=lidar]")
+
+    page.click("#scan-button")
+    page.wait_for_function(
+        "document.querySelector('#state').textContent.trim() === 'scanning'", timeout=10_000
+    )
+    points = page.locator("#map-points")
+    page.wait_for_function(
+        "Number(document.querySelector('#map-points').dataset.count) > 0", timeout=15_000
+    )
+    first = int(points.get_attribute("data-count"))
+    page.wait_for_function(
+        f"Number(document.querySelector('#map-points').dataset.count) > {first}", timeout=15_000
+    )
+    page.wait_for_timeout(1500)  # the filter needs a second of IMU before processing can map
+
+    page.click("#scan-button")  # stop
+    page.wait_for_function(
+        "document.querySelector('#state').textContent.trim() === 'idle'", timeout=90_000
+    )
+    link = page.locator("#scans li").first.locator("a.product-link[data-product='map.ply']")
+    link.wait_for(timeout=15_000)
+    with page.expect_download() as dl:
+        link.click()
+    path = tmp_path / "map.ply"
+    dl.value.save_as(path)
+    assert path.read_bytes().startswith(b"ply\n") and path.stat().st_size > 1000
+    page.screenshot(path=str(tmp_path / "ui.png"))
+    if os.environ.get("SCANNER_UI_SHOTS"):  # for a person to look at
+        shutil.copy(
+            tmp_path / "ui.png",
+            Path(os.environ["SCANNER_UI_SHOTS"]) / f"ui-{viewport['width']}.png",
+        )
+    assert not errors, errors
+    page.close()
+
+
+def test_a_wrong_token_shows_the_token_form(scanner, browser):
+    page = browser.new_page()
+    page.goto(f"{scanner.url}/#token=wrong")
+    page.wait_for_selector("#token-form", state="visible", timeout=10_000)
+    assert "token" in page.locator("#token-message").inner_text().lower()
+    page.close()

@@ -1,0 +1,206 @@
+"""The daemon without the network: commands, the button's meaning, storage, systemd, recovery.
+
+The sensors are a stand-in hub that replays a twin session at its own pace (the API tests run
+the real drivers against the emulators)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import socket
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+
+from device.button import Press
+from device.config import ScannerConfig
+from device.daemon import Daemon, ScanNotFoundError
+from device.sensors import Tagged
+from device.sessions import rosmsg
+from device.sessions.manifest import SessionState, read_manifest
+from device.sessions.replay import SessionSource
+from device.sessions.storage import StorageFullError
+from device.state import State, TransitionError
+from drivers.frames import ImuSample, LidarSweep
+
+
+class ReplayHub:
+    """SensorHub's interface over a session's frames, played in real time, looping."""
+
+    def __init__(self, session) -> None:
+        self.frames_list = list(
+            SessionSource(session, topics=(rosmsg.LIDAR_TOPIC, rosmsg.IMU_TOPIC))
+        )
+        self.drivers: dict = {}
+        self._q: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._play, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _play(self) -> None:
+        t0_data, t0_wall, shift = self.frames_list[0].t_ns, time.monotonic_ns(), 0
+        span = self.frames_list[-1].t_ns - t0_data + 100_000_000
+        while not self._stop.is_set():
+            for f in self.frames_list:
+                t_ns = f.t_ns - t0_data + shift
+                wait = (t0_wall + t_ns - time.monotonic_ns()) * 1e-9
+                if wait > 0 and self._stop.wait(wait):
+                    return
+                if isinstance(f, LidarSweep | ImuSample):
+                    self._q.put(Tagged("lidar", replace(f, t_ns=t0_wall + t_ns)))
+            shift += span
+
+    def frames(self, timeout_s: float = 0.5):
+        while not self._stop.is_set():
+            try:
+                yield self._q.get(timeout=timeout_s)
+            except queue.Empty:
+                yield None
+
+    def status(self) -> dict:
+        return {}
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+@pytest.fixture
+def make_daemon(twin_session, tmp_path):
+    made = []
+
+    def make(**overrides) -> Daemon:
+        config = ScannerConfig(
+            data_dir=tmp_path / "data", storage_reserve_mb=0, shutdown_command=[], **overrides
+        )
+        d = Daemon(config, hub=ReplayHub(twin_session))
+        made.append(d)
+        return d.start()
+
+    yield make
+    for d in made:
+        d.close()
+
+
+def wait_for(predicate, timeout_s=60.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_a_short_press_starts_and_the_next_stops(make_daemon):
+    d = make_daemon()
+    assert d.press(Press.short).startswith("started")
+    assert d.sm.state == State.scanning
+    wait_for(lambda: d.status()["slam"]["poses"] > 20, 20)  # processing needs 1 s of IMU
+    assert d.status()["slam"]["first_pose_s"] < 3.0
+    assert d.press(Press.short).startswith("stopping")
+    assert d.press(Press.short).startswith("ignored")  # busy while stopping or processing
+    wait_for(lambda: d.sm.state == State.idle)
+    (scan,) = d.scans()
+    assert scan["state"] == "done" and "map.ply" in scan["products"]
+
+
+def test_errors_are_acknowledged_by_a_press(make_daemon):
+    d = make_daemon()
+    d.sm.move(State.starting)
+    d.sm.move(State.error, error="simulated")
+    assert d.status()["error"] == "simulated"
+    assert d.press(Press.short) == "error acknowledged"
+    assert d.sm.state == State.idle
+
+
+def test_a_long_press_closes_the_scan_before_shutting_down(make_daemon):
+    d = make_daemon()
+    sid = d.start_scan().id
+    time.sleep(0.5)
+    assert "no command" in d.press(Press.long)
+    assert d.sm.state == State.idle
+    m = read_manifest(d.store.root / sid)
+    assert m.state == SessionState.recorded and m.stats["lidar_sweeps"] > 0
+
+
+def test_commands_check_their_preconditions(make_daemon):
+    d = make_daemon()
+    with pytest.raises(TransitionError):
+        d.stop_scan()
+    with pytest.raises(ScanNotFoundError):
+        d.stop_scan("nope")
+    with pytest.raises(ScanNotFoundError):
+        d.scan("../etc")
+    sid = d.start_scan().id
+    with pytest.raises(TransitionError):
+        d.start_scan()
+    with pytest.raises(Exception, match="recording"):
+        d.delete_scan(sid)
+    for bad in ("..", "../session.json", "a/b", ".hidden", ""):
+        with pytest.raises(ScanNotFoundError):
+            d.product_path(sid, bad)
+
+
+def test_no_scan_starts_without_room(make_daemon):
+    d = make_daemon()
+    d.store.reserve_bytes = shutil.disk_usage(d.store.root).free + 10**12
+    with pytest.raises(StorageFullError):
+        d.start_scan()
+    assert d.sm.state == State.idle and d.scans() == []
+
+
+def test_a_full_disk_stops_the_scan_and_keeps_what_was_recorded(make_daemon):
+    d = make_daemon()
+    sid = d.start_scan().id
+    time.sleep(0.5)
+    d._scan.recorder.min_free_bytes = shutil.disk_usage(d.store.root).free + 10**12
+    wait_for(lambda: d.sm.state != State.scanning, 10)  # the next flush notices
+    wait_for(lambda: d.sm.state in (State.idle, State.error))
+    m = read_manifest(d.store.root / sid)
+    assert m.stats["lidar_sweeps"] >= 5  # what was recorded is kept
+
+
+def test_closing_mid_scan_leaves_a_readable_session(make_daemon):
+    d = make_daemon()
+    sid = d.start_scan().id
+    time.sleep(1.0)
+    d.close()
+    m = read_manifest(d.store.root / sid)
+    assert m.state == SessionState.recorded and m.stats["lidar_sweeps"] >= 5
+
+
+def test_a_session_cut_off_by_a_power_loss_is_recovered_at_start(make_daemon, tmp_path):
+    d = make_daemon()
+    sid = d.start_scan().id
+    time.sleep(1.5)
+    d._scan.recorder.flush()
+    # power loss: copy what is on disk now, before anything is closed
+    cut = tmp_path / "data" / "cut"
+    shutil.copytree(d.store.root / sid, cut)
+    d.close()
+    shutil.rmtree(d.store.root / sid)
+    d2 = make_daemon()
+    (scan,) = d2.scans()
+    assert scan["state"] == "recovered" and scan["stats"]["recovered_messages"] > 100
+
+
+def test_systemd_hears_ready_and_the_state(make_daemon, tmp_path, monkeypatch):
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(5.0)
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    d = make_daemon()
+    got = []
+    while not any("READY=1" in g for g in got):
+        got.append(sock.recv(4096).decode())
+    d.start_scan()
+    while not any("STATUS=scanning" in g for g in got):
+        got.append(sock.recv(4096).decode())
+    sock.close()
+    os.unlink(path)

@@ -1,0 +1,62 @@
+"""Post-processing: a closed session in, products out; bad sessions fail with a reason."""
+
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from device.config import ScannerConfig
+from device.processing import ProcessingError, ProcessingJob, process_session
+from device.sessions.manifest import SessionState, read_manifest
+from slam.trajectory_io import read_tum
+
+
+@pytest.fixture
+def session(twin_session, tmp_path):
+    path = tmp_path / "s"
+    shutil.copytree(twin_session, path)
+    return path
+
+
+def test_products_are_made_and_the_session_is_done(session, tmp_path):
+    stages = []
+    stats = process_session(
+        session, ScannerConfig(data_dir=tmp_path), lambda s, f: stages.append((s, f))
+    )
+    m = read_manifest(session)
+    assert m.state == SessionState.done
+    assert {"map.ply", "trajectory.tum", "report.html"} <= set(m.products)
+    t, T = read_tum(session / "products" / "trajectory.tum")
+    assert len(t) >= 40 and stats["mode"] == "LiDAR-inertial"
+    # the path agrees with the twin's ground truth: the distance between the first and the
+    # last pose (frame-free) within 5 cm
+    t_gt, T_gt = read_tum(session / "ground_truth.tum")
+    p_gt = [T_gt[np.argmin(abs(t_gt - x))][:3, 3] for x in (t[0], t[-1])]
+    moved = np.linalg.norm(T[-1][:3, 3] - T[0][:3, 3])
+    assert moved > 0.2 and abs(moved - np.linalg.norm(p_gt[1] - p_gt[0])) < 0.05
+    assert stats["distance_m"] >= moved
+    html = (session / "products" / "report.html").read_text()
+    assert m.id in html and "data:image/png;base64," in html
+    fractions = [f for _, f in stages]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    # products are functions of the session: processing again gives the same trajectory
+    process_session(session, ScannerConfig(data_dir=tmp_path))
+    t2, T2 = read_tum(session / "products" / "trajectory.tum")
+    assert (t2 == t).all() and abs(T2 - T).max() < 1e-6
+
+
+def test_a_broken_recording_fails_with_a_reason(session, tmp_path):
+    (session / "raw.mcap").write_bytes(b"\x89MCAP0\r\n garbage")
+    with pytest.raises(ProcessingError, match="no lidar sweeps"):
+        process_session(session, ScannerConfig(data_dir=tmp_path))
+    m = read_manifest(session)
+    assert m.state == SessionState.failed and "no lidar sweeps" in m.error
+
+
+def test_the_job_runs_in_its_own_process_and_reports(session, tmp_path):
+    done = threading.Event()
+    job = ProcessingJob(session, ScannerConfig(data_dir=tmp_path), lambda j: done.set()).start()
+    assert done.wait(120)
+    assert job.error is None and job.stage == "done" and job.fraction == 1.0
+    assert read_manifest(session).state == SessionState.done
