@@ -13,7 +13,7 @@ from device.daemon import Daemon
 _bearer = HTTPBearer(auto_error=False, description="the device's API token")
 
 
-def get_daemon(request: Request) -> Daemon:
+async def get_daemon(request: Request) -> Daemon:
     return request.app.state.daemon
 
 
@@ -29,7 +29,7 @@ def _unauthorized() -> HTTPException:
     )
 
 
-def require_token(
+async def require_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
@@ -38,7 +38,7 @@ def require_token(
         raise _unauthorized()
 
 
-def require_token_or_query(
+async def require_token_or_query(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     token: Annotated[

@@ -171,6 +171,8 @@ class Daemon:
 
     def close(self) -> None:
         """Stop a scan in progress (closing its recording), then every thread and process."""
+        if self._stop.is_set():
+            return
         self.notifier.stopping()
         with self._scan_lock:
             scan = self._scan
@@ -321,8 +323,7 @@ class Daemon:
 
     def status(self) -> dict:
         now = time.monotonic()
-        with self._scan_lock:
-            scan = self._scan
+        scan = self._scan  # no lock: the ingest thread holds it while it writes each frame
         sensors = {}
         for name, st in self.hub.status().items():
             h = sensor_health(st)
@@ -423,11 +424,10 @@ class Daemon:
 
     def _describe(self, path: Path, m: SessionManifest) -> dict:
         job = self._jobs.get(m.id)
-        with self._scan_lock:
-            live = self._scan is not None and self._scan.id == m.id
+        scan = self._scan
         duration = m.duration_s
-        if live:
-            duration = time.monotonic() - self._scan.started_monotonic
+        if scan is not None and scan.id == m.id:
+            duration = time.monotonic() - scan.started_monotonic
         products_dir = path / PRODUCTS
         products = (
             sorted(p.name for p in products_dir.iterdir() if p.is_file())
@@ -534,8 +534,7 @@ class Daemon:
                     self.stop_scan(stop_scan.id, reason="storage full")
 
     def _on_slam(self, msg: Step | Ended) -> None:
-        with self._scan_lock:
-            scan = self._scan
+        scan = self._scan
         if scan is None or msg.scan_id != scan.id:
             return  # a late result of a scan that has ended
         if isinstance(msg, Ended):

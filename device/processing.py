@@ -208,6 +208,9 @@ th{{text-align:left;padding-right:1em}}img{{max-width:100%;border:1px solid #ccc
 
 
 def _job_main(session_dir: str, config_json: str, progress_q: mp.Queue) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the daemon
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s processing: %(message)s")
     config = ScannerConfig.model_validate_json(config_json)
     last = [0.0]

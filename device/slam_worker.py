@@ -66,10 +66,13 @@ def _warm_up(config: OdometryConfig) -> None:
 
 
 def _main(inbox: mp.Queue, outbox: mp.Queue, config_json: str, live_voxel_m: float) -> None:
+    import signal
+
     from device.live import NewVoxelFilter
     from drivers.frames import LidarSweep
     from slam.engine import SlamEngine
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the daemon, which stops us
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s slam-worker: %(message)s")
     config = OdometryConfig.model_validate_json(config_json)
     try:
@@ -195,6 +198,8 @@ class SlamWorker:
             self._proc.join(1.0)
         self._outbox.put(None)  # ends the reader
         self._reader.join(timeout_s)
+        self._inbox.cancel_join_thread()  # frames nobody will read must not hold up the exit
+        self._inbox.close()
 
     def _read(self) -> None:
         while True:

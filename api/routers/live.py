@@ -41,7 +41,7 @@ async def live(ws: WebSocket, token: str | None = None) -> None:
     generation, cursor, seq = None, 0, 0
     app.state.metrics.live_clients.inc()
     try:
-        while True:
+        while not app.state.exiting():
             t_next = time.monotonic() + PERIOD_S
             scan_id = daemon.current_scan_id()
             if buf.generation != generation:
@@ -60,6 +60,7 @@ async def live(ws: WebSocket, token: str | None = None) -> None:
                     pose7, t_s, lag_s = np.r_[np.zeros(6), 1.0], 0.0, 0.0
                 await ws.send_bytes(pack_update(seq, t_s, lag_s, pose7, points))
             await asyncio.sleep(max(t_next - time.monotonic(), 0.0))
+        await ws.close(code=status.WS_1001_GOING_AWAY, reason="the scanner is shutting down")
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

@@ -7,6 +7,9 @@ router = APIRouter(tags=["status"])
 
 
 @router.get("/status", response_model=StatusOut)
-def get_status(daemon: DaemonDep) -> dict:
-    """State, current scan, sensor health, live SLAM, storage and processing."""
+async def get_status(daemon: DaemonDep) -> dict:
+    """State, current scan, sensor health, live SLAM, storage and processing.
+
+    Async on purpose: answered on the event loop, with no hop through the thread pool
+    (each hop waits for the GIL behind the sensor threads while a scan runs)."""
     return daemon.status()
