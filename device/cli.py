@@ -370,6 +370,63 @@ def emulate(
         emulator.stop()
 
 
+@app.command()
+def export(
+    session: Annotated[Path, typer.Argument(help="a session folder")],
+    format: Annotated[str, typer.Option("--format", help="las, laz, e57, ply, pcd or tum")],
+    out: Annotated[Path, typer.Option("--out", help="file to write")],
+    config: ConfigOption = None,
+) -> None:
+    """Write a session's map or trajectory; a session not yet processed is processed first."""
+    import shutil
+
+    from device.processing import ProcessingError, process_session
+    from device.products.export import FORMATS, read_ply, write_map
+    from device.sessions.manifest import PRODUCTS, SessionState, read_manifest
+
+    fmt = format.lower()
+    if fmt in ("gs-ply", "splat"):
+        raise _fail(f"{fmt}: Gaussian splatting is not built yet")
+    if fmt not in (*FORMATS, "tum"):
+        raise _fail(f"unknown format {format!r}; choose one of {', '.join((*FORMATS, 'tum'))}")
+    try:
+        manifest = read_manifest(session)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"{session}: not a readable session ({exc})") from None
+    cfg = _config(config)
+    products = session / PRODUCTS
+    if manifest.state != SessionState.done or not (products / "map.ply").is_file():
+        with typer.progressbar(length=100, label="processing", file=sys.stderr) as bar:
+            done = [0]
+
+            def progress(stage: str, fraction: float) -> None:
+                bar.update(int(fraction * 100) - done[0])
+                done[0] = int(fraction * 100)
+
+            try:
+                process_session(session, cfg, progress)
+            except ProcessingError as exc:
+                raise _fail(f"{session}: {exc}") from None
+        manifest = read_manifest(session)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "tum":
+        shutil.copyfile(products / "trajectory.tum", out)
+        typer.echo(f"trajectory -> {out}")
+        return
+    from device.products.export import session_start_unix_s
+
+    cloud = read_ply(products / "map.ply")
+    write_map(
+        out,
+        cloud,
+        fmt,
+        t0_unix_s=session_start_unix_s(manifest.created_utc),
+        t0_s=manifest.start_ns * 1e-9,
+        epsg=cfg.products.epsg,
+    )
+    typer.echo(f"{len(cloud):,} points ({fmt}) -> {out}")
+
+
 def _serve(cfg: ScannerConfig, duration: float | None, banner: str) -> None:
     """The daemon and its API until Ctrl-C / SIGTERM (or `duration` seconds)."""
     import threading

@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from device.button import ButtonConfig, LedConfig
+from device.products.map import ProductsConfig
 from drivers.config import CameraConfig, ImuConfig, LidarConfig
 from slam.config import OdometryConfig
 
@@ -61,6 +62,7 @@ class ScannerConfig(BaseSettings):
     imu: ImuConfig = ImuConfig()
     camera: CameraConfig = CameraConfig()
     api: ApiConfig = ApiConfig()
+    products: ProductsConfig = ProductsConfig()
     button: ButtonConfig = ButtonConfig()
     led: LedConfig = LedConfig()
     shutdown_command: list[str] = Field(

@@ -76,11 +76,21 @@ def open_recording(path: Path, config: ScannerConfig, lidar_only: bool = False) 
     return SlamInput(source, T_lidar_imu, n_sweeps)
 
 
-def run_slam(inp: SlamInput, config: ScannerConfig, on_step: Callable[[int], None] | None = None):
+def run_slam(
+    inp: SlamInput,
+    config: ScannerConfig,
+    on_step: Callable[[int], None] | None = None,
+    map_builder=None,  # device.products.map.MapBuilder: also collect the full-density map
+):
     from slam.engine import SlamEngine
     from slam.pipeline import run_engine
 
-    engine = SlamEngine(config.slam, inp.T_lidar_imu)
+    engine = SlamEngine(
+        config.slam,
+        inp.T_lidar_imu,
+        full_scan=map_builder is not None,
+        on_step=map_builder.add if map_builder is not None else None,
+    )
     try:
         return run_engine(engine, inp.frames, config.slam.map_point_spacing_m, on_step)
     except Exception as exc:  # a recording that breaks off part way
@@ -91,7 +101,8 @@ def process_session(
     session_dir: Path, config: ScannerConfig, progress: Progress | None = None
 ) -> dict:
     """Make the session's products; returns the manifest's new `products` entry."""
-    from slam.map_io import write_ply
+    from device.products.export import session_start_unix_s, write_map
+    from device.products.map import MapBuilder
     from slam.trajectory_io import write_tum
 
     session_dir = Path(session_dir)
@@ -103,7 +114,11 @@ def process_session(
         inp = open_recording(session_dir, config)
         report("slam", 0.0)
         total = max(inp.n_sweeps, 1)
-        run = run_slam(inp, config, lambda n: report("slam", min(n / total, 1.0) * 0.9))
+        pc = config.products
+        builder = MapBuilder(pc.map_voxel_m)
+        run = run_slam(
+            inp, config, lambda n: report("slam", min(n / total, 1.0) * 0.7), map_builder=builder
+        )
         if len(run.t_s) == 0:
             raise ProcessingError(
                 f"nothing could be mapped: {inp.n_sweeps} sweeps ({run.n_skipped} skipped);"
@@ -111,10 +126,24 @@ def process_session(
             )
         out = session_dir / PRODUCTS
         out.mkdir(exist_ok=True)
-        report("products", 0.9)
+        report("map", 0.7)
+        cloud = builder.finish(pc.outlier_neighbors, pc.outlier_std)
         write_tum(out / "trajectory.tum", run.t_s, run.T_world_lidar)
-        write_ply(out / "map.ply", run.map_points)
+        t0_unix = session_start_unix_s(manifest.created_utc)
+        formats = ["ply", *(f for f in pc.formats if f != "ply")]
+        for i, fmt in enumerate(formats):
+            report(f"writing map.{fmt}", 0.75 + 0.2 * i / len(formats))
+            write_map(
+                out / f"map.{fmt}",
+                cloud,
+                fmt,
+                t0_unix_s=t0_unix,
+                t0_s=manifest.start_ns * 1e-9,
+                epsg=pc.epsg,
+            )
         slam_stats = _slam_stats(run, inp, time.perf_counter() - t0)
+        slam_stats["final_map_points"] = len(cloud)
+        slam_stats["final_map_voxel_m"] = pc.map_voxel_m
         (out / "report.html").write_text(_report_html(manifest, run, slam_stats))
         products = sorted(p.name for p in out.iterdir() if p.is_file())
     except Exception as exc:
@@ -189,7 +218,8 @@ def _report_html(manifest, run: SlamRun, stats: dict) -> str:
         "Distance walked": f"{stats['distance_m']:.1f} m",
         "SLAM": f"{stats['mode']}, {stats['poses']} poses of {stats['sweeps']} sweeps",
         "Degenerate sweeps": f"{stats['degenerate_sweeps']} (geometry left a direction to the IMU)",
-        "Map points (0.1 m spacing)": f"{stats['map_points']:,}",
+        "Map points": f"{stats.get('final_map_points', 0):,} at"
+        f" {stats.get('final_map_voxel_m', 0) * 100:g} cm (after outlier removal)",
         "SLAM speed": f"{stats['points_per_s'] / 1e6:.2f}M points/s",
         "Recording": ", ".join(f"{k} {v}" for k, v in manifest.stats.items() if k != "slam"),
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,18 +47,27 @@ def sweep_end_ns(sweep: LidarSweep) -> int:
 class SlamEngine:
     """LiDAR-inertial when given T_lidar_imu, lidar-only otherwise."""
 
-    def __init__(self, config: OdometryConfig, T_lidar_imu: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        config: OdometryConfig,
+        T_lidar_imu: np.ndarray | None = None,
+        full_scan: bool = False,  # steps also carry every deskewed point (for the map products)
+        on_step: Callable[[OdometryStep, LidarSweep], None] | None = None,  # with its sweep
+    ) -> None:
         self.config = config
+        self.on_step = on_step
         self.stats = EngineStats()
         self._pending: deque[LidarSweep] = deque()
         if T_lidar_imu is not None:
             from slam.lio import LidarInertialOdometry
 
-            self.lio: LidarInertialOdometry | None = LidarInertialOdometry(config, T_lidar_imu)
+            self.lio: LidarInertialOdometry | None = LidarInertialOdometry(
+                config, T_lidar_imu, full_scan
+            )
             self.odometry = None
         else:
             self.lio = None
-            self.odometry = LidarOdometry(config)
+            self.odometry = LidarOdometry(config, full_scan)
 
     @property
     def inertial(self) -> bool:
@@ -122,4 +132,6 @@ class SlamEngine:
             return []
         st.poses += 1
         st.recovered += int(step.recovered)
+        if self.on_step is not None:
+            self.on_step(step, sweep)
         return [step]

@@ -197,8 +197,11 @@ class LioState:
 class LidarInertialOdometry:
     """The filter as a plain object: feed IMU samples and sweeps in time order, no threads."""
 
-    def __init__(self, config: OdometryConfig, T_lidar_imu: np.ndarray) -> None:  # [4, 4]
+    def __init__(
+        self, config: OdometryConfig, T_lidar_imu: np.ndarray, full_scan: bool = False
+    ) -> None:  # T_lidar_imu [4, 4]
         self.config = cfg = config
+        self.full_scan = full_scan  # also return every deskewed point (OdometryStep.scan_world)
         T_imu_lidar = np.linalg.inv(T_lidar_imu)
         self.R_il, self.t_il = T_imu_lidar[:3, :3], T_imu_lidar[:3, 3]
         self.map = VoxelMap(cfg.map_voxel_m, cfg.max_points_per_voxel, cfg.map_point_spacing_m)
@@ -251,7 +254,10 @@ class LidarInertialOdometry:
         points_world = frame @ T_world_lidar[:3, :3].T + T_world_lidar[:3, 3]
         self.map.add(points_world)
         self.map.remove_far(T_world_lidar[:3, 3], cfg.local_map_radius_m)
-        return OdometryStep(t_end_ns, T_world_lidar, points_world, inliers, info, False)
+        scan = (None, None)
+        if self.full_scan:
+            scan = (points @ T_world_lidar[:3, :3].T + T_world_lidar[:3, 3], keep)
+        return OdometryStep(t_end_ns, T_world_lidar, points_world, inliers, info, False, *scan)
 
     @property
     def T_world_lidar(self) -> np.ndarray:

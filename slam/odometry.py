@@ -39,6 +39,10 @@ class OdometryStep:
     inlier_fraction: float
     information: np.ndarray  # [6, 6]
     recovered: bool  # the motion prior was lost and the heading search found the pose
+    # every usable point of the sweep, deskewed, in the world frame, and its index in the sweep
+    # (only when the odometry was asked for them: the map products need them, live SLAM not)
+    scan_world: np.ndarray | None = None  # [K, 3]
+    scan_index: np.ndarray | None = None  # [K] int
 
 
 class AdaptiveThreshold:
@@ -65,7 +69,8 @@ class AdaptiveThreshold:
 class LidarOdometry:
     """Scan-to-map lidar odometry. A plain object: no threads, no I/O."""
 
-    def __init__(self, config: OdometryConfig | None = None) -> None:
+    def __init__(self, config: OdometryConfig | None = None, full_scan: bool = False) -> None:
+        self.full_scan = full_scan  # also return every deskewed point (OdometryStep.scan_world)
         self.config = cfg = config or OdometryConfig()
         self.map = VoxelMap(cfg.map_voxel_m, cfg.max_points_per_voxel, cfg.map_point_spacing_m)
         self.threshold = AdaptiveThreshold(
@@ -113,7 +118,8 @@ class LidarOdometry:
         points_world = transform(T_new, frame)
         self.map.add(points_world)
         self.map.remove_far(T_new[:3, 3], cfg.local_map_radius_m)
-        return OdometryStep(t_ns, T_new, points_world, inliers, info, recovered)
+        scan = (transform(T_new, points), keep) if self.full_scan else (None, None)
+        return OdometryStep(t_ns, T_new, points_world, inliers, info, recovered, *scan)
 
     def _register(
         self, source: np.ndarray, dense: np.ndarray, T_pred: np.ndarray

@@ -1,0 +1,170 @@
+"""Map files with the field's own libraries: LAS/LAZ (laspy + lazrs), E57 (pye57), PLY
+(plyfile), PCD (pypcd4). LAS and LAZ are written in chunks, so memory stays near the map's own.
+
+Times: LAS carries adjusted standard GPS time (GPS seconds - 1e9), from the session's UTC start;
+the other formats carry seconds on the recording's clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from device.products.map import MapCloud
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("las", "laz", "e57", "ply", "pcd")
+CHUNK = 1_000_000
+GPS_EPOCH_UNIX_S = 315_964_800  # 1980-01-06T00:00:00Z
+GPS_LEAP_S = 18  # GPS - UTC since 2017
+
+
+def utc_to_adjusted_gps(unix_s: np.ndarray) -> np.ndarray:
+    return unix_s - GPS_EPOCH_UNIX_S + GPS_LEAP_S - 1e9
+
+
+def write_map(
+    path: Path,
+    cloud: MapCloud,
+    fmt: str,
+    *,
+    t0_unix_s: float = 0.0,
+    t0_s: float = 0.0,
+    epsg: int | None = None,
+) -> Path:
+    """One map file. t0_unix_s is the UTC time of t0_s on the recording's clock (for LAS)."""
+    path = Path(path)
+    if fmt in ("las", "laz"):
+        write_las(path, cloud, gps_offset_s=t0_unix_s - t0_s, epsg=epsg)
+    elif fmt == "e57":
+        write_e57(path, cloud)
+    elif fmt == "ply":
+        write_ply(path, cloud)
+    elif fmt == "pcd":
+        write_pcd(path, cloud)
+    else:
+        raise ValueError(f"unknown map format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return path
+
+
+def write_las(path: Path, cloud: MapCloud, gps_offset_s: float = 0.0, epsg: int | None = None):
+    """LAS 1.4, point format 7 (XYZ, intensity, GPS time, RGB), 1 mm scale; .laz compresses."""
+    import laspy
+
+    header = laspy.LasHeader(point_format=7, version="1.4")
+    header.scales = np.array([0.001, 0.001, 0.001])
+    if len(cloud):
+        lo = cloud.xyz_m.min(axis=0)
+        header.offsets = np.floor(lo)
+    header.global_encoding.gps_time_type = laspy.header.GpsTimeType.STANDARD
+    header.system_identifier = "handheld-scanner"
+    header.generating_software = "scanner export"
+    if epsg is not None:
+        from pyproj import CRS  # optional: only when a CRS is asked for
+
+        header.add_crs(CRS.from_epsg(epsg))
+    compressed = path.suffix.lower() == ".laz"
+    with laspy.open(path, mode="w", header=header, do_compress=compressed) as writer:
+        for a in range(0, max(len(cloud), 1), CHUNK):
+            b = min(a + CHUNK, len(cloud))
+            if b <= a:
+                break
+            pts = laspy.ScaleAwarePointRecord.zeros(b - a, header=header)
+            pts.x, pts.y, pts.z = (cloud.xyz_m[a:b, i] for i in range(3))
+            pts.intensity = (np.clip(cloud.intensity[a:b], 0, 255) * 257).astype(np.uint16)
+            pts.gps_time = utc_to_adjusted_gps(cloud.t_s[a:b] + gps_offset_s)
+            if cloud.rgb is not None:
+                rgb = cloud.rgb[a:b].astype(np.uint16) * 257  # 8 -> 16 bit
+                pts.red, pts.green, pts.blue = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+            writer.write_points(pts)
+
+
+def write_e57(path: Path, cloud: MapCloud) -> None:
+    """One scan (the registered map) with an identity pose, intensity and, if any, colour."""
+    import pye57
+
+    data = {
+        "cartesianX": cloud.xyz_m[:, 0].astype(np.float64),
+        "cartesianY": cloud.xyz_m[:, 1].astype(np.float64),
+        "cartesianZ": cloud.xyz_m[:, 2].astype(np.float64),
+        "intensity": cloud.intensity.astype(np.float64) / 255.0,
+    }
+    if cloud.rgb is not None:
+        for i, c in enumerate(("colorRed", "colorGreen", "colorBlue")):
+            data[c] = cloud.rgb[:, i].astype(np.uint8)
+    path.unlink(missing_ok=True)
+    e57 = pye57.E57(str(path), mode="w")
+    try:
+        e57.write_scan_raw(data, name="handheld scan (registered)")
+    finally:
+        e57.close()
+
+
+def _structured(cloud: MapCloud, xyz_dtype: str) -> np.ndarray:
+    fields = [
+        ("x", xyz_dtype),
+        ("y", xyz_dtype),
+        ("z", xyz_dtype),
+        ("intensity", "<f4"),
+        ("time", "<f8"),
+    ]
+    if cloud.rgb is not None:
+        fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
+    v = np.empty(len(cloud), dtype=fields)
+    v["x"], v["y"], v["z"] = cloud.xyz_m[:, 0], cloud.xyz_m[:, 1], cloud.xyz_m[:, 2]
+    v["intensity"], v["time"] = cloud.intensity, cloud.t_s
+    if cloud.rgb is not None:
+        v["red"], v["green"], v["blue"] = cloud.rgb[:, 0], cloud.rgb[:, 1], cloud.rgb[:, 2]
+    return v
+
+
+def write_ply(path: Path, cloud: MapCloud) -> None:
+    """Binary little-endian PLY: double x y z (survey coordinates), intensity, time, rgb."""
+    from plyfile import PlyData, PlyElement
+
+    v = _structured(cloud, "<f8")
+    PlyData([PlyElement.describe(v, "vertex")], byte_order="<").write(str(path))
+
+
+def write_pcd(path: Path, cloud: MapCloud) -> None:
+    """Binary PCD with x y z (float32, as PCL expects), intensity, time (and rgb packed)."""
+    from pypcd4 import Encoding, PointCloud
+
+    names = ["x", "y", "z", "intensity", "time"]
+    types = [np.float32, np.float32, np.float32, np.float32, np.float64]
+    cols = [cloud.xyz_m[:, 0], cloud.xyz_m[:, 1], cloud.xyz_m[:, 2], cloud.intensity, cloud.t_s]
+    if cloud.rgb is not None:
+        rgb = cloud.rgb.astype(np.uint32)
+        packed = ((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).view(np.float32)
+        names.append("rgb")
+        types.append(np.float32)
+        cols.append(packed)
+    pc = PointCloud.from_points(np.column_stack(cols), tuple(names), tuple(types))
+    pc.save(str(path), encoding=Encoding.BINARY)
+
+
+def session_start_unix_s(created_utc: str) -> float:
+    return datetime.fromisoformat(created_utc).timestamp()
+
+
+def read_ply(path: Path) -> MapCloud:
+    """map.ply back into a MapCloud (the other formats are made from it)."""
+    from plyfile import PlyData
+
+    v = PlyData.read(str(path))["vertex"].data
+    names = v.dtype.names
+    rgb = None
+    if "red" in names:
+        rgb = np.column_stack([v["red"], v["green"], v["blue"]]).astype(np.uint8)
+    return MapCloud(
+        np.column_stack([v["x"], v["y"], v["z"]]).astype(np.float64),
+        np.asarray(v["intensity"], np.float32)
+        if "intensity" in names
+        else np.zeros(len(v), np.float32),
+        np.asarray(v["time"], np.float64) if "time" in names else np.zeros(len(v)),
+        rgb,
+    )

@@ -1,0 +1,89 @@
+"""Every map format, read back with an independent reader, matches what was written."""
+
+import numpy as np
+import pytest
+
+from device.products.export import read_ply, utc_to_adjusted_gps, write_map
+from device.products.map import MapCloud
+
+
+@pytest.fixture
+def cloud():
+    rng = np.random.default_rng(7)
+    n = 2500
+    xyz = rng.uniform(-30, 30, (n, 3)) + np.array([1000.0, -2000.0, 50.0])
+    return MapCloud(
+        xyz,
+        rng.uniform(0, 255, n).astype(np.float32).round(),
+        1.767e9 + np.sort(rng.uniform(0, 60, n)),
+        rng.integers(0, 256, (n, 3)).astype(np.uint8),
+    )
+
+
+@pytest.mark.parametrize("fmt", ["las", "laz"])
+def test_las_and_laz(cloud, tmp_path, fmt):
+    import laspy
+
+    path = write_map(tmp_path / f"m.{fmt}", cloud, fmt, t0_unix_s=1.8e9, t0_s=1.767e9)
+    las = laspy.read(path)
+    assert las.header.version.major == 1 and las.header.version.minor == 4
+    assert las.header.point_format.id == 7 and len(las.points) == len(cloud)
+    assert np.abs(las.xyz - cloud.xyz_m).max() <= 0.0005 + 1e-9  # the 1 mm scale
+    np.testing.assert_array_equal(las.red >> 8, cloud.rgb[:, 0])
+    np.testing.assert_array_equal(las.blue >> 8, cloud.rgb[:, 2])
+    np.testing.assert_array_equal(las.intensity >> 8, cloud.intensity.astype(int))
+    expected = utc_to_adjusted_gps(cloud.t_s + (1.8e9 - 1.767e9))
+    np.testing.assert_allclose(las.gps_time, expected, atol=1e-6)
+    assert las.header.global_encoding.gps_time_type == laspy.header.GpsTimeType.STANDARD
+
+
+def test_gps_time_is_adjusted_standard_time():
+    # 2026-01-01T00:00:00Z: GPS week 2399, the GPS clock 18 s ahead of UTC
+    unix = 1767225600.0
+    assert utc_to_adjusted_gps(np.array([unix]))[0] == unix - 315964800 + 18 - 1e9
+
+
+def test_e57(cloud, tmp_path):
+    import pye57
+
+    path = write_map(tmp_path / "m.e57", cloud, "e57")
+    e57 = pye57.E57(str(path))
+    assert e57.scan_count == 1
+    data = e57.read_scan_raw(0)
+    xyz = np.column_stack([data["cartesianX"], data["cartesianY"], data["cartesianZ"]])
+    np.testing.assert_allclose(xyz, cloud.xyz_m, atol=1e-6)
+    np.testing.assert_array_equal(data["colorRed"], cloud.rgb[:, 0])
+    np.testing.assert_allclose(data["intensity"], cloud.intensity / 255.0, atol=1e-6)
+
+
+def test_ply_keeps_every_field(cloud, tmp_path):
+    from plyfile import PlyData
+
+    path = write_map(tmp_path / "m.ply", cloud, "ply")
+    v = PlyData.read(str(path))["vertex"]
+    np.testing.assert_array_equal(v["x"], cloud.xyz_m[:, 0])  # doubles: survey coordinates
+    back = read_ply(path)
+    np.testing.assert_array_equal(back.xyz_m, cloud.xyz_m)
+    np.testing.assert_array_equal(back.t_s, cloud.t_s)
+    np.testing.assert_array_equal(back.rgb, cloud.rgb)
+    np.testing.assert_array_equal(back.intensity, cloud.intensity)
+
+
+def test_pcd_reads_in_open3d(cloud, tmp_path):
+    import open3d as o3d
+
+    path = write_map(tmp_path / "m.pcd", cloud, "pcd")
+    pc = o3d.t.io.read_point_cloud(str(path))
+    xyz = pc.point.positions.numpy()
+    assert len(xyz) == len(cloud)
+    np.testing.assert_allclose(xyz, cloud.xyz_m, atol=1e-3)  # float32, as PCL expects
+    np.testing.assert_allclose(pc.point.intensity.numpy().ravel(), cloud.intensity)
+
+
+def test_an_empty_map_and_an_unknown_format(tmp_path):
+    empty = MapCloud(np.zeros((0, 3)), np.zeros(0, np.float32), np.zeros(0))
+    import laspy
+
+    assert len(laspy.read(write_map(tmp_path / "e.laz", empty, "laz")).points) == 0
+    with pytest.raises(ValueError, match="unknown map format"):
+        write_map(tmp_path / "x.obj", empty, "obj")
