@@ -8,9 +8,6 @@ in a process of its own (`ProcessingJob`) and shows its progress.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import logging
 import multiprocessing as mp
 import threading
@@ -103,6 +100,7 @@ def process_session(
     """Make the session's products; returns the manifest's new `products` entry."""
     from device.products.export import session_start_unix_s, write_map
     from device.products.map import MapBuilder
+    from device.products.report import report_html
     from slam.trajectory_io import write_tum
 
     session_dir = Path(session_dir)
@@ -144,7 +142,7 @@ def process_session(
         slam_stats = _slam_stats(run, inp, time.perf_counter() - t0)
         slam_stats["final_map_points"] = len(cloud)
         slam_stats["final_map_voxel_m"] = pc.map_voxel_m
-        (out / "report.html").write_text(_report_html(manifest, run, slam_stats))
+        (out / "report.html").write_text(report_html(manifest, run, slam_stats, cloud))
         products = sorted(p.name for p in out.iterdir() if p.is_file())
     except Exception as exc:
         reason = str(exc) if isinstance(exc, ProcessingError) else f"{type(exc).__name__}: {exc}"
@@ -185,56 +183,6 @@ def _slam_stats(run: SlamRun, inp: SlamInput, wall_s: float) -> dict:
         else None,
         "processing_s": round(wall_s, 2),
     }
-
-
-def _top_view_png(points: np.ndarray, path_xy: np.ndarray, size: int = 800) -> bytes:  # [N, 3]
-    from PIL import Image, ImageDraw
-
-    lo = np.minimum(points[:, :2].min(axis=0), path_xy.min(axis=0)) - 1.0
-    hi = np.maximum(points[:, :2].max(axis=0), path_xy.max(axis=0)) + 1.0
-    scale = (size - 1) / float((hi - lo).max())
-    ij = ((points[:, :2] - lo) * scale).astype(int)
-    density = np.zeros((size, size))
-    np.add.at(density, (size - 1 - ij[:, 1], ij[:, 0]), 1.0)
-    gray = (255 - 255 * np.clip(np.log1p(density) / np.log1p(density.max() or 1), 0, 1)).astype(
-        np.uint8
-    )
-    img = Image.fromarray(gray).convert("RGB")
-    draw = ImageDraw.Draw(img)
-    xy = (path_xy - lo) * scale
-    draw.line([(float(x), float(size - 1 - y)) for x, y in xy], fill=(220, 40, 40), width=2)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _report_html(manifest, run: SlamRun, stats: dict) -> str:
-    png = _top_view_png(run.map_points, run.T_world_lidar[:, :2, 3])
-    rows = {
-        "Session": manifest.id,
-        "Recorded (UTC)": manifest.created_utc,
-        "Source": manifest.source,
-        "Duration": f"{stats['duration_s']:.1f} s",
-        "Distance walked": f"{stats['distance_m']:.1f} m",
-        "SLAM": f"{stats['mode']}, {stats['poses']} poses of {stats['sweeps']} sweeps",
-        "Degenerate sweeps": f"{stats['degenerate_sweeps']} (geometry left a direction to the IMU)",
-        "Map points": f"{stats.get('final_map_points', 0):,} at"
-        f" {stats.get('final_map_voxel_m', 0) * 100:g} cm (after outlier removal)",
-        "SLAM speed": f"{stats['points_per_s'] / 1e6:.2f}M points/s",
-        "Recording": ", ".join(f"{k} {v}" for k, v in manifest.stats.items() if k != "slam"),
-    }
-    table = "\n".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows.items()
-    )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Scan report {html.escape(manifest.id)}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto;padding:0 1em}}
-th{{text-align:left;padding-right:1em}}img{{max-width:100%;border:1px solid #ccc}}</style>
-</head><body><h1>Scan report</h1><table>{table}</table>
-<h2>Top view</h2><p>Map point density, trajectory in red.</p>
-<img alt="top view" src="data:image/png;base64,{base64.b64encode(png).decode()}">
-</body></html>
-"""
 
 
 def _job_main(session_dir: str, config_json: str, progress_q: mp.Queue) -> None:

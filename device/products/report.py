@@ -1,0 +1,135 @@
+"""report.html: one self-contained page (images inline) that opens offline.
+
+People would rather look than read: a top view and two side views of the map with the path,
+then the numbers, the SLAM's warnings and each sensor's health.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import numpy as np
+
+from device.products.map import MapCloud
+from device.sessions.manifest import SessionManifest
+from slam.pipeline import SlamRun
+
+LOOP_CLOSED_M = 1.0  # a walk that ends this close to its start came back: show the gap
+
+
+def view_png(points: np.ndarray, path: np.ndarray, axes: tuple[int, int], size: int = 800) -> bytes:
+    """Point density seen along the third axis, the path in red. points [N, 3], path [K, 3]."""
+    from PIL import Image, ImageDraw
+
+    a, b = axes
+    both = np.vstack([points[:, [a, b]], path[:, [a, b]]])
+    lo, hi = both.min(axis=0) - 0.5, both.max(axis=0) + 0.5
+    scale = (size - 1) / float((hi - lo).max())
+    w, h = (np.ceil((hi - lo) * scale).astype(int) + 1).clip(16, size)
+    ij = ((points[:, [a, b]] - lo) * scale).astype(int)
+    ij = ij[(ij[:, 0] < w) & (ij[:, 1] < h)]
+    density = np.zeros((h, w))
+    np.add.at(density, (h - 1 - ij[:, 1], ij[:, 0]), 1.0)
+    shade = np.log1p(density) / np.log1p(density.max() or 1.0)
+    img = Image.fromarray((255 - 230 * shade).astype(np.uint8)).convert("RGB")
+    xy = (path[:, [a, b]] - lo) * scale
+    ImageDraw.Draw(img).line(
+        [(float(x), float(h - 1 - y)) for x, y in xy], fill=(220, 40, 40), width=2
+    )
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{alt}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _table(rows: dict[str, object]) -> str:
+    return (
+        "<table>"
+        + "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in rows.items()
+        )
+        + "</table>"
+    )
+
+
+def report_html(manifest: SessionManifest, run: SlamRun, stats: dict, cloud: MapCloud) -> str:
+    rng = np.random.default_rng(0)
+    pts = cloud.xyz_m
+    if len(pts) > 400_000:  # plenty for an 800-pixel picture
+        pts = pts[rng.choice(len(pts), 400_000, replace=False)]
+    path = run.T_world_lidar[:, :3, 3]
+    extent = np.ptp(cloud.xyz_m, axis=0) if len(cloud) else np.zeros(3)
+    gap = float(np.linalg.norm(path[-1] - path[0])) if len(path) else 0.0
+    warnings = []
+    if stats["degenerate_sweeps"]:
+        share = stats["degenerate_sweeps"] / max(stats["sweeps"], 1)
+        warnings.append(
+            f"{stats['degenerate_sweeps']} sweeps ({share:.0%}) were geometrically degenerate"
+            " (a corridor, an open field): the IMU carried the weak direction there."
+        )
+    if stats["skipped"]:
+        warnings.append(f"{stats['skipped']} sweeps had too few points and were skipped.")
+    if stats["poses"] < stats["sweeps"] - stats["skipped"] - 15:
+        warnings.append("Fewer poses than sweeps: the start (IMU initialisation) or gaps.")
+    if gap < LOOP_CLOSED_M and stats["distance_m"] > 10 * LOOP_CLOSED_M:
+        loop = f"{gap * 100:.1f} cm between the start and the end of the walk (drift bound)"
+    else:
+        loop = f"the walk did not return to its start (ends {gap:.1f} m away)"
+    area = extent[0] * extent[1]
+    summary = {
+        "Session": manifest.id,
+        "Recorded (UTC)": manifest.created_utc,
+        "Source": manifest.source,
+        "Duration": f"{stats['duration_s']:.1f} s",
+        "Distance walked": f"{stats['distance_m']:.1f} m",
+        "Map": f"{len(cloud):,} points at {stats.get('final_map_voxel_m', 0) * 100:g} cm,"
+        f" {extent[0]:.1f} x {extent[1]:.1f} x {extent[2]:.1f} m"
+        + (f", {len(cloud) / area:,.0f} points/m² in plan" if area > 0 else ""),
+        "Loop": loop,
+        "SLAM": f"{stats['mode']}, {stats['poses']} poses of {stats['sweeps']} sweeps,"
+        f" {stats['points_per_s'] / 1e6:.2f}M points/s",
+        "Processing": f"{stats['processing_s']:.1f} s",
+    }
+    sensors = {}
+    for s in manifest.sensors:
+        sensors[f"{s.name} ({s.model})"] = f"{s.rate_hz:g} Hz, topic {s.topic}"
+    rec = manifest.stats
+    sensors["Recorded"] = (
+        f"{rec.get('lidar_sweeps', 0)} sweeps ({rec.get('lidar_points', 0):,} points),"
+        f" {rec.get('imu_samples', 0)} IMU samples, {rec.get('images', 0)} images,"
+        f" {rec.get('bytes', 0) / 1e6:.0f} MB"
+    )
+    sensors["Losses"] = (
+        f"{rec.get('dropped', 0)} frames dropped, {rec.get('write_errors', 0)} write errors"
+        + (
+            f"; recovered after an unclean stop ({rec['recovery_stop']})"
+            if "recovery_stop" in rec
+            else ""
+        )
+    )
+    side_xz = _img(view_png(pts, path, (0, 2), 480), "side view x-z")
+    side_yz = _img(view_png(pts, path, (1, 2), 480), "side view y-z")
+    warn = "".join(f"<li>{html.escape(w)}</li>" for w in warnings) or "<li>None.</li>"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Scan report {html.escape(manifest.id)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}}
+th{{text-align:left;padding-right:1em;vertical-align:top}}
+img{{max-width:100%;border:1px solid #ccc}}
+.views{{display:grid;grid-template-columns:1fr 1fr;gap:1em}}</style>
+</head><body><h1>Scan report</h1>
+<h2>Top view</h2><p>Map point density, the walk in red.</p>
+{_img(view_png(pts, path, (0, 1)), "top view")}
+<div class="views"><div><h2>Side view (x-z)</h2>{side_xz}</div>
+<div><h2>Side view (y-z)</h2>{side_yz}</div></div>
+<h2>Summary</h2>{_table(summary)}
+<h2>Warnings</h2><ul>{warn}</ul>
+<h2>Sensors</h2>{_table(sensors)}
+</body></html>
+"""
