@@ -126,6 +126,14 @@ def process_session(
         out.mkdir(exist_ok=True)
         report("map", 0.7)
         cloud = builder.finish(pc.outlier_neighbors, pc.outlier_std)
+        cam = manifest.calibration.camera
+        if cam is not None and pc.colour:
+            from device.products.colour import colourise
+            from device.sessions.replay import SessionSource
+
+            report("colour", 0.72)
+            images = SessionSource(session_dir, topics=(rosmsg.IMAGE_TOPIC,))
+            cloud = colourise(cloud, images, cam, run.t_s, run.T_world_lidar)
         write_tum(out / "trajectory.tum", run.t_s, run.T_world_lidar)
         t0_unix = session_start_unix_s(manifest.created_utc)
         formats = ["ply", *(f for f in pc.formats if f != "ply")]
@@ -142,6 +150,8 @@ def process_session(
         slam_stats = _slam_stats(run, inp, time.perf_counter() - t0)
         slam_stats["final_map_points"] = len(cloud)
         slam_stats["final_map_voxel_m"] = pc.map_voxel_m
+        if cloud.coloured is not None:
+            slam_stats["coloured_fraction"] = round(float(cloud.coloured.mean()), 4)
         (out / "report.html").write_text(report_html(manifest, run, slam_stats, cloud))
         products = sorted(p.name for p in out.iterdir() if p.is_file())
     except Exception as exc:

@@ -80,6 +80,8 @@ def write_las(path: Path, cloud: MapCloud, gps_offset_s: float = 0.0, epsg: int 
             if cloud.rgb is not None:
                 rgb = cloud.rgb[a:b].astype(np.uint16) * 257  # 8 -> 16 bit
                 pts.red, pts.green, pts.blue = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+            if cloud.coloured is not None:  # user data 1: the colour is the camera's
+                pts.user_data = cloud.coloured[a:b].astype(np.uint8)
             writer.write_points(pts)
 
 
@@ -114,16 +116,21 @@ def _structured(cloud: MapCloud, xyz_dtype: str) -> np.ndarray:
     ]
     if cloud.rgb is not None:
         fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
+    if cloud.coloured is not None:
+        fields += [("coloured", "u1")]
     v = np.empty(len(cloud), dtype=fields)
     v["x"], v["y"], v["z"] = cloud.xyz_m[:, 0], cloud.xyz_m[:, 1], cloud.xyz_m[:, 2]
     v["intensity"], v["time"] = cloud.intensity, cloud.t_s
     if cloud.rgb is not None:
         v["red"], v["green"], v["blue"] = cloud.rgb[:, 0], cloud.rgb[:, 1], cloud.rgb[:, 2]
+    if cloud.coloured is not None:
+        v["coloured"] = cloud.coloured
     return v
 
 
 def write_ply(path: Path, cloud: MapCloud) -> None:
-    """Binary little-endian PLY: double x y z (survey coordinates), intensity, time, rgb."""
+    """Binary little-endian PLY: double x y z (survey coordinates), intensity, time, rgb and
+    `coloured` (1: the colour is the camera's; 0: no camera saw the point, grey from intensity)."""
     from plyfile import PlyData, PlyElement
 
     v = _structured(cloud, "<f8")
@@ -167,4 +174,5 @@ def read_ply(path: Path) -> MapCloud:
         else np.zeros(len(v), np.float32),
         np.asarray(v["time"], np.float64) if "time" in names else np.zeros(len(v)),
         rgb,
+        np.asarray(v["coloured"], bool) if "coloured" in names else None,
     )

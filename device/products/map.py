@@ -36,6 +36,7 @@ class ProductsConfig(BaseModel):
         ["laz", "e57", "pcd"],
         description="map files to make besides map.ply (always made: it holds every field)",
     )
+    colour: bool = Field(True, description="colour the map from the camera, when there is one")
     epsg: int | None = Field(None, description="CRS written into LAS/LAZ (the map is local: None)")
 
 

@@ -17,6 +17,7 @@ def cloud():
         rng.uniform(0, 255, n).astype(np.float32).round(),
         1.767e9 + np.sort(rng.uniform(0, 60, n)),
         rng.integers(0, 256, (n, 3)).astype(np.uint8),
+        rng.random(n) < 0.8,
     )
 
 
@@ -32,6 +33,7 @@ def test_las_and_laz(cloud, tmp_path, fmt):
     np.testing.assert_array_equal(las.red >> 8, cloud.rgb[:, 0])
     np.testing.assert_array_equal(las.blue >> 8, cloud.rgb[:, 2])
     np.testing.assert_array_equal(las.intensity >> 8, cloud.intensity.astype(int))
+    np.testing.assert_array_equal(las.user_data, cloud.coloured)  # 1: the camera's colour
     expected = utc_to_adjusted_gps(cloud.t_s + (1.8e9 - 1.767e9))
     np.testing.assert_allclose(las.gps_time, expected, atol=1e-6)
     assert las.header.global_encoding.gps_time_type == laspy.header.GpsTimeType.STANDARD
@@ -67,6 +69,7 @@ def test_ply_keeps_every_field(cloud, tmp_path):
     np.testing.assert_array_equal(back.t_s, cloud.t_s)
     np.testing.assert_array_equal(back.rgb, cloud.rgb)
     np.testing.assert_array_equal(back.intensity, cloud.intensity)
+    np.testing.assert_array_equal(back.coloured, cloud.coloured)
 
 
 def test_pcd_reads_in_open3d(cloud, tmp_path):

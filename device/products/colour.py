@@ -1,0 +1,149 @@
+"""Colour for the map from the camera: each point takes the colour of the keyframes that see it.
+
+For each keyframe (an image taken after the camera moved or turned enough since the last one):
+the map goes into the camera frame (the trajectory interpolated at the image's time, then the
+calibrated lidar-camera extrinsics), is projected with the calibrated model (OpenCV: pinhole
+with plumb-bob distortion, or equidistant fisheye), and a coarse depth buffer keeps only the
+points nearest the camera in each cell, so the far side of a wall never takes the colour of its
+near side. A point's colour is the mean over the views that see it, weighted towards close,
+central views. Points no view saw keep `coloured = False` (and a grey from their intensity).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+import cv2
+import numba as nb
+import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
+
+from device.products.map import MapCloud
+from device.sessions.manifest import CameraCalibration
+from drivers.frames import CameraFrame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ColourSettings:
+    min_baseline_m: float = 0.3  # a new keyframe after this much motion ...
+    min_turn_deg: float = 15.0  # ... or this much turning
+    max_keyframes: int = 200
+    max_range_m: float = 20.0  # points further from the camera are not coloured from it
+    cell_px: int = 4  # depth-buffer cell, pixels
+    depth_tolerance: float = 0.03  # relative; plus 2 cm: visible if z <= nearest * (1 + tol)
+
+
+def camera_poses(
+    t_img_s: np.ndarray, t_traj_s: np.ndarray, T_world_lidar: np.ndarray, T_lidar_camera: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # [K], [N], [N, 4, 4], [4, 4] -> (keep [K] bool, [k, 4, 4])
+    """T_world_camera at the image times inside the trajectory (slerp and linear)."""
+    keep = (t_img_s >= t_traj_s[0]) & (t_img_s <= t_traj_s[-1])
+    t = t_img_s[keep]
+    R = Slerp(t_traj_s, Rotation.from_matrix(T_world_lidar[:, :3, :3]))(t).as_matrix()
+    p = np.column_stack([np.interp(t, t_traj_s, T_world_lidar[:, i, 3]) for i in range(3)])
+    T = np.tile(np.eye(4), (len(t), 1, 1))
+    T[:, :3, :3], T[:, :3, 3] = R, p
+    return keep, T @ T_lidar_camera
+
+
+def select_keyframes(T_world_camera: np.ndarray, s: ColourSettings) -> list[int]:  # [K, 4, 4]
+    chosen: list[int] = []
+    for i, T in enumerate(T_world_camera):  # per image, not per point
+        if chosen:
+            last = T_world_camera[chosen[-1]]
+            moved = np.linalg.norm(T[:3, 3] - last[:3, 3])
+            cos = (np.trace(last[:3, :3].T @ T[:3, :3]) - 1) / 2
+            turned = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+            if moved < s.min_baseline_m and turned < s.min_turn_deg:
+                continue
+        chosen.append(i)
+    if len(chosen) > s.max_keyframes:
+        chosen = [chosen[i] for i in np.linspace(0, len(chosen) - 1, s.max_keyframes).astype(int)]
+    return chosen
+
+
+def project(points_cam: np.ndarray, cal: CameraCalibration) -> np.ndarray:  # [N, 3] -> [N, 2]
+    K = np.array([[cal.fx, 0, cal.cx], [0, cal.fy, cal.cy], [0, 0, 1.0]])
+    pts = points_cam.reshape(-1, 1, 3).astype(np.float64)
+    zero = np.zeros(3)
+    if cal.model == "fisheye":
+        D = np.array((list(cal.distortion) + [0.0] * 4)[:4])
+        uv, _ = cv2.fisheye.projectPoints(pts, zero, zero, K, D)
+    else:
+        D = np.array((list(cal.distortion) + [0.0] * 5)[:5])
+        uv, _ = cv2.projectPoints(pts, zero, zero, K, D)
+    return uv.reshape(-1, 2)
+
+
+@nb.njit(cache=True)
+def _nearest_in_cell(cell, z, n_cells):  # [M], [M] -> [n_cells] min depth
+    zmin = np.full(n_cells, np.inf)
+    for i in range(cell.shape[0]):
+        if z[i] < zmin[cell[i]]:
+            zmin[cell[i]] = z[i]
+    return zmin
+
+
+def colourise(
+    cloud: MapCloud,
+    images: Iterable[CameraFrame],
+    cal: CameraCalibration,
+    t_traj_s: np.ndarray,  # [N]
+    T_world_lidar: np.ndarray,  # [N, 4, 4]
+    settings: ColourSettings | None = None,
+) -> MapCloud:
+    s = settings or ColourSettings()
+    frames = list(images)
+    n = len(cloud)
+    if not frames or n == 0 or len(t_traj_s) < 2:
+        return cloud
+    keep, T_wc = camera_poses(
+        np.array([f.t_s for f in frames]), t_traj_s, T_world_lidar, np.array(cal.T_lidar_camera)
+    )
+    frames = [f for f, k in zip(frames, keep, strict=True) if k]
+    keys = select_keyframes(T_wc, s)
+    rgb_sum = np.zeros((n, 3))
+    w_sum = np.zeros(n)
+    cw, ch = -(-cal.width // s.cell_px), -(-cal.height // s.cell_px)
+    centre = np.array([cal.cx, cal.cy])
+    half_diag = float(np.hypot(cal.width, cal.height)) / 2
+    for k in keys:
+        img = cv2.imdecode(np.frombuffer(frames[k].jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if img is None or img.shape[1] != cal.width or img.shape[0] != cal.height:
+            log.warning("image at %.3f s unreadable or of the wrong size: skipped", frames[k].t_s)
+            continue
+        T = T_wc[k]
+        d = cloud.xyz_m - T[:3, 3]
+        near = np.flatnonzero(np.einsum("ij,ij->i", d, d) < s.max_range_m**2)
+        pc = d[near] @ T[:3, :3]  # world -> camera: R^T (p - t)
+        front = pc[:, 2] > 0.1
+        near, pc = near[front], pc[front]
+        if len(near) == 0:
+            continue
+        uv = project(pc, cal)
+        inside = (
+            (uv[:, 0] >= 0) & (uv[:, 0] < cal.width - 0.5)
+            & (uv[:, 1] >= 0) & (uv[:, 1] < cal.height - 0.5)
+        )  # fmt: skip
+        near, pc, uv = near[inside], pc[inside], uv[inside]
+        z = np.linalg.norm(pc, axis=1)
+        px = np.rint(uv).astype(np.int64)
+        cell = (px[:, 1] // s.cell_px) * cw + px[:, 0] // s.cell_px
+        zmin = _nearest_in_cell(cell, z, cw * ch)
+        seen = z <= zmin[cell] * (1.0 + s.depth_tolerance) + 0.02
+        near, z, px, uv = near[seen], z[seen], px[seen], uv[seen]
+        radial = 1.0 - 0.5 * np.linalg.norm(uv - centre, axis=1) / half_diag
+        w = radial / np.maximum(z, 0.5) ** 2
+        colour = img[px[:, 1], px[:, 0], ::-1].astype(np.float64)  # BGR -> RGB
+        np.add.at(w_sum, near, w)
+        np.add.at(rgb_sum, near, colour * w[:, None])
+    coloured = w_sum > 0
+    grey = np.clip(cloud.intensity, 0, 255).astype(np.uint8)
+    rgb = np.repeat(grey[:, None], 3, axis=1)
+    rgb[coloured] = np.clip(rgb_sum[coloured] / w_sum[coloured, None], 0, 255).round()
+    log.info("coloured %d of %d points from %d keyframes", coloured.sum(), n, len(keys))
+    return replace(cloud, rgb=rgb.astype(np.uint8), coloured=coloured)

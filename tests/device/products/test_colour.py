@@ -1,0 +1,67 @@
+"""Colour from the camera: right colours, occlusion respected, unseen points flagged."""
+
+import cv2
+import numpy as np
+
+from device.products.colour import ColourSettings, colourise
+from device.products.map import MapCloud
+from device.sessions.manifest import CameraCalibration
+from drivers.frames import CameraFrame
+
+W, H, F = 160, 120, 100.0
+CAL = CameraCalibration(
+    width=W, height=H, model="pinhole", fx=F, fy=F, cx=(W - 1) / 2, cy=(H - 1) / 2,
+    T_lidar_camera=np.eye(4).tolist(),  # the camera frame is the lidar's: z forward here
+)  # fmt: skip
+
+
+def grid(z, half, step):
+    g = np.arange(-half, half + 1e-9, step)
+    x, y = np.meshgrid(g, g)
+    return np.column_stack([x.ravel(), y.ravel(), np.full(x.size, z)])
+
+
+def render() -> bytes:
+    """A red square (the near wall, 1 m wide at 2 m) in front of a green background."""
+    u, v = np.meshgrid(np.arange(W), np.arange(H))
+    dx, dy = (u - CAL.cx) / F, (v - CAL.cy) / F
+    img = np.zeros((H, W, 3), np.uint8)
+    img[...] = (40, 200, 40)  # green (BGR)
+    img[(abs(dx) < 0.25) & (abs(dy) < 0.25)] = (30, 30, 220)  # red (BGR)
+    return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+
+
+def test_near_wall_red_far_wall_green_and_hidden_points_unseen():
+    near = grid(2.0, 0.45, 0.05)  # the red wall, away from its edges
+    far = grid(4.0, 3.0, 0.05)
+    behind = grid(-3.0, 1.0, 0.25)  # behind the camera
+    xyz = np.vstack([near, far, behind])
+    cloud = MapCloud(xyz, np.full(len(xyz), 50.0, np.float32), np.zeros(len(xyz)))
+    frames = [CameraFrame(500_000_000, render(), W, H)]
+    T = np.tile(np.eye(4), (2, 1, 1))
+    out = colourise(cloud, frames, CAL, np.array([0.0, 1.0]), T, ColourSettings(cell_px=4))
+    n1, n2 = len(near), len(near) + len(far)
+    assert out.coloured[:n1].all()
+    red = out.rgb[:n1]
+    assert (red[:, 0] > 180).all() and (red[:, 1] < 80).all()
+    hidden = (abs(far[:, 0]) < 0.9) & (abs(far[:, 1]) < 0.9)  # behind the red wall
+    assert not out.coloured[n1:n2][hidden].any()  # never painted with the near side's red
+    clear = (abs(far[:, 0]) > 1.1) | (abs(far[:, 1]) > 1.1)
+    in_view = (abs(far[:, 0]) < 4 * (W / 2 - 2) / F) & (abs(far[:, 1]) < 4 * (H / 2 - 2) / F)
+    green = out.rgb[n1:n2][clear & in_view]
+    assert out.coloured[n1:n2][clear & in_view].all()
+    assert (green[:, 1] > 160).all() and (green[:, 0] < 90).all()
+    assert not out.coloured[n2:].any()
+    np.testing.assert_array_equal(out.rgb[n2:], 50)  # unseen: grey from intensity, flagged
+
+
+def test_images_outside_the_trajectory_and_bad_ones_are_skipped():
+    xyz = grid(2.0, 0.45, 0.05)
+    cloud = MapCloud(xyz, np.zeros(len(xyz), np.float32), np.zeros(len(xyz)))
+    T = np.tile(np.eye(4), (2, 1, 1))
+    frames = [
+        CameraFrame(5_000_000_000, render(), W, H),  # after the trajectory ends
+        CameraFrame(500_000_000, b"not a jpeg", W, H),
+    ]
+    out = colourise(cloud, frames, CAL, np.array([0.0, 1.0]), T)
+    assert not out.coloured.any()
