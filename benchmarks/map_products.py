@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/map_products.py [SESSION ...] [--export-points 20000000]
 
 For each twin session (default: the `scanner bench` cache, walk sequences), processes a copy
-(SLAM, 2 cm map, outlier removal, PLY/LAZ/E57/PCD) and reports the cloud-to-mesh distance of
-the map against scene.ply (targets: median <= 2 cm, p95 <= 5 cm). Then writes a synthetic map
+(SLAM, 2 cm map, outlier removal, colour, PLY/LAZ/E57/PCD) and reports the cloud-to-mesh
+distance of the map against scene.ply (targets: median <= 2 cm, p95 <= 5 cm) and the colour
+error against the twin's shaded albedo (target: median <= 10 of 255). Then writes a synthetic map
 of --export-points points to LAZ and reports the time and the peak memory above the map's own
 (targets: 20 M points under 60 s, peak under twice the point data).
 """
@@ -24,7 +25,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from device.config import ScannerConfig  # noqa: E402
 from device.processing import process_session  # noqa: E402
-from device.products.accuracy import session_map_accuracy  # noqa: E402
+from device.products.accuracy import (  # noqa: E402
+    session_colour_accuracy,
+    session_map_accuracy,
+)
 from device.products.export import write_map  # noqa: E402
 from device.products.map import MapCloud  # noqa: E402
 
@@ -42,8 +46,11 @@ def main() -> None:
     sessions = args.sessions or sorted(Path("out/cache/twin").glob("*-walk-*"))
     if args.export_only:
         sessions = []
-    print("| session | map points | median [cm] | p95 [cm] | within 5 cm | processing [s] |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| session | map points | median [cm] | p95 [cm] | within 5 cm | coloured |"
+        " colour error, median / p90 [of 255] | processing [s] |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for src in sessions:
             dst = Path(tmp) / src.name
@@ -52,9 +59,16 @@ def main() -> None:
             process_session(dst, ScannerConfig(data_dir=Path(tmp)))
             wall = time.perf_counter() - t0
             acc = session_map_accuracy(dst)
+            col = session_colour_accuracy(dst)
+            colour = (
+                f"{col['median_error']:.1f} / {col['p90_error']:.1f}"
+                if "median_error" in col
+                else "-"
+            )
             print(
                 f"| {src.name} | {acc['points']:,} | {acc['median_m'] * 100:.2f} |"
-                f" {acc['p95_m'] * 100:.2f} | {acc['within_5cm'] * 100:.1f} % | {wall:.1f} |",
+                f" {acc['p95_m'] * 100:.2f} | {acc['within_5cm'] * 100:.1f} % |"
+                f" {col['coloured_fraction'] * 100:.0f} % | {colour} | {wall:.1f} |",
                 flush=True,
             )
             shutil.rmtree(dst)

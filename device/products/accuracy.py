@@ -56,3 +56,47 @@ def session_map_accuracy(session: Path) -> dict:
         "p95_m": float(np.percentile(d, 95)),
         "within_5cm": float((d <= 0.05).mean()),
     }
+
+
+def session_colour_accuracy(session: Path) -> dict:
+    """How far the map's colours are from what the twin's surfaces look like: for every point
+    the camera coloured, the closest point of the true mesh, its textured albedo, shaded as the
+    twin's camera shades it (ambient 0.4 plus wrapped Lambert towards the sun), in 0..255."""
+    import open3d as o3d
+
+    from device.products.export import read_ply
+    from device.sessions.manifest import read_manifest
+    from drivers.sim.camera import DEFAULT_LIGHT_DIR_WORLD
+    from drivers.sim.scenes import make_scene
+    from slam.trajectory_io import read_tum
+
+    sim = read_manifest(session).config["sim"]
+    scene = make_scene(sim["scene"], sim["seed"])
+    t_est, T_est = read_tum(session / "products" / "trajectory.tum")
+    t_gt, T_gt = read_tum(session / "ground_truth.tum")
+    T = align_trajectory(t_est, T_est, t_gt, T_gt)
+    cloud = read_ply(session / "products" / "map.ply")
+    if cloud.coloured is None or not cloud.coloured.any():
+        return {"coloured_fraction": 0.0}
+    sel = np.flatnonzero(cloud.coloured)
+    pts = cloud.xyz_m[sel] @ T[:3, :3].T + T[:3, 3]
+    rc = o3d.t.geometry.RaycastingScene()
+    rc.add_triangles(
+        o3d.core.Tensor(scene.vertices.astype(np.float32)),
+        o3d.core.Tensor(scene.triangles.astype(np.uint32)),
+    )
+    ans = rc.compute_closest_points(o3d.core.Tensor(pts.astype(np.float32)))
+    face = ans["primitive_ids"].numpy().astype(np.int64)
+    on_mesh = ans["points"].numpy().astype(np.float64)
+    normal = scene.face_normals[face]
+    eye = np.column_stack([np.interp(cloud.t_s[sel], t_gt, T_gt[:, i, 3]) for i in range(3)])
+    normal *= np.where(np.einsum("ij,ij->i", normal, eye - on_mesh) < 0, -1.0, 1.0)[:, None]
+    light = DEFAULT_LIGHT_DIR_WORLD / np.linalg.norm(DEFAULT_LIGHT_DIR_WORLD)
+    shade = 0.4 + 0.6 * 0.5 * (1.0 + normal @ light)
+    truth = np.clip(scene.albedo_at(face, on_mesh) * shade[:, None] * 255.0, 0, 255)
+    err = np.abs(cloud.rgb[sel].astype(np.float64) - truth).mean(axis=1)
+    return {
+        "coloured_fraction": float(cloud.coloured.mean()),
+        "median_error": float(np.median(err)),
+        "p90_error": float(np.percentile(err, 90)),
+    }
