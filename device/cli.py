@@ -104,7 +104,7 @@ def bench(
     quick: Annotated[
         bool, typer.Option("--quick", help="a small subset: 20 real scans, one 15 s twin run")
     ] = False,
-    only: Annotated[str, typer.Option("--only", help="all | balm | twin")] = "all",
+    only: Annotated[str, typer.Option("--only", help="all | balm | twin | products")] = "all",
     duration: Annotated[
         float, typer.Option("--duration", min=5.0, max=600.0, help="twin seconds per sequence")
     ] = 60.0,
@@ -125,8 +125,8 @@ def bench(
         raise _fail(
             f"the bench needs the 'bench' extra (pip install -e '.[bench]'): {exc}"
         ) from None
-    if only not in ("all", "balm", "twin"):
-        raise _fail(f"--only takes all, balm or twin, not {only!r}")
+    if only not in ("all", "balm", "twin", "products"):
+        raise _fail(f"--only takes all, balm, twin or products, not {only!r}")
     cfg = _config(config)
     out.parent.mkdir(parents=True, exist_ok=True)
     text = ""
@@ -147,6 +147,18 @@ def bench(
             session = twin_session(out.parent / "cache" / "twin", scene, motion, seconds)
             rows += run_sequence(session, cfg.slam)
         text += "## Digital twin, against the ground truth\n\n" + format_twin_table(rows)
+    if only in ("all", "products"):
+        from device.products.bench import format_products_table, products_row
+
+        sequences = [("office", "walk")] if quick else [(s, "walk") for s in SCENES]
+        seconds = 15.0 if quick else duration
+        rows = []
+        for scene, motion in sequences:
+            typer.echo(f"map products {scene}/{motion}, {seconds:g} s ...", err=True)
+            session = twin_session(out.parent / "cache" / "twin", scene, motion, seconds)
+            rows.append(products_row(session, cfg))
+        text += "\n## Map products, against the twin's mesh and colours\n\n"
+        text += format_products_table(rows)
     out.write_text(text)
     save_snapshot(cfg, out)
     typer.echo(text)

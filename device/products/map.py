@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from device.live import voxel_keys
 from drivers.frames import LidarSweep
 from slam.odometry import OdometryStep
 
@@ -85,9 +86,7 @@ class MapBuilder:
             return
         xyz, w = np.concatenate(self._xyz), np.concatenate(self._w).astype(np.float64)
         intensity, t = np.concatenate(self._intensity), np.concatenate(self._t)
-        ijk = np.floor(xyz / self.voxel_m).astype(np.int64)
-        _, inv = np.unique(ijk, axis=0, return_inverse=True)
-        inv = inv.ravel()
+        _, inv = np.unique(voxel_keys(xyz, self.voxel_m), return_inverse=True)
         n = int(inv.max()) + 1
         wsum = np.bincount(inv, w, n)
         mean = np.column_stack([np.bincount(inv, w * xyz[:, i], n) for i in range(3)])

@@ -65,3 +65,27 @@ def test_images_outside_the_trajectory_and_bad_ones_are_skipped():
     ]
     out = colourise(cloud, frames, CAL, np.array([0.0, 1.0]), T)
     assert not out.coloured.any()
+
+
+def test_projection_matches_opencv():
+    from device.products.colour import project
+
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=(1000, 3))
+    p[:, 2] = np.abs(p[:, 2]) + 0.5
+    K = np.array([[300, 0, 320], [0, 310, 240], [0, 0, 1.0]])
+    for model, d in (
+        ("pinhole", [0.1, -0.05, 0.001, -0.002, 0.01]),
+        ("fisheye", [0.05, -0.01, 0.002, -0.001]),
+    ):
+        cal = CameraCalibration(
+            width=640, height=480, model=model, fx=300, fy=310, cx=320, cy=240,
+            distortion=d, T_lidar_camera=np.eye(4).tolist(),
+        )  # fmt: skip
+        if model == "fisheye":
+            ref, _ = cv2.fisheye.projectPoints(
+                p.reshape(-1, 1, 3), np.zeros(3), np.zeros(3), K, np.array(d)
+            )
+        else:
+            ref, _ = cv2.projectPoints(p, np.zeros(3), np.zeros(3), K, np.array(d))
+        np.testing.assert_allclose(project(p, cal), ref.reshape(-1, 2), atol=1e-6)
