@@ -125,7 +125,7 @@ def process_session(
         out = session_dir / PRODUCTS
         out.mkdir(exist_ok=True)
         report("map", 0.7)
-        cloud = builder.finish(pc.outlier_neighbors, pc.outlier_std)
+        cloud = builder.finish(pc.outlier_neighbors, pc.outlier_std, pc.remove_moving)
         cam = manifest.calibration.camera
         if cam is not None and pc.colour:
             from device.products.colour import colourise

@@ -37,6 +37,9 @@ class ProductsConfig(BaseModel):
         ["laz", "e57", "pcd"],
         description="map files to make besides map.ply (always made: it holds every field)",
     )
+    remove_moving: bool = Field(
+        False, description="drop points in space the scanner also saw through (people passing)"
+    )
     colour: bool = Field(True, description="colour the map from the camera, when there is one")
     epsg: int | None = Field(None, description="CRS written into LAS/LAZ (the map is local: None)")
 
@@ -67,11 +70,22 @@ class MapBuilder:
         self._intensity: list[np.ndarray] = []
         self._t: list[np.ndarray] = []
         self._pending = 0
+        self._ray_origins: list[np.ndarray] = []  # [Ri, 3] for the free-space check
+        self._ray_ends: list[np.ndarray] = []
+        self.ray_every = 8  # every 8th point of a sweep is kept as a ray
+
+    def rays(self) -> tuple[np.ndarray, np.ndarray]:  # -> [R, 3], [R, 3]
+        if not self._ray_ends:
+            return np.zeros((0, 3)), np.zeros((0, 3))
+        return np.concatenate(self._ray_origins), np.concatenate(self._ray_ends)
 
     def add(self, step: OdometryStep, sweep: LidarSweep) -> None:
         if step.scan_world is None:
             raise ValueError("the engine must run with full_scan=True for the map products")
         idx = step.scan_index
+        ends = step.scan_world[:: self.ray_every].astype(np.float32)
+        self._ray_ends.append(ends)
+        self._ray_origins.append(np.repeat(step.T_world_lidar[None, :3, 3], len(ends), 0))
         self._xyz.append(step.scan_world.astype(np.float64))
         self._w.append(np.ones(len(idx), np.float32))
         self._intensity.append(sweep.intensity[idx].astype(np.float32))
@@ -98,11 +112,18 @@ class MapBuilder:
         self._t = [first_t]
         self._pending = 0
 
-    def finish(self, outlier_neighbors: int = 8, outlier_std: float = 2.5) -> MapCloud:
+    def finish(
+        self, outlier_neighbors: int = 8, outlier_std: float = 2.5, remove_moving: bool = False
+    ) -> MapCloud:
         self._compact()
         if not self._xyz:
             return MapCloud(np.zeros((0, 3)), np.zeros(0, np.float32), np.zeros(0))
         xyz, intensity, t = self._xyz[0], self._intensity[0], self._t[0]
+        if remove_moving:
+            from device.products.dynamic import static_mask
+
+            ok = static_mask(xyz, *self.rays())
+            xyz, intensity, t = xyz[ok], intensity[ok], t[ok]
         if outlier_neighbors and len(xyz) > outlier_neighbors + 1:
             ok = inliers(xyz, outlier_neighbors, outlier_std)
             xyz, intensity, t = xyz[ok], intensity[ok], t[ok]
