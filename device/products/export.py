@@ -64,7 +64,7 @@ def write_las(path: Path, cloud: MapCloud, gps_offset_s: float = 0.0, epsg: int 
     header.system_identifier = "handheld-scanner"
     header.generating_software = "scanner export"
     if epsg is not None:
-        from pyproj import CRS  # optional: only when a CRS is asked for
+        from pyproj import CRS
 
         header.add_crs(CRS.from_epsg(epsg))
     compressed = path.suffix.lower() == ".laz"

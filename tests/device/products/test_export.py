@@ -90,3 +90,10 @@ def test_an_empty_map_and_an_unknown_format(tmp_path):
     assert len(laspy.read(write_map(tmp_path / "e.laz", empty, "laz")).points) == 0
     with pytest.raises(ValueError, match="unknown map format"):
         write_map(tmp_path / "x.obj", empty, "obj")
+
+
+def test_a_crs_goes_into_the_las_header(cloud, tmp_path):
+    import laspy
+
+    path = write_map(tmp_path / "m.laz", cloud, "laz", epsg=25832)
+    assert laspy.read(path).header.parse_crs().to_epsg() == 25832
