@@ -102,6 +102,7 @@ class ActiveScan:
     last_step: Step | None = None
     slam_error: str | None = None
     stop_requested: bool = False
+    health_at_start: dict[str, SensorHealth] = field(default_factory=dict)
 
 
 @dataclass
@@ -217,6 +218,7 @@ class Daemon:
             self.counters.scans_failed += 1
             raise
         scan = ActiveScan(sdir.name, sdir, recorder, time.monotonic())
+        scan.health_at_start = self._health()
         self.live.reset()
         with self._scan_lock:
             self.slam.begin(scan.id, self._T_lidar_imu, list(self._imu_backlog))
@@ -546,11 +548,33 @@ class Daemon:
         scan.last_step = msg
         self.live.add(LivePose(msg.t_ns, msg.T_world_lidar), msg.new_points)
 
+    def _health(self) -> dict[str, SensorHealth]:
+        try:
+            return {name: sensor_health(st) for name, st in self.hub.status().items()}
+        except Exception:  # health is for the record: never a reason to lose the scan
+            log.exception("reading sensor health failed")
+            return {}
+
     def _finish_recording(self, scan: ActiveScan, reason: str) -> SessionManifest:
         with self._scan_lock:
             if self._scan is scan:
                 self._scan = None
                 self.slam.end()
+        # each sensor's messages and drops over the scan go into session.json (and the report)
+        now, before = self._health(), scan.health_at_start
+        sensors = []
+        for info in scan.recorder.manifest.sensors:
+            h, h0 = now.get(info.name), before.get(info.name)
+            if h is not None and h0 is not None:
+                info = info.model_copy(
+                    update={
+                        "connected": h.connected,
+                        "messages": h.messages - h0.messages,
+                        "drops": h.drops - h0.drops,
+                    }
+                )
+            sensors.append(info)
+        scan.recorder.manifest = scan.recorder.manifest.model_copy(update={"sensors": sensors})
         manifest = scan.recorder.close()
         log.info("scan %s %s: %s, %.1f s", scan.id, reason, manifest.state, manifest.duration_s)
         return manifest

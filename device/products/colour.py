@@ -6,7 +6,8 @@ calibrated lidar-camera extrinsics), is projected with the calibrated model (Ope
 with plumb-bob distortion, or equidistant fisheye), and a coarse depth buffer keeps only the
 points nearest the camera in each cell, so the far side of a wall never takes the colour of its
 near side. A point's colour is the mean over the views that see it, weighted towards close,
-central views. Points no view saw keep `coloured = False` (and a grey from their intensity).
+central views that see its surface face-on (the angle to the normal of the plane in the
+point's voxel). Points no view saw keep `coloured = False` (and a grey from their intensity).
 """
 
 from __future__ import annotations
@@ -89,6 +90,31 @@ def project(points_cam: np.ndarray, cal: CameraCalibration) -> np.ndarray:  # [N
     return np.column_stack([cal.fx * xd + cal.cx, cal.fy * yd + cal.cy])
 
 
+def voxel_normals(xyz: np.ndarray, voxel_m: float = 0.25) -> np.ndarray:  # [N, 3] -> [N, 3]
+    """A surface normal per point: the plane of the points in its voxel (the eigenvector of
+    their covariance with the least eigenvalue), from bincount sums, so O(N). Zero where the
+    voxel holds fewer than 5 points or no plane."""
+    from device.live import voxel_keys
+
+    _, inv = np.unique(voxel_keys(xyz, voxel_m), return_inverse=True)
+    inv = inv.ravel()
+    n_vox = int(inv.max()) + 1
+    count = np.bincount(inv, minlength=n_vox).astype(np.float64)
+    c = xyz - xyz.mean(axis=0)
+    mean = np.column_stack([np.bincount(inv, c[:, i], n_vox) for i in range(3)]) / count[:, None]
+    cov = np.empty((n_vox, 3, 3))
+    for i in range(3):  # 6 sums over points, not a loop over them
+        for j in range(i, 3):
+            cov[:, i, j] = cov[:, j, i] = (
+                np.bincount(inv, c[:, i] * c[:, j], n_vox) / count - mean[:, i] * mean[:, j]
+            )
+    evals, evecs = np.linalg.eigh(cov)
+    normal = evecs[:, :, 0]
+    flat = (count >= 5) & (evals[:, 0] < 0.1 * evals[:, 1])
+    normal[~flat] = 0.0
+    return normal[inv]
+
+
 @nb.njit(cache=True)
 def _nearest_in_cell(cell, z, n_cells):  # [M], [M] -> [n_cells] min depth
     zmin = np.full(n_cells, np.inf)
@@ -123,6 +149,7 @@ def colourise(
     half_diag = float(np.hypot(cal.width, cal.height)) / 2
     origin = cloud.xyz_m.mean(axis=0)  # float32 relative to the map's centre keeps 0.1 mm
     xyz = (cloud.xyz_m - origin).astype(np.float32)
+    normals = voxel_normals(cloud.xyz_m).astype(np.float32)  # for the viewing angle
     for k in keys:
         img = cv2.imdecode(np.frombuffer(frames[k].jpeg, np.uint8), cv2.IMREAD_COLOR)
         if img is None or img.shape[1] != cal.width or img.shape[0] != cal.height:
@@ -151,7 +178,10 @@ def colourise(
         seen = z <= zmin[cell] * (1.0 + s.depth_tolerance) + 0.02
         near, z, px, uv = near[seen], z[seen], px[seen], uv[seen]
         radial = 1.0 - 0.5 * np.linalg.norm(uv - centre, axis=1) / half_diag
-        w = radial / np.maximum(z, 0.5) ** 2
+        ray = d[near] / np.maximum(z, 1e-6)[:, None].astype(np.float32)  # unit, camera -> point
+        cos = np.abs(np.einsum("ij,ij->i", normals[near], ray))
+        cos = np.where(np.any(normals[near] != 0, axis=1), cos, 1.0)  # no plane: no preference
+        w = radial * np.maximum(cos, 0.1) ** 2 / np.maximum(z, 0.5) ** 2
         colour = img[px[:, 1], px[:, 0], ::-1].astype(np.float64)  # BGR -> RGB
         w_sum[near] += w  # `near` holds each point once: a plain indexed add is right
         rgb_sum[near] += colour * w[:, None]

@@ -98,7 +98,10 @@ def report_html(manifest: SessionManifest, run: SlamRun, stats: dict, cloud: Map
     }
     sensors = {}
     for s in manifest.sensors:
-        sensors[f"{s.name} ({s.model})"] = f"{s.rate_hz:g} Hz, topic {s.topic}"
+        sensors[f"{s.name} ({s.model})"] = (
+            f"{s.rate_hz:g} Hz on {s.topic}; {s.messages:,} messages, {s.drops} lost"
+            + ("" if s.connected else "; DISCONNECTED at the end of the scan")
+        )
     rec = manifest.stats
     sensors["Recorded"] = (
         f"{rec.get('lidar_sweeps', 0)} sweeps ({rec.get('lidar_points', 0):,} points),"

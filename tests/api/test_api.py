@@ -11,6 +11,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from device.live import KIND_TRAJECTORY, KIND_UPDATE, unpack
+from device.sessions.manifest import read_manifest
 from tests.api.conftest import TOKEN
 
 
@@ -156,6 +157,11 @@ def test_a_scan_end_to_end(scanner):
         assert 'scanner_state{state="idle"} 1.0' in metrics
         assert "scanner_scans_started_total" in metrics
         assert 'scanner_sensor_connected{sensor="lidar"} 1.0' in metrics
+
+        # each sensor's messages and losses over the scan are in session.json
+        sensors = {x.name: x for x in read_manifest(scanner.daemon.store.root / sid).sensors}
+        assert sensors["lidar"].messages >= 20 and sensors["lidar"].drops == 0
+        assert sensors["external_imu"].messages > 400 and sensors["camera"].messages > 5
 
         assert c.delete(f"/api/v1/scans/{sid}").status_code == 204
         assert c.get(f"/api/v1/scans/{sid}").status_code == 404

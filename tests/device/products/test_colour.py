@@ -89,3 +89,15 @@ def test_projection_matches_opencv():
         else:
             ref, _ = cv2.projectPoints(p, np.zeros(3), np.zeros(3), K, np.array(d))
         np.testing.assert_allclose(project(p, cal), ref.reshape(-1, 2), atol=1e-6)
+
+
+def test_voxel_normals_are_the_planes_and_zero_off_them():
+    from device.products.colour import voxel_normals
+
+    rng = np.random.default_rng(2)
+    floor = np.column_stack([rng.uniform(0, 2, 5000), rng.uniform(0, 2, 5000), np.zeros(5000)])
+    wall = np.column_stack([np.full(5000, 3.0), rng.uniform(0, 2, 5000), rng.uniform(0, 2, 5000)])
+    blob = rng.normal(size=(500, 3)) * 0.05 + 10.0  # no plane
+    n = voxel_normals(np.vstack([floor, wall, blob]))
+    assert (np.abs(n[:5000, 2]) > 0.99).all() and (np.abs(n[5000:10000, 0]) > 0.99).all()
+    assert (n[10000:] == 0).all()
