@@ -23,6 +23,7 @@ from pydantic_settings import (
 
 from device.button import ButtonConfig, LedConfig
 from device.products.map import ProductsConfig
+from device.sessions.manifest import CameraCalibration
 from drivers.config import CameraConfig, ImuConfig, LidarConfig
 from slam.config import OdometryConfig
 
@@ -65,6 +66,9 @@ class ScannerConfig(BaseSettings):
     products: ProductsConfig = ProductsConfig()
     button: ButtonConfig = ButtonConfig()
     led: LedConfig = LedConfig()
+    camera_calibration: CameraCalibration | None = Field(
+        None, description="intrinsics and T_lidar_camera, saved into each session; colours the map"
+    )
     shutdown_command: list[str] = Field(
         ["systemctl", "poweroff"],
         description="run on a long press, after the scan is stopped; empty: stop the daemon only",

@@ -450,7 +450,10 @@ class Daemon:
 
     def _calibration(self) -> Calibration:
         T_ext = self.config.imu.T_lidar_imu if self.config.imu.enabled else None
-        return Calibration(T_lidar_imu=MID360_T_LIDAR_IMU, T_lidar_external_imu=T_ext)
+        camera = self.config.camera_calibration if self.config.camera.enabled else None
+        return Calibration(
+            T_lidar_imu=MID360_T_LIDAR_IMU, T_lidar_external_imu=T_ext, camera=camera
+        )
 
     def _sensor_info(self) -> list[SensorInfo]:
         from device.sessions import rosmsg

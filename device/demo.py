@@ -109,6 +109,7 @@ def demo_config(
         lidar=LidarConfig(lidar_ip=LIDAR_IP, host_ip=HOST_IP),
         imu=ImuConfig(enabled=True, port=emulator.imu_link, T_lidar_imu=cal.T_lidar_external_imu),
         camera=CameraConfig(source=str(emulator.camera_dir), rate_hz=5.0, loop=True),
+        camera_calibration=cal.camera,
         api=ApiConfig(host="127.0.0.1", port=port),
         shutdown_command=[],
     )

@@ -55,6 +55,7 @@ def scanner(twin_session, tmp_path_factory) -> Iterator[Scanner]:
         lidar=LidarConfig(lidar_ip=LIDAR_IP, host_ip=HOST_IP),
         imu=ImuConfig(enabled=True, port=run / "imu", T_lidar_imu=cal.T_lidar_external_imu),
         camera=CameraConfig(source=str(run / "camera"), rate_hz=5.0, loop=True),
+        camera_calibration=cal.camera,
         api=ApiConfig(host="127.0.0.1", port=0),
         shutdown_command=[],
     )

@@ -132,6 +132,7 @@ def test_a_scan_end_to_end(scanner):
         done = c.get(f"/api/v1/scans/{sid}").json()
         assert done["state"] == "done", done
         assert {"map.ply", "trajectory.tum", "report.html"} <= set(done["products"])
+        assert done["stats"]["slam"]["coloured_fraction"] > 0.05  # the camera coloured the map
         assert sid in [s["id"] for s in c.get("/api/v1/scans").json()]
 
         url = f"/api/v1/scans/{sid}/products/map.ply"
