@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -199,6 +200,7 @@ def _job_main(session_dir: str, config_json: str, progress_q: mp.Queue) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the daemon
+    os.nice(10)  # products can wait; a new scan's drivers, recorder and SLAM cannot
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s processing: %(message)s")
     config = ScannerConfig.model_validate_json(config_json)
     last = [0.0]

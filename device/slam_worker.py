@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing as mp
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -73,6 +74,7 @@ def _main(inbox: mp.Queue, outbox: mp.Queue, config_json: str, live_voxel_m: flo
     from slam.engine import SlamEngine
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the daemon, which stops us
+    os.nice(5)  # the drivers, the recorder and the API come first; SLAM has headroom (RTF > 4)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s slam-worker: %(message)s")
     config = OdometryConfig.model_validate_json(config_json)
     try:
