@@ -21,21 +21,22 @@ def token_ok(request_token: str | None, expected: str) -> bool:
     return bool(request_token) and secrets.compare_digest(request_token.encode(), expected.encode())
 
 
-def _unauthorized() -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED,
-        "missing or wrong token",
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+def _check(request: Request, given: str | None) -> None:
+    """401 (counted) unless `given` is the app's token."""
+    if not token_ok(given, request.app.state.token):
+        request.app.state.metrics.auth_failures.inc()
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing or wrong token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 async def require_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    if credentials is None or not token_ok(credentials.credentials, request.app.state.token):
-        request.app.state.metrics.auth_failures.inc()
-        raise _unauthorized()
+    _check(request, credentials.credentials if credentials is not None else None)
 
 
 async def require_token_or_query(
@@ -46,10 +47,7 @@ async def require_token_or_query(
     ] = None,
 ) -> None:
     """Downloads also take ?token=, so that a browser link can resume a multi-GB file."""
-    given = credentials.credentials if credentials is not None else token
-    if not token_ok(given, request.app.state.token):
-        request.app.state.metrics.auth_failures.inc()
-        raise _unauthorized()
+    _check(request, credentials.credentials if credentials is not None else token)
 
 
 DaemonDep = Annotated[Daemon, Depends(get_daemon)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +30,20 @@ DEFAULT_BALM = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _progress(label: str) -> Iterator[Callable[[float], None]]:
+    """A progress bar on stderr, driven by a fraction done (0..1)."""
+    with typer.progressbar(length=1000, label=label, file=sys.stderr) as bar:
+        done = [0]
+
+        def update(fraction: float) -> None:
+            step = int(fraction * 1000) - done[0]
+            bar.update(step)
+            done[0] += step
+
+        yield update
 
 
 def _config(path: Path | None) -> ScannerConfig:
@@ -231,14 +246,7 @@ def sim_generate(
         camera=camera,
         external_imu=external_imu,
     )
-    with typer.progressbar(length=1000, label=f"simulating {scene}", file=sys.stderr) as bar:
-        done = [0]
-
-        def progress(fraction: float) -> None:
-            step = int(fraction * 1000) - done[0]
-            bar.update(step)
-            done[0] += step
-
+    with _progress(f"simulating {scene}") as progress:
         manifest = generate_session(out, settings, progress)
     st = manifest.stats
     typer.echo(
@@ -393,7 +401,7 @@ def export(
     import shutil
 
     from device.processing import ProcessingError, process_session
-    from device.products.export import FORMATS, read_ply, write_map
+    from device.products.export import FORMATS, read_ply, session_utc_offset_s, write_map
     from device.sessions.manifest import PRODUCTS, SessionState, read_manifest
 
     fmt = format.lower()
@@ -408,15 +416,9 @@ def export(
     cfg = _config(config)
     products = session / PRODUCTS
     if manifest.state != SessionState.done or not (products / "map.ply").is_file():
-        with typer.progressbar(length=100, label="processing", file=sys.stderr) as bar:
-            done = [0]
-
-            def progress(stage: str, fraction: float) -> None:
-                bar.update(int(fraction * 100) - done[0])
-                done[0] = int(fraction * 100)
-
+        with _progress("processing") as progress:
             try:
-                process_session(session, cfg, progress)
+                process_session(session, cfg, lambda stage, fraction: progress(fraction))
             except ProcessingError as exc:
                 raise _fail(f"{session}: {exc}") from None
         manifest = read_manifest(session)
@@ -425,17 +427,8 @@ def export(
         shutil.copyfile(products / "trajectory.tum", out)
         typer.echo(f"trajectory -> {out}")
         return
-    from device.products.export import session_start_unix_s
-
     cloud = read_ply(products / "map.ply")
-    write_map(
-        out,
-        cloud,
-        fmt,
-        t0_unix_s=session_start_unix_s(manifest.created_utc),
-        t0_s=manifest.start_ns * 1e-9,
-        epsg=cfg.products.epsg,
-    )
+    write_map(out, cloud, fmt, gps_offset_s=session_utc_offset_s(manifest), epsg=cfg.products.epsg)
     typer.echo(f"{len(cloud):,} points ({fmt}) -> {out}")
 
 
@@ -489,19 +482,12 @@ def demo(
     if scene not in SCENE_NAMES:
         raise _fail(f"unknown scene {scene!r}; choose one of {', '.join(SCENE_NAMES)}")
     cache = data_dir.parent / "cache" / "demo"
-    with typer.progressbar(length=1000, label=f"twin: {scene} (once)", file=sys.stderr) as bar:
-        done = [0]
-
-        def progress(fraction: float) -> None:
-            step = int(fraction * 1000) - done[0]
-            bar.update(step)
-            done[0] += step
-
+    with _progress(f"twin: {scene} (once)") as progress:
         session = twin_session(cache, scene, progress=progress)
     emulator = EmulatorProcess(session, data_dir / "run")
     try:
         emulator.wait_ready()
-        cfg = demo_config(session, emulator, data_dir, port)
+        cfg = demo_config(session, emulator.settings, data_dir, port)
         _serve(cfg, duration, f"demo: the {scene} twin on emulated sensors (Ctrl-C stops)")
     except RuntimeError as exc:
         raise _fail(str(exc)) from None

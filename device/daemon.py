@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import subprocess
 import threading
 import time
@@ -292,8 +293,6 @@ class Daemon:
         if job is not None and not job.finished.is_set():
             raise ScanBusyError(f"{scan_id} is being processed")
         self._jobs.pop(scan_id, None)
-        import shutil
-
         shutil.rmtree(path)
 
     def process_scan(self, scan_id: str) -> None:
@@ -458,47 +457,22 @@ class Daemon:
     def _sensor_info(self) -> list[SensorInfo]:
         from device.sessions import rosmsg
 
-        out = []
-        if self.config.lidar.enabled:
-            out.append(
-                SensorInfo(
-                    name="lidar",
-                    model="Livox Mid-360",
-                    topic=rosmsg.LIDAR_TOPIC,
-                    rate_hz=1.0 / self.config.lidar.sweep_period_s,
-                    frame_id="livox_frame",
-                )
-            )
-            out.append(
-                SensorInfo(
-                    name="imu",
-                    model="Mid-360 built-in",
-                    topic=rosmsg.IMU_TOPIC,
-                    rate_hz=200.0,
-                    frame_id="livox_frame",
-                )
-            )
-        if self.config.imu.enabled:
-            out.append(
-                SensorInfo(
-                    name="external_imu",
-                    model="Xsens MTi",
-                    topic=rosmsg.EXTERNAL_IMU_TOPIC,
-                    rate_hz=400.0,
-                    frame_id="imu_link",
-                )
-            )
-        if self.config.camera.enabled:
-            out.append(
-                SensorInfo(
-                    name="camera",
-                    model="USB camera",
-                    topic=rosmsg.IMAGE_TOPIC,
-                    rate_hz=self.config.camera.rate_hz,
-                    frame_id="camera",
-                )
-            )
-        return out
+        cfg = self.config
+        sweep_hz = 1.0 / cfg.lidar.sweep_period_s
+        table = [  # (enabled, name, model, topic, rate_hz, frame_id)
+            (cfg.lidar.enabled, "lidar", "Livox Mid-360", rosmsg.LIDAR_TOPIC, sweep_hz,
+             "livox_frame"),
+            (cfg.lidar.enabled, "imu", "Mid-360 built-in", rosmsg.IMU_TOPIC, 200.0, "livox_frame"),
+            (cfg.imu.enabled, "external_imu", "Xsens MTi", rosmsg.EXTERNAL_IMU_TOPIC, 400.0,
+             "imu_link"),
+            (cfg.camera.enabled, "camera", "USB camera", rosmsg.IMAGE_TOPIC, cfg.camera.rate_hz,
+             "camera"),
+        ]  # fmt: skip
+        return [
+            SensorInfo(name=n, model=m, topic=t, rate_hz=r, frame_id=f)
+            for on, n, m, t, r, f in table
+            if on
+        ]
 
     def _ingest_loop(self) -> None:
         """Every frame from the sensors: to the recorder and SLAM while scanning."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from device.config import ApiConfig, ScannerConfig
 from device.sessions.manifest import read_manifest
 from drivers.config import CameraConfig, ImuConfig, LidarConfig
+from drivers.emulate import EmulateSettings
 
 log = logging.getLogger(__name__)
 
@@ -57,26 +58,17 @@ class EmulatorProcess:
     """`scanner emulate SESSION --loop` as a child process, stopped with the demo."""
 
     def __init__(self, session: Path, run_dir: Path) -> None:
-        self.imu_link = run_dir / "imu"
-        self.camera_dir = run_dir / "camera"
+        self.settings = s = EmulateSettings(
+            LIDAR_IP, HOST_IP, run_dir / "imu", run_dir / "camera", loop=True
+        )
+        self.imu_link, self.camera_dir = s.imu_link, s.camera_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         self.imu_link.unlink(missing_ok=True)
         cmd = [
-            sys.executable,
-            "-c",
-            "from device.cli import app; app()",
-            "emulate",
-            str(session),
-            "--lidar-ip",
-            LIDAR_IP,
-            "--host-ip",
-            HOST_IP,
-            "--imu-link",
-            str(self.imu_link),
-            "--camera-dir",
-            str(self.camera_dir),
-            "--loop",
-        ]
+            sys.executable, "-c", "from device.cli import app; app()", "emulate", str(session),
+            "--lidar-ip", s.lidar_ip, "--host-ip", s.host_ip, "--imu-link", str(s.imu_link),
+            "--camera-dir", str(s.camera_dir), "--loop",
+        ]  # fmt: skip
         self.proc = subprocess.Popen(cmd, start_new_session=True)
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
@@ -99,16 +91,21 @@ class EmulatorProcess:
 
 
 def demo_config(
-    session: Path, emulator: EmulatorProcess, data_dir: Path, port: int
+    session: Path,
+    emulated: EmulateSettings,
+    data_dir: Path,
+    port: int,
+    storage_reserve_mb: int = 200,
 ) -> ScannerConfig:
-    """The scanner's config with the emulators' addresses in place of the hardware's."""
+    """The scanner's config with the emulators' addresses in place of the hardware's, and the
+    twin's calibration in place of the factory's."""
     cal = read_manifest(session).calibration
     return ScannerConfig(
         data_dir=data_dir,
-        storage_reserve_mb=200,
-        lidar=LidarConfig(lidar_ip=LIDAR_IP, host_ip=HOST_IP),
-        imu=ImuConfig(enabled=True, port=emulator.imu_link, T_lidar_imu=cal.T_lidar_external_imu),
-        camera=CameraConfig(source=str(emulator.camera_dir), rate_hz=5.0, loop=True),
+        storage_reserve_mb=storage_reserve_mb,
+        lidar=LidarConfig(lidar_ip=emulated.lidar_ip, host_ip=emulated.host_ip),
+        imu=ImuConfig(enabled=True, port=emulated.imu_link, T_lidar_imu=cal.T_lidar_external_imu),
+        camera=CameraConfig(source=str(emulated.camera_dir), rate_hz=5.0, loop=True),
         camera_calibration=cal.camera,
         api=ApiConfig(host="127.0.0.1", port=port),
         shutdown_command=[],

@@ -13,14 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_OFFSET = 1 << 20
-_BITS = 21
-
-
-def voxel_keys(points: np.ndarray, voxel_m: float) -> np.ndarray:  # [N, 3] -> [N] int64
-    ijk = np.floor(points / voxel_m).astype(np.int64) + _OFFSET
-    ijk = np.clip(ijk, 0, (1 << _BITS) - 1)
-    return (ijk[:, 0] << (2 * _BITS)) | (ijk[:, 1] << _BITS) | ijk[:, 2]
+from slam.voxel_map import voxel_keys
 
 
 class NewVoxelFilter:

@@ -90,7 +90,9 @@ def run_slam(
         on_step=map_builder.add if map_builder is not None else None,
     )
     try:
-        return run_engine(engine, inp.frames, config.slam.map_point_spacing_m, on_step)
+        # the full-density map replaces the odometry's 0.1 m one: never build both
+        map_voxel_m = None if map_builder is not None else config.slam.map_point_spacing_m
+        return run_engine(engine, inp.frames, map_voxel_m, on_step)
     except Exception as exc:  # a recording that breaks off part way
         raise ProcessingError(f"reading failed part way ({type(exc).__name__}: {exc})") from None
 
@@ -98,8 +100,8 @@ def run_slam(
 def process_session(
     session_dir: Path, config: ScannerConfig, progress: Progress | None = None
 ) -> dict:
-    """Make the session's products; returns the manifest's new `products` entry."""
-    from device.products.export import session_start_unix_s, write_map
+    """Make the session's products; returns the SLAM and map figures saved in its stats."""
+    from device.products.export import session_utc_offset_s, write_map
     from device.products.map import MapBuilder
     from device.products.report import report_html
     from slam.trajectory_io import write_tum
@@ -114,7 +116,7 @@ def process_session(
         report("slam", 0.0)
         total = max(inp.n_sweeps, 1)
         pc = config.products
-        builder = MapBuilder(pc.map_voxel_m)
+        builder = MapBuilder(pc.map_voxel_m, pc.remove_moving)
         run = run_slam(
             inp, config, lambda n: report("slam", min(n / total, 1.0) * 0.7), map_builder=builder
         )
@@ -126,7 +128,7 @@ def process_session(
         out = session_dir / PRODUCTS
         out.mkdir(exist_ok=True)
         report("map", 0.7)
-        cloud = builder.finish(pc.outlier_neighbors, pc.outlier_std, pc.remove_moving)
+        cloud = builder.finish(pc.outlier_neighbors, pc.outlier_std)
         cam = manifest.calibration.camera
         if cam is not None and pc.colour:
             from device.products.colour import colourise
@@ -136,7 +138,6 @@ def process_session(
             images = SessionSource(session_dir, topics=(rosmsg.IMAGE_TOPIC,))
             cloud = colourise(cloud, images, cam, run.t_s, run.T_world_lidar)
         write_tum(out / "trajectory.tum", run.t_s, run.T_world_lidar)
-        t0_unix = session_start_unix_s(manifest.created_utc)
         formats = ["ply", *(f for f in pc.formats if f != "ply")]
         for i, fmt in enumerate(formats):
             report(f"writing map.{fmt}", 0.75 + 0.2 * i / len(formats))
@@ -144,8 +145,7 @@ def process_session(
                 out / f"map.{fmt}",
                 cloud,
                 fmt,
-                t0_unix_s=t0_unix,
-                t0_s=manifest.start_ns * 1e-9,
+                gps_offset_s=session_utc_offset_s(manifest),
                 epsg=pc.epsg,
             )
         slam_stats = _slam_stats(run, inp, time.perf_counter() - t0)
@@ -187,7 +187,6 @@ def _slam_stats(run: SlamRun, inp: SlamInput, wall_s: float) -> dict:
         "degenerate_sweeps": run.n_degenerate,
         "distance_m": round(float(np.linalg.norm(steps, axis=1).sum()), 3),
         "duration_s": round(float(run.t_s[-1] - run.t_s[0]), 3) if len(run.t_s) else 0.0,
-        "map_points": len(run.map_points),
         "points_per_s": round(run.points_per_s),
         "p99_latency_ms": round(float(np.percentile(run.latencies_s, 99)) * 1e3, 2)
         if len(run.latencies_s)

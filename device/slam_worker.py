@@ -33,7 +33,7 @@ class Step:
     sweeps_in: int
     points_in: int
     wall_s: float  # time inside the engine so far
-    sensor_s: float  # sensor time covered so far
+    sensor_s: float  # sensor time covered so far (sweeps x the sweep period)
     degenerate: bool
     imu_ok: bool
     inertial: bool
@@ -66,12 +66,43 @@ def _warm_up(config: OdometryConfig) -> None:
     engine.flush()
 
 
+class _LiveScan:
+    """One scan's engine and live-map filter; turns the engine's steps into `Step`s."""
+
+    def __init__(self, scan_id: str, config: OdometryConfig, T_lidar_imu, live_voxel_m: float):
+        from device.live import NewVoxelFilter
+        from slam.engine import SlamEngine
+
+        self.scan_id = scan_id
+        self.period_s = config.scan_period_s
+        self.engine = SlamEngine(config, T_lidar_imu)
+        self.live = NewVoxelFilter(live_voxel_m)
+
+    def steps(self, frame: object | None) -> list[Step]:
+        """Push a frame (None: flush at the end of the scan)."""
+        e = self.engine
+        done = e.flush() if frame is None else e.push(frame)
+        st = e.stats
+        return [
+            Step(
+                self.scan_id,
+                s.t_ns,
+                s.T_world_lidar,
+                self.live.new_points(s.points_world),
+                st.sweeps_in,
+                st.points_in,
+                st.wall_s,
+                st.sweeps_in * self.period_s,
+                e.degenerate,
+                e.imu_ok,
+                e.inertial,
+            )  # fmt: skip
+            for s in done
+        ]
+
+
 def _main(inbox: mp.Queue, outbox: mp.Queue, config_json: str, live_voxel_m: float) -> None:
     import signal
-
-    from device.live import NewVoxelFilter
-    from drivers.frames import LidarSweep
-    from slam.engine import SlamEngine
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the daemon, which stops us
     os.nice(5)  # the drivers, the recorder and the API come first; SLAM has headroom (RTF > 4)
@@ -82,10 +113,7 @@ def _main(inbox: mp.Queue, outbox: mp.Queue, config_json: str, live_voxel_m: flo
     except Exception:  # a failed warm-up only costs speed at the first scan
         log.exception("warm-up failed")
     outbox.put("ready")
-    engine: SlamEngine | None = None
-    live: NewVoxelFilter | None = None
-    scan_id = ""
-    t_first = t_last = None
+    scan: _LiveScan | None = None
     while True:
         msg = inbox.get()
         kind = msg[0]
@@ -93,49 +121,27 @@ def _main(inbox: mp.Queue, outbox: mp.Queue, config_json: str, live_voxel_m: flo
             return
         if kind == "begin":
             _, scan_id, T_lidar_imu, backlog = msg
-            engine, live = SlamEngine(config, T_lidar_imu), NewVoxelFilter(live_voxel_m)
-            t_first = t_last = None
-            msgs = [("frame", f) for f in backlog]
-        elif kind in ("frame", "end"):
-            msgs = [msg]
+            scan = _LiveScan(scan_id, config, T_lidar_imu, live_voxel_m)
+            frames = backlog
+        elif kind == "frame":
+            frames = [msg[1]]
+        elif kind == "end":
+            frames = [None]
         else:
             continue
-        for m in msgs:
-            if engine is None:
-                break
-            try:
-                if m[0] == "end":
-                    steps = engine.flush()
-                else:
-                    frame = m[1]
-                    if isinstance(frame, LidarSweep):
-                        t_first = frame.t_ns if t_first is None else t_first
-                        t_last = frame.t_ns + 100_000_000
-                    steps = engine.push(frame)
-                st = engine.stats
-                for s in steps:
-                    outbox.put(
-                        Step(
-                            scan_id,
-                            s.t_ns,
-                            s.T_world_lidar,
-                            live.new_points(s.points_world),
-                            st.sweeps_in,
-                            st.points_in,
-                            st.wall_s,
-                            (t_last - t_first) * 1e-9 if t_first is not None else 0.0,
-                            engine.degenerate,
-                            engine.imu_ok,
-                            engine.inertial,
-                        )
-                    )
-                if m[0] == "end":
-                    outbox.put(Ended(scan_id, None))
-                    engine = None
-            except Exception as exc:  # live SLAM is lost; the recording goes on regardless
-                log.exception("live SLAM failed")
-                outbox.put(Ended(scan_id, f"{type(exc).__name__}: {exc}"))
-                engine = None
+        if scan is None:  # no scan, or its SLAM failed: nothing to do until the next begin
+            continue
+        try:
+            for frame in frames:
+                for step in scan.steps(frame):
+                    outbox.put(step)
+            if kind == "end":
+                outbox.put(Ended(scan.scan_id, None))
+                scan = None
+        except Exception as exc:  # live SLAM is lost; the recording goes on regardless
+            log.exception("live SLAM failed")
+            outbox.put(Ended(scan.scan_id, f"{type(exc).__name__}: {exc}"))
+            scan = None
 
 
 class SlamWorker:

@@ -47,6 +47,12 @@ def _pack(ix: int, iy: int, iz: int) -> np.int64:
     )
 
 
+def voxel_keys(points: np.ndarray, voxel_m: float) -> np.ndarray:  # [N, 3] -> [N] int64
+    """The voxel of each point as the map's packed key (numpy twin of `_pack`)."""
+    ijk = np.floor(points / voxel_m).astype(np.int64) + _OFFSET
+    return (ijk[:, 0] << (2 * _BITS)) | (ijk[:, 1] << _BITS) | ijk[:, 2]
+
+
 @nb.njit(cache=True, inline="always")
 def _hash(key: np.int64, mask: int) -> int:
     h = np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)

@@ -39,15 +39,21 @@ def cloud_to_mesh_m(points_world: np.ndarray, mesh_path: Path) -> np.ndarray:  #
     return scene.compute_distance(q).numpy().astype(np.float64)
 
 
-def session_map_accuracy(session: Path) -> dict:
-    """Median and 95th percentile cloud-to-mesh distance of a processed twin session's map."""
+def _map_and_truth(session: Path):
+    """A processed twin session's map, the motion taking it into the truth's frame, and the
+    true trajectory -> (MapCloud, T_truth_map [4, 4], t_gt [M], T_gt [M, 4, 4])."""
     from device.products.export import read_ply
     from slam.trajectory_io import read_tum
 
     t_est, T_est = read_tum(session / "products" / "trajectory.tum")
     t_gt, T_gt = read_tum(session / "ground_truth.tum")
     T = align_trajectory(t_est, T_est, t_gt, T_gt)
-    cloud = read_ply(session / "products" / "map.ply")
+    return read_ply(session / "products" / "map.ply"), T, t_gt, T_gt
+
+
+def session_map_accuracy(session: Path) -> dict:
+    """Median and 95th percentile cloud-to-mesh distance of a processed twin session's map."""
+    cloud, T, _, _ = _map_and_truth(session)
     pts = cloud.xyz_m @ T[:3, :3].T + T[:3, 3]
     d = cloud_to_mesh_m(pts, session / "scene.ply")
     return {
@@ -61,21 +67,16 @@ def session_map_accuracy(session: Path) -> dict:
 def session_colour_accuracy(session: Path) -> dict:
     """How far the map's colours are from what the twin's surfaces look like: for every point
     the camera coloured, the closest point of the true mesh, its textured albedo, shaded as the
-    twin's camera shades it (ambient 0.4 plus wrapped Lambert towards the sun), in 0..255."""
+    twin's camera shades it (its `shading` towards the default sun), in 0..255."""
     import open3d as o3d
 
-    from device.products.export import read_ply
     from device.sessions.manifest import read_manifest
-    from drivers.sim.camera import DEFAULT_LIGHT_DIR_WORLD
+    from drivers.sim.camera import DEFAULT_AMBIENT, DEFAULT_LIGHT_DIR_WORLD, shading
     from drivers.sim.scenes import make_scene
-    from slam.trajectory_io import read_tum
 
     sim = read_manifest(session).config["sim"]
     scene = make_scene(sim["scene"], sim["seed"])
-    t_est, T_est = read_tum(session / "products" / "trajectory.tum")
-    t_gt, T_gt = read_tum(session / "ground_truth.tum")
-    T = align_trajectory(t_est, T_est, t_gt, T_gt)
-    cloud = read_ply(session / "products" / "map.ply")
+    cloud, T, t_gt, T_gt = _map_and_truth(session)
     if cloud.coloured is None or not cloud.coloured.any():
         return {"coloured_fraction": 0.0}
     sel = np.flatnonzero(cloud.coloured)
@@ -92,7 +93,7 @@ def session_colour_accuracy(session: Path) -> dict:
     eye = np.column_stack([np.interp(cloud.t_s[sel], t_gt, T_gt[:, i, 3]) for i in range(3)])
     normal *= np.where(np.einsum("ij,ij->i", normal, eye - on_mesh) < 0, -1.0, 1.0)[:, None]
     light = DEFAULT_LIGHT_DIR_WORLD / np.linalg.norm(DEFAULT_LIGHT_DIR_WORLD)
-    shade = 0.4 + 0.6 * 0.5 * (1.0 + normal @ light)
+    shade = shading(normal @ light, DEFAULT_AMBIENT)
     truth = np.clip(scene.albedo_at(face, on_mesh) * shade[:, None] * 255.0, 0, 255)
     err = np.abs(cloud.rgb[sel].astype(np.float64) - truth).mean(axis=1)
     return {

@@ -24,6 +24,7 @@ from scipy.spatial.transform import Rotation, Slerp
 from device.products.map import MapCloud
 from device.sessions.manifest import CameraCalibration
 from drivers.frames import CameraFrame
+from slam.voxel_map import voxel_keys
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,6 @@ def voxel_normals(xyz: np.ndarray, voxel_m: float = 0.25) -> np.ndarray:  # [N, 
     """A surface normal per point: the plane of the points in its voxel (the eigenvector of
     their covariance with the least eigenvalue), from bincount sums, so O(N). Zero where the
     voxel holds fewer than 5 points or no plane."""
-    from device.live import voxel_keys
-
     _, inv = np.unique(voxel_keys(xyz, voxel_m), return_inverse=True)
     inv = inv.ravel()
     n_vox = int(inv.max()) + 1

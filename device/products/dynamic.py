@@ -13,15 +13,12 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from device.live import voxel_keys
+from slam.voxel_map import _pack, voxel_keys
 
 
 @nb.njit(cache=True)
 def _key(x, y, z, inv):
-    i = np.int64(np.floor(x * inv)) + (1 << 20)
-    j = np.int64(np.floor(y * inv)) + (1 << 20)
-    k = np.int64(np.floor(z * inv)) + (1 << 20)
-    return (i << 42) | (j << 21) | k
+    return _pack(int(np.floor(x * inv)), int(np.floor(y * inv)), int(np.floor(z * inv)))
 
 
 @nb.njit(cache=True)

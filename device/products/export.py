@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from device.products.map import MapCloud
+from device.sessions.manifest import SessionManifest
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +33,13 @@ def write_map(
     cloud: MapCloud,
     fmt: str,
     *,
-    t0_unix_s: float = 0.0,
-    t0_s: float = 0.0,
+    gps_offset_s: float = 0.0,
     epsg: int | None = None,
 ) -> Path:
-    """One map file. t0_unix_s is the UTC time of t0_s on the recording's clock (for LAS)."""
+    """One map file. gps_offset_s takes the recording's clock to UTC (session_utc_offset_s)."""
     path = Path(path)
     if fmt in ("las", "laz"):
-        write_las(path, cloud, gps_offset_s=t0_unix_s - t0_s, epsg=epsg)
+        write_las(path, cloud, gps_offset_s=gps_offset_s, epsg=epsg)
     elif fmt == "e57":
         write_e57(path, cloud)
     elif fmt == "ply":
@@ -154,8 +154,9 @@ def write_pcd(path: Path, cloud: MapCloud) -> None:
     pc.save(str(path), encoding=Encoding.BINARY)
 
 
-def session_start_unix_s(created_utc: str) -> float:
-    return datetime.fromisoformat(created_utc).timestamp()
+def session_utc_offset_s(manifest: SessionManifest) -> float:
+    """UTC (Unix seconds) minus the recording's clock: the session began at created_utc."""
+    return datetime.fromisoformat(manifest.created_utc).timestamp() - manifest.start_ns * 1e-9
 
 
 def read_ply(path: Path) -> MapCloud:

@@ -13,9 +13,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from device.live import voxel_keys
 from drivers.frames import LidarSweep
 from slam.odometry import OdometryStep
+from slam.voxel_map import voxel_keys
 
 COMPACT_EVERY = 3_000_000  # points added between two whole-map thinnings
 
@@ -63,8 +63,9 @@ class MapBuilder:
     fell in it (which averages the range noise down), with the mean intensity and the time it
     was first seen."""
 
-    def __init__(self, voxel_m: float) -> None:
+    def __init__(self, voxel_m: float, remove_moving: bool = False) -> None:
         self.voxel_m = voxel_m
+        self.remove_moving = remove_moving  # then a subsample of each sweep's rays is kept
         self._xyz: list[np.ndarray] = []  # [Ni, 3] float64 voxel means
         self._w: list[np.ndarray] = []  # [Ni] points behind each mean
         self._intensity: list[np.ndarray] = []
@@ -83,9 +84,10 @@ class MapBuilder:
         if step.scan_world is None:
             raise ValueError("the engine must run with full_scan=True for the map products")
         idx = step.scan_index
-        ends = step.scan_world[:: self.ray_every].astype(np.float32)
-        self._ray_ends.append(ends)
-        self._ray_origins.append(np.repeat(step.T_world_lidar[None, :3, 3], len(ends), 0))
+        if self.remove_moving:
+            ends = step.scan_world[:: self.ray_every].astype(np.float32)
+            self._ray_ends.append(ends)
+            self._ray_origins.append(np.repeat(step.T_world_lidar[None, :3, 3], len(ends), 0))
         self._xyz.append(step.scan_world.astype(np.float64))
         self._w.append(np.ones(len(idx), np.float32))
         self._intensity.append(sweep.intensity[idx].astype(np.float32))
@@ -112,14 +114,12 @@ class MapBuilder:
         self._t = [first_t]
         self._pending = 0
 
-    def finish(
-        self, outlier_neighbors: int = 8, outlier_std: float = 2.5, remove_moving: bool = False
-    ) -> MapCloud:
+    def finish(self, outlier_neighbors: int = 8, outlier_std: float = 2.5) -> MapCloud:
         self._compact()
         if not self._xyz:
             return MapCloud(np.zeros((0, 3)), np.zeros(0, np.float32), np.zeros(0))
         xyz, intensity, t = self._xyz[0], self._intensity[0], self._t[0]
-        if remove_moving:
+        if self.remove_moving:
             from device.products.dynamic import static_mask
 
             ok = static_mask(xyz, *self.rays())

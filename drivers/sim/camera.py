@@ -19,6 +19,7 @@ from drivers.sim.scenes import Raycaster, Scene
 
 SKY_HORIZON_RGB = np.array([0.78, 0.84, 0.9])
 SKY_ZENITH_RGB = np.array([0.35, 0.55, 0.85])
+DEFAULT_AMBIENT = 0.4
 DEFAULT_LIGHT_DIR_WORLD = np.array([0.35, 0.55, 0.76])  # towards the sun: high, from +x +y
 _NEWTON_STEPS = 30
 
@@ -142,7 +143,7 @@ def render(
     camera: CameraModel,
     T_world_camera: np.ndarray,  # [4, 4]
     light_dir_world: np.ndarray = DEFAULT_LIGHT_DIR_WORLD,  # [3] towards the light
-    ambient: float = 0.4,
+    ambient: float = DEFAULT_AMBIENT,
 ) -> np.ndarray:
     """One ray per pixel -> uint8 [H, W, 3] RGB.
 
@@ -178,6 +179,12 @@ def _hit_points(
             points[i, j] = origin[j] + r * dirs[i, j]
 
 
+@nb.njit(cache=True)
+def shading(cos_to_light, ambient):  # scalars, or arrays from Python
+    """The renderer's light: ambient + (1 - ambient) x wrapped Lambert (1 + n.l) / 2."""
+    return ambient + (1.0 - ambient) * 0.5 * (1.0 + cos_to_light)
+
+
 @nb.njit(cache=True, parallel=True)
 def _compose(
     dirs: np.ndarray,  # [N, 3] world frame
@@ -193,7 +200,7 @@ def _compose(
     for i in nb.prange(len(dirs)):
         if face_id[i] >= 0:
             cos = normal[i, 0] * light[0] + normal[i, 1] * light[1] + normal[i, 2] * light[2]
-            shade = ambient + (1.0 - ambient) * 0.5 * (1.0 + cos)
+            shade = shading(cos, ambient)
             for j in range(3):
                 image[i, j] = np.uint8(min(255.0, albedo[i, j] * shade * 255.0 + 0.5))
         else:

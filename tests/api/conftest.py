@@ -12,10 +12,8 @@ import pytest
 
 from api.app import create_app
 from api.server import ApiServer
-from device.config import ApiConfig, ScannerConfig
 from device.daemon import Daemon
-from device.sessions.manifest import read_manifest
-from drivers.config import CameraConfig, ImuConfig, LidarConfig
+from device.demo import demo_config
 from drivers.emulate import EmulateSettings, SessionEmulator
 
 TOKEN = "test-token-0123456789"
@@ -48,17 +46,7 @@ def scanner(twin_session, tmp_path_factory) -> Iterator[Scanner]:
     run = tmp_path_factory.mktemp("run")
     settings = EmulateSettings(LIDAR_IP, HOST_IP, run / "imu", run / "camera", rate=1.0, loop=True)
     emulator = SessionEmulator(twin_session, settings).start()
-    cal = read_manifest(twin_session).calibration
-    config = ScannerConfig(
-        data_dir=run / "data",
-        storage_reserve_mb=0,
-        lidar=LidarConfig(lidar_ip=LIDAR_IP, host_ip=HOST_IP),
-        imu=ImuConfig(enabled=True, port=run / "imu", T_lidar_imu=cal.T_lidar_external_imu),
-        camera=CameraConfig(source=str(run / "camera"), rate_hz=5.0, loop=True),
-        camera_calibration=cal.camera,
-        api=ApiConfig(host="127.0.0.1", port=0),
-        shutdown_command=[],
-    )
+    config = demo_config(twin_session, settings, run / "data", 0, storage_reserve_mb=0)
     daemon = Daemon(config)
     server = ApiServer(create_app(daemon, TOKEN), "127.0.0.1", 0)
     daemon.start()

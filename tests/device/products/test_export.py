@@ -25,7 +25,7 @@ def cloud():
 def test_las_and_laz(cloud, tmp_path, fmt):
     import laspy
 
-    path = write_map(tmp_path / f"m.{fmt}", cloud, fmt, t0_unix_s=1.8e9, t0_s=1.767e9)
+    path = write_map(tmp_path / f"m.{fmt}", cloud, fmt, gps_offset_s=1.8e9 - 1.767e9)
     las = laspy.read(path)
     assert las.header.version.major == 1 and las.header.version.minor == 4
     assert las.header.point_format.id == 7 and len(las.points) == len(cloud)
