@@ -132,7 +132,9 @@ def test_a_scan_end_to_end(scanner):
         done = c.get(f"/api/v1/scans/{sid}").json()
         assert done["state"] == "done", done
         assert {"map.ply", "trajectory.tum", "report.html"} <= set(done["products"])
-        assert done["stats"]["slam"]["coloured_fraction"] > 0.05  # the camera coloured the map
+        # the camera coloured the map: a 90 degree camera sees under a quarter of a 360 degree
+        # map, and how much depends on where in the looping walk the scan starts
+        assert done["stats"]["slam"]["coloured_fraction"] > 0.01
         assert sid in [s["id"] for s in c.get("/api/v1/scans").json()]
 
         url = f"/api/v1/scans/{sid}/products/map.ply"
