@@ -63,7 +63,10 @@ class OdometryConfig(BaseModel):
     imu_gyro_bias_rw: float = Field(1e-4, gt=0.0, description="rad/s^2/sqrt(Hz)")
     imu_accel_bias_rw: float = Field(1e-3, gt=0.0, description="m/s^3/sqrt(Hz)")
     lidar_noise_m: float = Field(0.03, gt=0.0, description="point-to-plane residual, 1 sigma")
-    lio_max_iterations: int = Field(5, ge=1, le=50)
+    lio_max_iterations: int = Field(5, ge=1, le=50, description="plane searches per sweep")
+    lio_steps_per_search: int = Field(
+        4, ge=1, le=20, description="Gauss-Newton steps on one search's planes"
+    )
     degeneracy_ratio: float = Field(
         0.15,
         gt=0.0,
@@ -72,6 +75,18 @@ class OdometryConfig(BaseModel):
     )
     lio_plane_neighbors: int = Field(
         5, ge=3, le=20, description="map points per plane fit in the filter (FAST-LIO's 5)"
+    )
+    lio_replan_tolerance: float = Field(
+        0.01,
+        gt=0.0,
+        description="search the planes again when the update moved the state more than this "
+        "(m and rad together) from where they were found",
+    )
+    lio_residual_scale_m: float = Field(
+        0.2,
+        gt=0.0,
+        description="point-to-plane residuals over 3x this are outliers; the robust weights "
+        "halve near a third of it",
     )
     lio_max_points: int = Field(2000, ge=100, description="points per sweep in the update")
     init_window_s: float = Field(1.0, gt=0.0, description="IMU used to initialise at the start")

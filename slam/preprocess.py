@@ -9,11 +9,21 @@ from slam.se3 import so3_log
 from slam.voxel_map import _EMPTY, _hash, _pack
 
 
+@nb.njit(cache=True)
+def _in_range(points, min_r2, max_r2):
+    keep = np.empty(points.shape[0], dtype=np.int64)
+    m = 0
+    for i in range(points.shape[0]):
+        r2 = points[i, 0] ** 2 + points[i, 1] ** 2 + points[i, 2] ** 2
+        if min_r2 <= r2 <= max_r2:  # False for NaN
+            keep[m] = i
+            m += 1
+    return keep[:m]
+
+
 def crop(points: np.ndarray, min_range_m: float, max_range_m: float) -> np.ndarray:  # [N, 3]
     """Keep finite points with min_range_m <= |p| <= max_range_m -> index array."""
-    r2 = np.einsum("ij,ij->i", points, points)
-    ok = np.isfinite(r2) & (r2 >= min_range_m**2) & (r2 <= max_range_m**2)
-    return np.flatnonzero(ok)
+    return _in_range(np.ascontiguousarray(points), float(min_range_m) ** 2, float(max_range_m) ** 2)
 
 
 @nb.njit(cache=True)

@@ -55,8 +55,16 @@ def voxel_keys(points: np.ndarray, voxel_m: float) -> np.ndarray:  # [N, 3] -> [
 
 @nb.njit(cache=True, inline="always")
 def _hash(key: np.int64, mask: int) -> int:
-    h = np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)
-    return np.int64((h >> np.uint64(20)) & np.uint64(mask))
+    """Slot of a packed key in a table of mask + 1 (a power of two) entries.
+
+    splitmix64's finalizer, so every bit of the key reaches the low bits the mask keeps: a bare
+    multiplicative hash carries the key's high bits (x) only upwards, and voxels that differ
+    only in x would all collide."""
+    z = np.uint64(key)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return np.int64(z & np.uint64(mask))
 
 
 @nb.njit(cache=True)
@@ -196,24 +204,37 @@ def _fit_planes(
     valid,
 ) -> None:
     n = queries.shape[0]
+    best_d_all = np.empty((n, k))  # scratch, one row per query: no allocation in the loop
+    best_p_all = np.empty((n, k, 3))
     for i in nb.prange(n):
         qx, qy, qz = queries[i, 0], queries[i, 1], queries[i, 2]
         ix = int(np.floor(qx * inv_voxel))
         iy = int(np.floor(qy * inv_voxel))
         iz = int(np.floor(qz * inv_voxel))
-        # distances from q to the faces of its voxel, to skip neighbours that cannot hold a
-        # point closer than the k-th best found so far (the centre voxel comes first)
-        lo_x, lo_y, lo_z = qx - ix * voxel, qy - iy * voxel, qz - iz * voxel
-        gap = np.empty((3, 3))
-        gap[0, 0], gap[0, 1], gap[0, 2] = lo_x * lo_x, 0.0, (voxel - lo_x) ** 2
-        gap[1, 0], gap[1, 1], gap[1, 2] = lo_y * lo_y, 0.0, (voxel - lo_y) ** 2
-        gap[2, 0], gap[2, 1], gap[2, 2] = lo_z * lo_z, 0.0, (voxel - lo_z) ** 2
-        best_d = np.full(k, np.inf)
-        best_p = np.zeros((k, 3))
+        # squared distances from q to the low and high faces of its voxel, to skip neighbours
+        # that cannot hold a point closer than the k-th best so far (the centre comes first)
+        lx, ly, lz = qx - ix * voxel, qy - iy * voxel, qz - iz * voxel
+        lx2, ly2, lz2 = lx * lx, ly * ly, lz * lz
+        hx2, hy2, hz2 = (voxel - lx) ** 2, (voxel - ly) ** 2, (voxel - lz) ** 2
+        best_d = best_d_all[i]
+        best_p = best_p_all[i]
+        best_d[:] = np.inf
         found = 0
         for o in range(27):
             dx, dy, dz = _NEIGHBORS[o, 0], _NEIGHBORS[o, 1], _NEIGHBORS[o, 2]
-            box_d2 = gap[0, dx + 1] + gap[1, dy + 1] + gap[2, dz + 1]
+            box_d2 = 0.0
+            if dx < 0:
+                box_d2 += lx2
+            elif dx > 0:
+                box_d2 += hx2
+            if dy < 0:
+                box_d2 += ly2
+            elif dy > 0:
+                box_d2 += hy2
+            if dz < 0:
+                box_d2 += lz2
+            elif dz > 0:
+                box_d2 += hz2
             if box_d2 >= best_d[k - 1] or box_d2 > max_dist2:
                 continue
             s = _find(table_keys, table_slots, _pack(ix + dx, iy + dy, iz + dz))
@@ -227,7 +248,11 @@ def _fit_planes(
                 m = k - 1  # insertion sort into the k best
                 while m > 0 and best_d[m - 1] > d2:
                     best_d[m] = best_d[m - 1]
-                    best_p[m] = best_p[m - 1]
+                    best_p[m, 0], best_p[m, 1], best_p[m, 2] = (
+                        best_p[m - 1, 0],
+                        best_p[m - 1, 1],
+                        best_p[m - 1, 2],
+                    )
                     m -= 1
                 best_d[m] = d2
                 best_p[m, 0], best_p[m, 1], best_p[m, 2] = px, py, pz

@@ -48,6 +48,9 @@ if [ ! -x "$PREFIX/.venv/bin/python" ]; then
 fi
 say "installing the package into $PREFIX/.venv"
 "$PREFIX/.venv/bin/pip" install --quiet "$PREFIX"
+# numba keys its cached kernels on each file's own timestamp, not on the helpers it inlined
+# from other files: drop them with every update, the daemon compiles afresh at its next start
+rm -rf /var/cache/scanner/numba
 
 # 3. The configuration: an example on first install, readable by the service (it holds the
 #    API token), never overwritten.

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from slam.voxel_map import VoxelMap
+from slam.voxel_map import VoxelMap, _hash, voxel_keys
 
 
 def plane_points(
@@ -88,3 +88,15 @@ def test_fit_planes_rejects_non_planar_and_empty_neighbourhoods():
     far = m.fit_planes(np.array([[30.0, 0, 0]]))
     assert not far.valid.any()
     assert VoxelMap().fit_planes(np.zeros((3, 3))).valid.sum() == 0
+
+
+def test_hash_spreads_voxels_along_every_axis():
+    """Voxels in a row along x, y or z land in distinct slots: a hash that kept only the low
+    bits of the packed key once sent every x to one slot, and the lookups crawled."""
+    mask = (1 << 12) - 1
+    for axis in range(3):
+        ijk = np.zeros((1000, 3), dtype=np.int64)
+        ijk[:, axis] = np.arange(-500, 500)
+        keys = voxel_keys(ijk + 0.5, 1.0)
+        slots = np.array([_hash(k, mask) for k in keys])
+        assert len(np.unique(slots)) > 850, axis  # ~880 expected from 1000 into 4096 at random
