@@ -112,6 +112,22 @@ def slam(
         + f"; {mode}, {run.points_per_s / 1e6:.2f}M points/s, {run.n_skipped} scans skipped,"
         f" {run.n_recovered} lost priors recovered"
     )
+    if (
+        cfg.slam.lio_refine_extrinsic
+        and run.T_lidar_imu is not None
+        and inp.T_lidar_imu is not None
+    ):
+        import numpy as np
+
+        from slam.se3 import so3_log
+
+        change = np.linalg.inv(inp.T_lidar_imu) @ run.T_lidar_imu
+        typer.echo(
+            "refined T_lidar_imu (moved "
+            f"{np.degrees(np.linalg.norm(so3_log(change[:3, :3]))):.2f} deg, "
+            f"{100 * np.linalg.norm(change[:3, 3]):.1f} cm from the calibration):\n"
+            + np.array2string(run.T_lidar_imu, precision=6, suppress_small=True)
+        )
 
 
 @app.command()

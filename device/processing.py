@@ -192,6 +192,10 @@ def _slam_stats(run: SlamRun, inp: SlamInput, wall_s: float) -> dict:
         if len(run.latencies_s)
         else None,
         "processing_s": round(wall_s, 2),
+        # the extrinsic the filter ended with (the calibration's unless refined online)
+        "T_lidar_imu": np.round(run.T_lidar_imu, 6).tolist()
+        if run.T_lidar_imu is not None
+        else None,
     }
 
 

@@ -88,6 +88,15 @@ class OdometryConfig(BaseModel):
         description="point-to-plane residuals over 3x this are outliers; the robust weights "
         "halve near a third of it",
     )
+    lio_refine_extrinsic: bool = Field(
+        False, description="refine the lidar-IMU extrinsic online, from the calibration's value"
+    )
+    lio_extrinsic_sigma_deg: float = Field(
+        1.0, gt=0.0, description="the calibration's rotation uncertainty, 1 sigma"
+    )
+    lio_extrinsic_sigma_m: float = Field(
+        0.02, gt=0.0, description="the calibration's translation uncertainty, 1 sigma"
+    )
     lio_max_points: int = Field(2000, ge=100, description="points per sweep in the update")
     init_window_s: float = Field(1.0, gt=0.0, description="IMU used to initialise at the start")
     imu_gap_s: float = Field(0.05, gt=0.0, description="a longer gap in the IMU means no IMU")

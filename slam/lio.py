@@ -7,6 +7,9 @@ the local voxel map and update the state, until it settles; add the sweep to the
 The state is the IMU's pose and velocity in a gravity-aligned world, with gyro and accelerometer
 biases. Error state, with R perturbed on the right (R Exp(dtheta)):
     [dtheta, dp, dv, dbg, dba]  (15)
+With online extrinsic refinement (lio_refine_extrinsic) the lidar's pose on the IMU joins it,
+also perturbed on the right, as FAST-LIO2 does:
+    [..., dphi_il, dt_il]  (21)
 The map, plane fits and residuals are the lidar odometry's (voxel_map.py, registration.py).
 """
 
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numba as nb
 import numpy as np
@@ -31,7 +34,7 @@ log = logging.getLogger(__name__)
 GRAVITY_MPS2 = 9.80665
 G_WORLD = np.array([0.0, 0.0, -GRAVITY_MPS2])
 N_STATE = 15
-TH, P, V, BG, BA = (slice(i, i + 3) for i in range(0, 15, 3))
+TH, P, V, BG, BA, PHI_IL, T_IL = (slice(i, i + 3) for i in range(0, 21, 3))
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,10 @@ def _exp(w):
 
 @nb.njit(cache=True)
 def _integrate(R0, p0, v0, cov0, gyro, accel, dt, q, g):
-    """Mean and covariance through K IMU steps -> R, p, v [K+1], acceleration [K] (world), cov.
+    """Mean and covariance through K IMU steps.
+
+    -> R, p, v [K+1], acceleration [K] (world), cov [15, 15], and the transition matrix over
+    all the steps [15, 15] (to carry the covariance with states the IMU leaves alone).
 
     gyro and accel [K, 3] hold over each step (the mean of its two readings); the specific
     force is rotated into the world at the step's middle attitude."""
@@ -69,6 +75,7 @@ def _integrate(R0, p0, v0, cov0, gyro, accel, dt, q, g):
     R[0], p[0], v[0] = R0, p0, v0
     cov = cov0.copy()
     F = np.eye(15)
+    Phi = np.eye(15)
     for k in range(K):
         h = dt[k]
         a_world = R[k] @ (_exp(gyro[k] * (0.5 * h)) @ accel[k]) + g
@@ -85,9 +92,10 @@ def _integrate(R0, p0, v0, cov0, gyro, accel, dt, q, g):
         F[6:9, 0:3] = -(R[k] @ ax) * h
         F[6:9, 12:15] = -R[k] * h
         cov = F @ cov @ F.T
+        Phi = F @ Phi
         for i in range(15):
             cov[i, i] += q[i] * h
-    return R, p, v, acc_world, cov
+    return R, p, v, acc_world, cov, Phi
 
 
 @nb.njit(cache=True)
@@ -159,23 +167,27 @@ def _deskew_kernel(points, dt_s, keep, t_steps_s, R, p, v, gyro, acc_world, R_il
 
 
 @nb.njit(cache=True)
-def _normal_equations(q_imu, R, p, normal, offset, valid, gate_m, k2, w_meas):
-    """The point-to-plane rows at the state (R, p), weighted and summed.
+def _normal_equations(points, R_il, t_il, R, p, normal, offset, valid, gate_m, k2, w_meas, n_cols):
+    """The point-to-plane rows at the state, weighted and summed.
 
-    q_imu [N, 3] points in the IMU frame; normal [N, 3], offset [N], valid [N] their planes.
-    Residual r = n . (R q + p) + d; its row is d r / d [dtheta, dp] = [q x (R^T n), n].
-    Points with |r| >= gate_m are outliers; the rest get Geman-McClure weights
-    w_meas (k2 / (k2 + r^2))^2. -> (H^T W H [6, 6], H^T W r [6], number of inliers)
+    points [N, 3] lidar frame; normal [N, 3], offset [N], valid [N] their planes. With
+    q = R_il x + t_il the point in the IMU frame, the residual is r = n . (R q + p) + d, and its
+    row d r / d [dtheta, dp] = [q x (R^T n), n]; with n_cols = 12 also d r / d [dphi_il, dt_il]
+    = [x x (R_il^T R^T n), R^T n]. Points with |r| >= gate_m are outliers; the rest get
+    Geman-McClure weights w_meas (k2 / (k2 + r^2))^2.
+    -> (H^T W H [n_cols, n_cols], H^T W r [n_cols], number of inliers)
     """
-    HtH = np.zeros((6, 6))
-    Htr = np.zeros(6)
-    h = np.empty(6)
+    HtH = np.zeros((n_cols, n_cols))
+    Htr = np.zeros(n_cols)
+    h = np.empty(12)
     n_in = 0
-    for i in range(q_imu.shape[0]):
+    for i in range(points.shape[0]):
         if not valid[i]:
             continue
         nx, ny, nz = normal[i, 0], normal[i, 1], normal[i, 2]
-        qx, qy, qz = q_imu[i, 0], q_imu[i, 1], q_imu[i, 2]
+        xx, xy, xz = points[i, 0], points[i, 1], points[i, 2]
+        qx, qy, qz = _mv(R_il, xx, xy, xz)
+        qx, qy, qz = qx + t_il[0], qy + t_il[1], qz + t_il[2]
         px, py, pz = _mv(R, qx, qy, qz)
         r = nx * (px + p[0]) + ny * (py + p[1]) + nz * (pz + p[2]) + offset[i]
         if abs(r) >= gate_m:
@@ -183,13 +195,17 @@ def _normal_equations(q_imu, R, p, normal, offset, valid, gate_m, k2, w_meas):
         mx, my, mz = _mtv(R, nx, ny, nz)
         h[0], h[1], h[2] = qy * mz - qz * my, qz * mx - qx * mz, qx * my - qy * mx
         h[3], h[4], h[5] = nx, ny, nz
+        if n_cols == 12:
+            ex, ey, ez = _mtv(R_il, mx, my, mz)
+            h[6], h[7], h[8] = xy * ez - xz * ey, xz * ex - xx * ez, xx * ey - xy * ex
+            h[9], h[10], h[11] = mx, my, mz
         wgt = w_meas * (k2 / (k2 + r * r)) ** 2
-        for a in range(6):
+        for a in range(n_cols):
             Htr[a] += wgt * h[a] * r
-            for b in range(a, 6):
+            for b in range(a, n_cols):
                 HtH[a, b] += wgt * h[a] * h[b]
         n_in += 1
-    for a in range(6):
+    for a in range(n_cols):
         for b in range(a):
             HtH[a, b] = HtH[b, a]
     return HtH, Htr, n_in
@@ -217,9 +233,16 @@ class LioState:
     v: np.ndarray  # [3] m/s, world
     bg: np.ndarray  # [3] rad/s
     ba: np.ndarray  # [3] m/s^2
-    cov: np.ndarray  # [15, 15]
+    cov: np.ndarray  # [15, 15], or [21, 21] with the extrinsic
+    R_il: np.ndarray = field(default_factory=lambda: np.eye(3))  # [3, 3] R_imu_lidar
+    t_il: np.ndarray = field(default_factory=lambda: np.zeros(3))  # [3] lidar origin, IMU frame
 
-    def boxplus(self, dx: np.ndarray) -> LioState:  # [15]
+    @property
+    def dim(self) -> int:
+        return len(self.cov)
+
+    def boxplus(self, dx: np.ndarray) -> LioState:  # [15] or [21]
+        ext = len(dx) > N_STATE
         return LioState(
             self.R @ so3_exp(dx[TH]),
             self.p + dx[P],
@@ -227,18 +250,21 @@ class LioState:
             self.bg + dx[BG],
             self.ba + dx[BA],
             self.cov,
+            self.R_il @ so3_exp(dx[PHI_IL]) if ext else self.R_il,
+            self.t_il + dx[T_IL] if ext else self.t_il,
         )
 
-    def boxminus(self, other: LioState) -> np.ndarray:  # -> [15]
-        return np.concatenate(
-            [
-                so3_log(other.R.T @ self.R),
-                self.p - other.p,
-                self.v - other.v,
-                self.bg - other.bg,
-                self.ba - other.ba,
-            ]
-        )
+    def boxminus(self, other: LioState) -> np.ndarray:  # -> [dim]
+        parts = [
+            so3_log(other.R.T @ self.R),
+            self.p - other.p,
+            self.v - other.v,
+            self.bg - other.bg,
+            self.ba - other.ba,
+        ]
+        if self.dim > N_STATE:
+            parts += [so3_log(other.R_il.T @ self.R_il), self.t_il - other.t_il]
+        return np.concatenate(parts)
 
     def copy(self) -> LioState:
         return LioState(
@@ -248,6 +274,8 @@ class LioState:
             self.bg.copy(),
             self.ba.copy(),
             self.cov.copy(),
+            self.R_il.copy(),
+            self.t_il.copy(),
         )
 
 
@@ -260,7 +288,8 @@ class LidarInertialOdometry:
         self.config = cfg = config
         self.full_scan = full_scan  # also return every deskewed point (OdometryStep.scan_world)
         T_imu_lidar = np.linalg.inv(T_lidar_imu)
-        self.R_il, self.t_il = T_imu_lidar[:3, :3], T_imu_lidar[:3, 3]
+        # the calibration; the state carries its own copy, refined when lio_refine_extrinsic
+        self._R_il0, self._t_il0 = T_imu_lidar[:3, :3].copy(), T_imu_lidar[:3, 3].copy()
         self.map = VoxelMap(cfg.map_voxel_m, cfg.max_points_per_voxel, cfg.map_point_spacing_m)
         self.state: LioState | None = None
         self.t_ns: int | None = None  # time of self.state
@@ -313,6 +342,20 @@ class LidarInertialOdometry:
         return OdometryStep(t_end_ns, T_world_lidar, points_world, inliers, info, False, *scan)
 
     @property
+    def R_il(self) -> np.ndarray:  # [3, 3] R_imu_lidar
+        return self.state.R_il if self.state is not None else self._R_il0
+
+    @property
+    def t_il(self) -> np.ndarray:  # [3] the lidar's origin in the IMU frame
+        return self.state.t_il if self.state is not None else self._t_il0
+
+    @property
+    def T_lidar_imu(self) -> np.ndarray:  # [4, 4] the extrinsic in use (refined, if it is)
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = self.R_il.T, -self.R_il.T @ self.t_il
+        return T
+
+    @property
     def T_world_lidar(self) -> np.ndarray:
         s = self.state
         T = np.eye(4)
@@ -356,6 +399,9 @@ class LidarInertialOdometry:
                 [0.1] * 3,
             ]
         )
+        if cfg.lio_refine_extrinsic:
+            sd_rad = np.radians(cfg.lio_extrinsic_sigma_deg)
+            cov = np.diag(np.r_[np.diag(cov), [sd_rad**2] * 3, [cfg.lio_extrinsic_sigma_m**2] * 3])
         self.state = LioState(
             R0,
             np.zeros(3),
@@ -363,6 +409,8 @@ class LidarInertialOdometry:
             gyro.mean(axis=0) if still else np.zeros(3),
             np.zeros(3),
             cov,
+            self._R_il0.copy(),
+            self._t_il0.copy(),
         )
         self.t_ns = window[-1].t_ns
         self.last_imu = window[-1]
@@ -411,8 +459,14 @@ class LidarInertialOdometry:
             q[TH] += 1.0
             q[V] += 10.0
         dt_s = np.diff(t_steps) * 1e-9
-        R, p, v, acc_world, cov = _integrate(s.R, s.p, s.v, s.cov, gyro, accel, dt_s, q, G_WORLD)
-        self.state = LioState(R[-1], p[-1], v[-1], s.bg, s.ba, cov)
+        cov = s.cov.copy()
+        R, p, v, acc_world, cov[:15, :15], Phi = _integrate(
+            s.R, s.p, s.v, s.cov[:15, :15].copy(), gyro, accel, dt_s, q, G_WORLD
+        )
+        if s.dim > N_STATE:  # the IMU leaves the extrinsic alone; its correlations move on
+            cov[:15, 15:] = Phi @ s.cov[:15, 15:]
+            cov[15:, :15] = cov[:15, 15:].T
+        self.state = replace(s, R=R[-1], p=p[-1], v=v[-1], cov=cov)
         self.t_ns = int(t_end_ns)
         if samples:
             self.last_imu = samples[-1]
@@ -453,19 +507,22 @@ class LidarInertialOdometry:
         cfg = self.config
         prior = self.state
         x = prior.copy()
-        q_imu = np.ascontiguousarray(source @ self.R_il.T + self.t_il)
+        source = np.ascontiguousarray(source, dtype=np.float64)
         w_meas = 1.0 / cfg.lidar_noise_m**2
         # a wide robust kernel: in a corridor the few points that fix the position along it
         # (door frames, the far end) sit well off their planes once the IMU has drifted, and
         # a tight one throws out exactly those, so the estimate slides with the walls
         gate_m = 3.0 * cfg.lio_residual_scale_m
         k2 = (cfg.lio_residual_scale_m / 3.0) ** 2
+        # the state entries the lidar sees: pose, and the extrinsic when it is refined
+        cols = np.r_[0:6, 15:21] if prior.dim > N_STATE else np.arange(6)
+        lidar = np.ix_(cols, cols)
         P_inv = np.linalg.inv(prior.cov)
-        H_info = np.zeros((6, 6))
+        H_info = np.zeros((len(cols), len(cols)))
         n_in = 0
         for _ in range(cfg.lio_max_iterations):
             planes = self.map.fit_planes(
-                q_imu @ x.R.T + x.p,
+                source @ (x.R @ x.R_il).T + (x.R @ x.t_il + x.p),
                 cfg.lio_plane_neighbors,
                 cfg.max_neighbor_distance_m,
                 cfg.plane_tolerance_m,
@@ -473,14 +530,25 @@ class LidarInertialOdometry:
             x_searched = x
             for _ in range(cfg.lio_steps_per_search):
                 H_info, g, n_in = _normal_equations(
-                    q_imu, x.R, x.p, planes.normal, planes.offset, planes.valid, gate_m, k2, w_meas
+                    source,
+                    x.R_il,
+                    x.t_il,
+                    x.R,
+                    x.p,
+                    planes.normal,
+                    planes.offset,
+                    planes.valid,
+                    gate_m,
+                    k2,
+                    w_meas,
+                    len(cols),
                 )
                 if n_in < 6:
                     break
                 A = P_inv.copy()
-                A[:6, :6] += H_info
+                A[lidar] += H_info
                 b = -P_inv @ x.boxminus(prior)
-                b[:6] -= g
+                b[cols] -= g
                 delta = np.linalg.solve(A, b)
                 x = x.boxplus(delta)
                 if np.linalg.norm(delta[:6]) < cfg.convergence_eps:
@@ -489,11 +557,10 @@ class LidarInertialOdometry:
             if n_in < 6 or moved < cfg.lio_replan_tolerance:
                 break
         A = P_inv.copy()
-        A[:6, :6] += H_info
+        A[lidar] += H_info
         x.cov = np.linalg.inv(A)
         x.cov = 0.5 * (x.cov + x.cov.T)
         self.state = x
-        self.degenerate, self.degenerate_axis = _translation_degeneracy(
-            H_info, cfg.degeneracy_ratio
-        )
-        return n_in / max(len(source), 1), H_info
+        info = H_info[:6, :6]  # on the pose
+        self.degenerate, self.degenerate_axis = _translation_degeneracy(info, cfg.degeneracy_ratio)
+        return n_in / max(len(source), 1), info

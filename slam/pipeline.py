@@ -53,6 +53,8 @@ class SlamRun:
     n_recovered: int
     latencies_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [N] per sweep
     n_degenerate: int = 0  # sweeps whose geometry left a direction to the IMU
+    # the lidar-IMU extrinsic at the end: the calibration's, or refined online when it was
+    T_lidar_imu: np.ndarray | None = None  # [4, 4]
 
     @property
     def points_per_s(self) -> float:
@@ -113,4 +115,5 @@ def run_engine(
         n_recovered=st.recovered,
         latencies_s=np.array(st.latencies_s),
         n_degenerate=st.degenerate,
+        T_lidar_imu=engine.lio.T_lidar_imu if engine.lio is not None else None,
     )
