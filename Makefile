@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml
 	  else echo "please install:$$missing (sudo apt-get install$$missing)"; exit 1; fi; fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	@# torch first, pinned: the CPU build lies on this machine's disk, and an open range in
+	@# the `splat` extra would otherwise fetch a multi-GB CUDA build
+	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 

@@ -196,6 +196,63 @@ def bench(
     typer.echo(f"saved {out}", err=True)
 
 
+splat_app = typer.Typer(help="3D Gaussian Splatting of a session.", no_args_is_help=True)
+app.add_typer(splat_app, name="splat")
+
+
+@splat_app.command("train")
+def splat_train(
+    session: Annotated[Path, typer.Argument(help="a session folder (processed first if not)")],
+    out: Annotated[Path, typer.Option("--out", help="folder for splat.ply and scene.splat")],
+    iters: Annotated[int, typer.Option("--iters", min=1, help="training iterations")] = 30_000,
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda")] = "cuda",
+    scale: Annotated[
+        float, typer.Option("--scale", min=0.05, max=1.0, help="image scale (smaller: faster)")
+    ] = 1.0,
+    map_voxel: Annotated[
+        float, typer.Option("--map-voxel", min=0.0, help="thin the map to this voxel (m) first")
+    ] = 0.0,
+    config: ConfigOption = None,
+) -> None:
+    """Train 3D Gaussians on a session's keyframes from its coloured map; resumes from DIR's
+    checkpoint. Writes splat.ply (standard 3DGS PLY), scene.splat and splat.json into DIR."""
+    import torch
+
+    from device.processing import ProcessingError, process_session
+    from device.sessions.manifest import PRODUCTS, SessionState, read_manifest
+    from splat.train import TrainConfig, train_session
+
+    if device not in ("cpu", "cuda"):
+        raise _fail(f"--device takes cpu or cuda, not {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise _fail("no CUDA device here; use --device cpu (slow: try --scale 0.25)")
+    try:
+        manifest = read_manifest(session)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"{session}: not a readable session ({exc})") from None
+    cfg = _config(config)
+    if manifest.state != SessionState.done or not (session / PRODUCTS / "map.ply").is_file():
+        with _progress("processing") as progress:
+            try:
+                process_session(session, cfg, lambda stage, fraction: progress(fraction))
+            except ProcessingError as exc:
+                raise _fail(f"{session}: {exc}") from None
+    train_cfg = TrainConfig(iterations=iters, image_scale=scale, map_voxel_m=map_voxel)
+    with _progress(f"training ({device})") as progress:
+        try:
+            figures = train_session(
+                session, out, train_cfg, device, progress=lambda i, loss: progress(i / iters)
+            )
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    b, a = figures["before"], figures["after"]
+    typer.echo(
+        f"{a['gaussians']:,} Gaussians -> {out / 'splat.ply'}, {out / 'scene.splat'}; "
+        f"held-out PSNR {b['psnr_db']:.2f} -> {a['psnr_db']:.2f} dB, SSIM {b['ssim']:.3f} -> "
+        f"{a['ssim']:.3f} over {a['views']} views; {figures['iterations_per_s']} it/s"
+    )
+
+
 sim_app = typer.Typer(
     help="The digital twin: a virtual scanner with ground truth.", no_args_is_help=True
 )
@@ -421,10 +478,10 @@ def export(
     from device.sessions.manifest import PRODUCTS, SessionState, read_manifest
 
     fmt = format.lower()
-    if fmt in ("gs-ply", "splat"):
-        raise _fail(f"{fmt}: Gaussian splatting is not built yet")
-    if fmt not in (*FORMATS, "tum"):
-        raise _fail(f"unknown format {format!r}; choose one of {', '.join((*FORMATS, 'tum'))}")
+    splats = {"gs-ply": "splat.ply", "splat": "scene.splat"}
+    if fmt not in (*FORMATS, "tum", *splats):
+        choices = ", ".join((*FORMATS, "tum", *splats))
+        raise _fail(f"unknown format {format!r}; choose one of {choices}")
     try:
         manifest = read_manifest(session)
     except (OSError, ValueError) as exc:
@@ -439,6 +496,15 @@ def export(
                 raise _fail(f"{session}: {exc}") from None
         manifest = read_manifest(session)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt in splats:
+        if not (products / splats[fmt]).is_file():
+            raise _fail(
+                f"{session}: no splat yet; train one with "
+                f"`scanner splat train {session} --out {products}`"
+            )
+        shutil.copyfile(products / splats[fmt], out)
+        typer.echo(f"splat ({fmt}) -> {out}")
+        return
     if fmt == "tum":
         shutil.copyfile(products / "trajectory.tum", out)
         typer.echo(f"trajectory -> {out}")

@@ -1,0 +1,357 @@
+"""Train a splat on a processed session: its coloured map, trajectory and camera keyframes.
+
+Per iteration: one training keyframe, rendered from its SLAM pose; the loss is
+(1 - l) L1 + l D-SSIM on the colour, plus a depth term against the LiDAR map seen from that
+keyframe (the map's points projected, the nearest per pixel). Densification is gsplat's
+DefaultStrategy. Every `holdout_every`-th keyframe is held out and only evaluated (PSNR, SSIM).
+The state (Gaussians, optimisers, strategy, iteration) is checkpointed, so a run resumes.
+
+Multi-GPU: the loop is written per rank; under torchrun each rank would take its own keyframes
+and gsplat's `distributed=True` rasterization would share the Gaussians. That is designed
+for, not built: see splat/README.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as nnf
+from torch import Tensor
+
+from splat.gaussians import PARAM_NAMES, init_from_map
+from splat.render import Backend, render
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    iterations: int = 30_000
+    sh_degree: int = 3
+    sh_increase_every: int = 1000  # one more SH band every this many iterations
+    image_scale: float = 1.0  # keyframes resized by this (a small crop trains fast on a CPU)
+    crop: tuple[int, int, int, int] | None = None  # x, y, w, h of the (scaled) image to use
+    max_keyframes: int = 200
+    holdout_every: int = 8  # every n-th keyframe is for evaluation only
+    ssim_lambda: float = 0.2
+    depth_lambda: float = 0.1  # weight of the LiDAR depth term (L1 on inverse depth)
+    map_voxel_m: float = 0.0  # thin the map before initialising (0 = every point)
+    max_gaussians: int = 1_000_000  # the initialisation keeps at most this many
+    densify: bool = True
+    checkpoint_every: int = 1000
+    seed: int = 0
+    lr_means: float = 1.6e-4  # times the scene scale
+    lr_scales: float = 5e-3
+    lr_quats: float = 1e-3
+    lr_opacities: float = 5e-2
+    lr_sh0: float = 2.5e-3
+    lr_sh_rest: float = 2.5e-3 / 20
+
+
+@dataclass
+class Keyframe:
+    image: Tensor  # [H, W, 3] float in [0, 1]
+    viewmat: Tensor  # [4, 4] T_camera_world
+    K: Tensor  # [3, 3]
+    depth: Tensor  # [H, W] LiDAR depth, 0 where none
+    t_s: float
+
+
+def load_keyframes(session: Path, cfg: TrainConfig) -> tuple[list[Keyframe], np.ndarray]:
+    """The session's camera keyframes with their SLAM poses, and its map -> (keyframes, map)."""
+    from device.products.colour import ColourSettings, camera_poses, project, select_keyframes
+    from device.products.export import read_ply
+    from device.sessions import rosmsg
+    from device.sessions.manifest import read_manifest
+    from device.sessions.replay import SessionSource
+    from slam.trajectory_io import read_tum
+
+    products = session / "products"
+    cal = read_manifest(session).calibration.camera
+    if cal is None:
+        raise ValueError(f"{session}: no camera calibration: nothing to train a splat on")
+    if cal.model != "pinhole" or any(cal.distortion):
+        raise ValueError(f"{session}: only undistorted pinhole cameras are supported so far")
+    t_traj, T_world_lidar = read_tum(products / "trajectory.tum")
+    cloud = read_ply(products / "map.ply")
+    frames = list(SessionSource(session, topics=(rosmsg.IMAGE_TOPIC,)))
+    if not frames:
+        raise ValueError(f"{session}: no camera images")
+    keep, T_wc = camera_poses(
+        np.array([f.t_s for f in frames]), t_traj, T_world_lidar, np.array(cal.T_lidar_camera)
+    )
+    frames = [f for f, k in zip(frames, keep, strict=True) if k]
+    chosen = select_keyframes(
+        T_wc, ColourSettings(min_baseline_m=0.1, min_turn_deg=5.0, max_keyframes=cfg.max_keyframes)
+    )
+    s = cfg.image_scale
+    K = np.array([[cal.fx * s, 0, cal.cx * s], [0, cal.fy * s, cal.cy * s], [0, 0, 1.0]])
+    w, h = round(cal.width * s), round(cal.height * s)
+    x0, y0 = 0, 0
+    if cfg.crop is not None:
+        x0, y0, w, h = cfg.crop
+        K[0, 2] -= x0
+        K[1, 2] -= y0
+    keyframes = []
+    for i in chosen:
+        img = cv2.imdecode(np.frombuffer(frames[i].jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if img is None:
+            continue
+        if s != 1.0:
+            img = cv2.resize(img, (round(cal.width * s), round(cal.height * s)), cv2.INTER_AREA)
+        img = img[y0 : y0 + h, x0 : x0 + w, ::-1]
+        viewmat = np.linalg.inv(T_wc[i])
+        pc = cloud.xyz_m @ viewmat[:3, :3].T + viewmat[:3, 3]
+        depth = _sparse_depth(pc, K, w, h, project)
+        keyframes.append(
+            Keyframe(
+                torch.tensor(img.astype(np.float32) / 255.0),
+                torch.tensor(viewmat, dtype=torch.float32),
+                torch.tensor(K, dtype=torch.float32),
+                torch.tensor(depth),
+                frames[i].t_s,
+            )
+        )
+    colours = cloud.rgb if cloud.rgb is not None else np.full((len(cloud), 3), 128, np.uint8)
+    return keyframes, np.column_stack([cloud.xyz_m, colours])
+
+
+def _sparse_depth(pc: np.ndarray, K: np.ndarray, w: int, h: int, _project) -> np.ndarray:
+    """The nearest map point's depth in each pixel ([h, w] float32, 0 where none)."""
+    front = pc[:, 2] > 0.1
+    pc = pc[front]
+    u = np.floor(pc[:, 0] / pc[:, 2] * K[0, 0] + K[0, 2]).astype(np.int64)
+    v = np.floor(pc[:, 1] / pc[:, 2] * K[1, 1] + K[1, 2]).astype(np.int64)
+    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    depth = np.full(h * w, np.inf, np.float32)
+    np.minimum.at(depth, v[inside] * w + u[inside], pc[inside, 2].astype(np.float32))
+    depth[~np.isfinite(depth)] = 0.0
+    return depth.reshape(h, w)
+
+
+def psnr(a: Tensor, b: Tensor) -> float:  # [H, W, 3] in [0, 1]
+    mse = nnf.mse_loss(a.clamp(0, 1), b).item()
+    return 10.0 * math.log10(1.0 / max(mse, 1e-12))
+
+
+def ssim(a: Tensor, b: Tensor, window: int = 11) -> Tensor:  # [H, W, 3] -> scalar
+    """SSIM with a Gaussian window (sigma 1.5), as the 3DGS paper computes it."""
+    x, y = a.permute(2, 0, 1)[None], b.permute(2, 0, 1)[None]
+    g = torch.exp(-((torch.arange(window) - window // 2) ** 2) / (2 * 1.5**2))
+    g = (g / g.sum()).to(a)
+    k = (g[:, None] @ g[None, :]).expand(3, 1, window, window)
+
+    def blur(t: Tensor) -> Tensor:
+        return nnf.conv2d(t, k, padding=window // 2, groups=3)
+
+    mx, my = blur(x), blur(y)
+    sxx, syy, sxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
+    return s.mean()
+
+
+class Trainer:
+    """Gaussians, their optimisers and the densification strategy, over one session."""
+
+    def __init__(
+        self,
+        keyframes: list[Keyframe],
+        map_xyz_rgb: np.ndarray,  # [N, 6]
+        cfg: TrainConfig,
+        device: str = "cpu",
+        backend: Backend = "auto",
+    ) -> None:
+        from gsplat.strategy import DefaultStrategy
+
+        torch.manual_seed(cfg.seed)
+        self.cfg, self.device, self.backend = cfg, torch.device(device), backend
+        self.train_views = [k for i, k in enumerate(keyframes) if i % cfg.holdout_every != 0]
+        self.test_views = [k for i, k in enumerate(keyframes) if i % cfg.holdout_every == 0]
+        if not self.train_views or not self.test_views:
+            raise ValueError(f"{len(keyframes)} keyframes: too few to train and hold some out")
+        pts = map_xyz_rgb
+        if cfg.map_voxel_m > 0:
+            from slam.preprocess import voxel_downsample
+
+            pts = pts[voxel_downsample(pts[:, :3], cfg.map_voxel_m)]
+        if len(pts) > cfg.max_gaussians:
+            pts = pts[np.random.default_rng(cfg.seed).choice(len(pts), cfg.max_gaussians, False)]
+        init = init_from_map(pts[:, :3], pts[:, 3:6], cfg.sh_degree)
+        self.params = torch.nn.ParameterDict(
+            {k: torch.nn.Parameter(v.to(self.device)) for k, v in init.items()}
+        )
+        centres = np.array([np.linalg.inv(k.viewmat.numpy())[:3, 3] for k in keyframes])
+        self.scene_scale = float(np.linalg.norm(centres - centres.mean(0), axis=1).max() * 1.1)
+        self.scene_scale = max(self.scene_scale, 1.0)
+        lrs = {
+            "means": cfg.lr_means * self.scene_scale,
+            "scales": cfg.lr_scales,
+            "quats": cfg.lr_quats,
+            "opacities": cfg.lr_opacities,
+            "sh0": cfg.lr_sh0,
+            "shN": cfg.lr_sh_rest,
+        }
+        self.optimizers = {
+            k: torch.optim.Adam([{"params": self.params[k], "lr": lrs[k], "name": k}], eps=1e-15)
+            for k in PARAM_NAMES
+        }
+        self.strategy = DefaultStrategy(
+            refine_start_iter=min(500, cfg.iterations // 4),
+            refine_stop_iter=int(cfg.iterations * 0.5),
+            reset_every=max(3000, cfg.iterations + 1) if cfg.iterations < 3000 else 3000,
+            verbose=False,
+        )
+        self.strategy.check_sanity(self.params, self.optimizers)
+        self.strategy_state = self.strategy.initialize_state(scene_scale=self.scene_scale)
+        self.step = 0
+
+    def _render(self, view: Keyframe, sh_degree: int):
+        h, w = view.image.shape[:2]
+        return render(
+            dict(self.params),
+            view.viewmat.to(self.device),
+            view.K.to(self.device),
+            w,
+            h,
+            sh_degree,
+            self.backend,
+        )
+
+    def train_step(self) -> float:
+        cfg = self.cfg
+        view = self.train_views[self.step % len(self.train_views)]
+        sh_degree = min(self.step // cfg.sh_increase_every, cfg.sh_degree)
+        out = self._render(view, sh_degree)
+        gt = view.image.to(self.device)
+        l1 = (out.rgb - gt).abs().mean()
+        loss = (1 - cfg.ssim_lambda) * l1 + cfg.ssim_lambda * (1 - ssim(out.rgb, gt))
+        lidar = view.depth.to(self.device)
+        has = (lidar > 0) & (out.alpha > 0.5)
+        if cfg.depth_lambda > 0 and has.any():
+            loss = loss + cfg.depth_lambda * (1 / out.depth[has] - 1 / lidar[has]).abs().mean()
+        if cfg.densify:
+            self.strategy.step_pre_backward(
+                self.params, self.optimizers, self.strategy_state, self.step, out.info
+            )
+        loss.backward()
+        for opt in self.optimizers.values():
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        if cfg.densify:
+            self.strategy.step_post_backward(
+                self.params, self.optimizers, self.strategy_state, self.step, out.info
+            )
+        self.step += 1
+        return loss.item()
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """PSNR and SSIM over the held-out keyframes."""
+        sh_degree = min(self.step // self.cfg.sh_increase_every, self.cfg.sh_degree)
+        p, s = [], []
+        for view in self.test_views:
+            out = self._render(view, sh_degree)
+            gt = view.image.to(self.device)
+            p.append(psnr(out.rgb, gt))
+            s.append(float(ssim(out.rgb.clamp(0, 1), gt)))
+        return {
+            "psnr_db": round(float(np.mean(p)), 3),
+            "ssim": round(float(np.mean(s)), 4),
+            "views": len(p),
+            "gaussians": len(self.params["means"]),
+        }
+
+    # --- checkpoints ------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        tmp = Path(path).with_suffix(".tmp")
+        torch.save(
+            {
+                "step": self.step,
+                "config": asdict(self.cfg),
+                "params": {k: v.detach().cpu() for k, v in self.params.items()},
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                "strategy_state": {
+                    k: v.cpu() if isinstance(v, Tensor) else v
+                    for k, v in self.strategy_state.items()
+                },
+            },
+            tmp,
+        )
+        tmp.replace(path)
+
+    def load(self, path: Path) -> None:
+        ck = torch.load(path, map_location=self.device, weights_only=False)
+        for k, v in ck["params"].items():
+            self.params[k] = torch.nn.Parameter(v.to(self.device))
+        for k, opt in self.optimizers.items():
+            opt.param_groups[0]["params"] = [self.params[k]]
+            opt.load_state_dict(ck["optimizers"][k])
+        self.strategy_state.update(
+            {
+                k: v.to(self.device) if isinstance(v, Tensor) else v
+                for k, v in ck["strategy_state"].items()
+            }
+        )
+        self.step = ck["step"]
+
+
+def train_session(
+    session: Path,
+    out_dir: Path,
+    cfg: TrainConfig,
+    device: str = "cpu",
+    backend: Backend = "auto",
+    progress: Callable[[int, float], None] | None = None,  # (iteration, loss)
+) -> dict:
+    """Train (resuming from out_dir/.checkpoint.pt if there is one) and write splat.ply and
+    scene.splat into out_dir -> the figures (initial and final held-out PSNR/SSIM, time)."""
+    import json
+
+    from splat.export import write_ply, write_splat
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keyframes, map_pts = load_keyframes(session, cfg)
+    trainer = Trainer(keyframes, map_pts, cfg, device, backend)
+    checkpoint = out_dir / ".checkpoint.pt"  # hidden: the API serves no dot-file
+    if checkpoint.exists():
+        trainer.load(checkpoint)
+        log.info("resumed from %s at iteration %d", checkpoint, trainer.step)
+    before = trainer.evaluate()
+    t0 = time.perf_counter()
+    start = trainer.step
+    while trainer.step < cfg.iterations:
+        loss = trainer.train_step()
+        if progress:
+            progress(trainer.step, loss)
+        if trainer.step % cfg.checkpoint_every == 0:
+            trainer.save(checkpoint)
+    wall_s = time.perf_counter() - t0
+    trainer.save(checkpoint)
+    after = trainer.evaluate()
+    params = {k: v.detach() for k, v in trainer.params.items()}
+    write_ply(out_dir / "splat.ply", params)
+    write_splat(out_dir / "scene.splat", params)
+    figures = {
+        "iterations": trainer.step,
+        "trained_iterations": trainer.step - start,
+        "train_s": round(wall_s, 2),
+        "iterations_per_s": round((trainer.step - start) / wall_s, 2) if wall_s > 0 else None,
+        "train_views": len(trainer.train_views),
+        "test_views": len(trainer.test_views),
+        "image_size": list(keyframes[0].image.shape[1::-1]),
+        "before": before,
+        "after": after,
+        "device": device,
+        "config": asdict(cfg),
+    }
+    (out_dir / "splat.json").write_text(json.dumps(figures, indent=2))
+    return figures
