@@ -569,7 +569,12 @@ def demo(
     emulator = EmulatorProcess(session, data_dir / "run")
     try:
         emulator.wait_ready()
-        cfg = demo_config(session, emulator.settings, data_dir, port)
+        import torch
+
+        from device.demo import DEMO_SPLAT_CPU, DEMO_SPLAT_GPU
+
+        splat = DEMO_SPLAT_GPU if torch.cuda.is_available() else DEMO_SPLAT_CPU
+        cfg = demo_config(session, emulator.settings, data_dir, port, splat=splat)
         _serve(cfg, duration, f"demo: the {scene} twin on emulated sensors (Ctrl-C stops)")
     except RuntimeError as exc:
         raise _fail(str(exc)) from None

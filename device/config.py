@@ -26,6 +26,7 @@ from device.products.map import ProductsConfig
 from device.sessions.manifest import CameraCalibration
 from drivers.config import CameraConfig, ImuConfig, LidarConfig
 from slam.config import OdometryConfig
+from splat.config import SplatConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/scanner/scanner.toml")
 _toml_path: ContextVar[Path | None] = ContextVar("_toml_path", default=None)
@@ -64,6 +65,7 @@ class ScannerConfig(BaseSettings):
     camera: CameraConfig = CameraConfig()
     api: ApiConfig = ApiConfig()
     products: ProductsConfig = ProductsConfig()
+    splat: SplatConfig = SplatConfig()
     button: ButtonConfig = ButtonConfig()
     led: LedConfig = LedConfig()
     camera_calibration: CameraCalibration | None = Field(

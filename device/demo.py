@@ -21,6 +21,7 @@ from device.config import ApiConfig, ScannerConfig
 from device.sessions.manifest import read_manifest
 from drivers.config import CameraConfig, ImuConfig, LidarConfig
 from drivers.emulate import EmulateSettings
+from splat.config import SplatConfig
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ def demo_config(
     data_dir: Path,
     port: int,
     storage_reserve_mb: int = 200,
+    splat: SplatConfig | None = None,
 ) -> ScannerConfig:
     """The scanner's config with the emulators' addresses in place of the hardware's, and the
     twin's calibration in place of the factory's."""
@@ -109,4 +111,13 @@ def demo_config(
         camera_calibration=cal.camera,
         api=ApiConfig(host="127.0.0.1", port=port),
         shutdown_command=[],
+        splat=splat or SplatConfig(),
     )
+
+
+# A splat after each demo scan: on a GPU as the device would; on a CPU a small one (80x45
+# keyframes, the map thinned to 0.25 m) that shows the feature, not its quality
+DEMO_SPLAT_GPU = SplatConfig(enabled=True, iterations=3000)
+DEMO_SPLAT_CPU = SplatConfig(
+    enabled=True, iterations=200, device="cpu", image_scale=0.125, map_voxel_m=0.25
+)

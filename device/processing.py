@@ -107,8 +107,15 @@ def process_session(
     from slam.trajectory_io import write_tum
 
     session_dir = Path(session_dir)
-    report = progress or (lambda stage, fraction: None)
+    report_all = progress or (lambda stage, fraction: None)
     manifest = read_manifest(session_dir)
+    splat = config.splat.enabled and manifest.calibration.camera is not None
+    # with a splat to train, the map's stages take the first half of the bar, the splat the rest
+    share = 0.5 if splat else 1.0
+
+    def report(stage: str, fraction: float) -> None:
+        report_all(stage, fraction * share)
+
     write_manifest(session_dir, manifest.model_copy(update={"state": SessionState.processing}))
     t0 = time.perf_counter()
     try:
@@ -154,7 +161,9 @@ def process_session(
         if cloud.coloured is not None:
             slam_stats["coloured_fraction"] = round(float(cloud.coloured.mean()), 4)
         (out / "report.html").write_text(report_html(manifest, run, slam_stats, cloud))
-        products = sorted(p.name for p in out.iterdir() if p.is_file())
+        if splat:
+            slam_stats["splat"] = _train_splat(session_dir, config, report_all)
+        products = sorted(p.name for p in out.iterdir() if p.is_file() and p.name[0] != ".")
     except Exception as exc:
         reason = str(exc) if isinstance(exc, ProcessingError) else f"{type(exc).__name__}: {exc}"
         log.error("%s: processing failed: %s", session_dir, reason)
@@ -173,8 +182,38 @@ def process_session(
         }
     )
     write_manifest(session_dir, done)
-    report("done", 1.0)
+    report_all("done", 1.0)
     return slam_stats
+
+
+def _train_splat(session_dir: Path, config: ScannerConfig, report: Progress) -> dict:
+    """The splat products (splat.ply, scene.splat) from the map just made. A failure here is
+    logged and noted, never fatal: the map products stand without it."""
+    import torch
+
+    from splat.train import TrainConfig, train_session
+
+    sc = config.splat
+    device = sc.device if sc.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    cfg = TrainConfig(
+        iterations=sc.iterations,
+        image_scale=sc.image_scale,
+        map_voxel_m=sc.map_voxel_m,
+        max_gaussians=sc.max_gaussians,
+    )
+    report("splat", 0.5)
+    try:
+        figures = train_session(
+            session_dir,
+            session_dir / PRODUCTS,
+            cfg,
+            device,
+            progress=lambda i, loss: report("splat", 0.5 + 0.5 * i / sc.iterations),
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure leaves the map products as they are
+        log.error("%s: splat training failed: %s: %s", session_dir, type(exc).__name__, exc)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {k: figures[k] for k in ("iterations", "train_s", "before", "after", "device")}
 
 
 def _slam_stats(run: SlamRun, inp: SlamInput, wall_s: float) -> dict:

@@ -251,7 +251,10 @@ function scanRow(scan) {
       el('div', { class: 'bar' }, el('div', { style: `width:${pct}%` })), el('span', {}, `${scan.stage || ''} ${pct} %`.trim())) : null,
     scan.error ? el('div', { class: 'error' }, scan.error) : null,
     el('div', { class: 'scan-foot' },
-      el('div', { class: 'products' }, ...(scan.products || []).map((name) => productLink(scan.id, name))),
+      el('div', { class: 'products' }, ...(scan.products || []).map((name) => productLink(scan.id, name)),
+        (scan.products || []).includes('scene.splat')
+          ? el('a', { class: 'product-link splat-link', href: `/static/splat.html?scan=${encodeURIComponent(scan.id)}`, target: '_blank', rel: 'noopener' }, 'view splat')
+          : null),
       el('button', { class: 'delete', type: 'button', onclick: () => deleteScan(scan.id) }, 'Delete')));
 }
 

@@ -92,3 +92,54 @@ def test_a_wrong_token_shows_the_token_form(scanner, browser):
     page.wait_for_selector("#token-form", state="visible", timeout=10_000)
     assert "token" in page.locator("#token-message").inner_text().lower()
     page.close()
+
+
+def _done_scan(scanner) -> str:
+    """A processed scan: the newest one, or a short new one if there is none."""
+    import time
+
+    with scanner.client() as c:
+        done = [s["id"] for s in c.get("/api/v1/scans").json() if s["state"] == "done"]
+        if done:
+            return done[0]
+        sid = c.post("/api/v1/scans").json()["id"]
+        time.sleep(4)
+        c.post(f"/api/v1/scans/{sid}/stop")
+        scanner.wait_state(c, {"idle", "error"}, timeout_s=90)
+        return sid
+
+
+def test_the_splat_viewer_renders_a_scans_splat(scanner, browser, tmp_path):
+    """A scan's scene.splat in the vendored GaussianSplats3D viewer: loaded, and drawn."""
+    import cv2
+    import numpy as np
+
+    from device.products.export import read_ply
+    from slam.preprocess import voxel_downsample
+    from splat.export import write_splat
+    from splat.gaussians import init_from_map
+
+    sid = _done_scan(scanner)
+    products = scanner.daemon.store.root / sid / "products"
+    cloud = read_ply(products / "map.ply")
+    keep = voxel_downsample(cloud.xyz_m, 0.05)
+    write_splat(products / "scene.splat", init_from_map(cloud.xyz_m[keep], cloud.rgb[keep], 0))
+
+    page = browser.new_page(viewport={"width": 800, "height": 600})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{scanner.url}/#token={TOKEN}")  # the main page keeps the token
+    page.wait_for_selector(f"#scans li[data-scan-id='{sid}'] a.splat-link", timeout=15_000)
+    page.goto(f"{scanner.url}/static/splat.html?scan={sid}")
+    page.wait_for_function("document.body.dataset.state === 'shown'", timeout=60_000)
+    assert int(page.locator("#splat-view").get_attribute("data-splats")) == len(keep)
+    page.wait_for_timeout(2000)  # the sort worker's first pass, then a frame
+    box = page.locator("#splat-view").bounding_box()  # the viewer animates: no wait for stable
+    png = page.screenshot(path=str(tmp_path / "splat.png"), clip=box, timeout=60_000)
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    lit = (img.max(axis=2) > 30).mean()
+    assert lit > 0.05, f"only {lit:.1%} of the view is drawn"
+    if os.environ.get("SCANNER_UI_SHOTS"):
+        shutil.copy(tmp_path / "splat.png", Path(os.environ["SCANNER_UI_SHOTS"]) / "splat.png")
+    assert not errors, errors
+    page.close()

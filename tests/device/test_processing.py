@@ -70,3 +70,38 @@ def test_the_job_runs_in_its_own_process_and_reports(session, tmp_path):
     assert done.wait(120)
     assert job.error is None and job.stage == "done" and job.fraction == 1.0
     assert read_manifest(session).state == SessionState.done
+
+
+TINY_SPLAT = dict(enabled=True, iterations=10, device="cpu", image_scale=0.25, map_voxel_m=0.3)
+
+
+def test_a_splat_is_trained_after_the_map_when_configured(session):
+    from splat.config import SplatConfig
+
+    stages = []
+    cfg = ScannerConfig(splat=SplatConfig(**TINY_SPLAT))
+    stats = process_session(session, cfg, lambda stage, f: stages.append((stage, f)))
+    m = read_manifest(session)
+    assert m.state == SessionState.done
+    assert {"splat.ply", "scene.splat", "splat.json"} <= set(m.products)
+    assert not any(p.startswith(".") for p in m.products)  # the checkpoint is not a product
+    assert stats["splat"]["iterations"] == 10 and stats["splat"]["after"]["gaussians"] > 100
+    fractions = [f for _, f in stages]
+    assert fractions == sorted(fractions)  # one bar, forwards only
+    map_stages = [f for s, f in stages if s not in ("splat", "done")]
+    assert max(map_stages) <= 0.5  # the map takes the first half of the bar, the splat the rest
+
+
+def test_a_failed_splat_leaves_the_map_products_done(session, monkeypatch):
+    import splat.train
+    from splat.config import SplatConfig
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(splat.train, "train_session", broken)
+    stats = process_session(session, ScannerConfig(splat=SplatConfig(**TINY_SPLAT)))
+    m = read_manifest(session)
+    assert m.state == SessionState.done and "map.ply" in m.products
+    assert "splat.ply" not in m.products
+    assert stats["splat"] == {"error": "RuntimeError: CUDA out of memory"}

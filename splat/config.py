@@ -1,0 +1,20 @@
+"""Splat settings in the scanner's config (`[splat]`): whether processing trains one, and how."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SplatConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(
+        False, description="train a splat after each scan's map (needs a calibrated camera)"
+    )
+    iterations: int = Field(7000, ge=1, description="training iterations after the scan")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA if present")
+    image_scale: float = Field(1.0, gt=0.0, le=1.0, description="keyframes resized by this")
+    map_voxel_m: float = Field(0.0, ge=0.0, description="thin the map first (0 = as it is)")
+    max_gaussians: int = Field(1_000_000, ge=1000, description="GPU memory budget, in Gaussians")
