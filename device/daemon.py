@@ -45,8 +45,9 @@ from device.sessions.recovery import recover_all
 from device.sessions.replay import MID360_T_LIDAR_IMU
 from device.sessions.storage import SessionStore, StorageFullError
 from device.slam_worker import Ended, SlamWorker, Step
+from device.splat_worker import SplatWorker
 from device.state import State, StateMachine, TransitionError
-from drivers.frames import ImuSample, LidarSweep
+from drivers.frames import CameraFrame, ImuSample, LidarSweep
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,10 @@ class Daemon:
         self.counters = Counters()
         self.hub = hub or SensorHub(config.lidar, config.imu, config.camera)
         self.slam = SlamWorker(config.slam, self._on_slam)
+        # the online splat: only with a calibrated camera to train on
+        self.splat: SplatWorker | None = None
+        if config.splat.online and config.camera.enabled and config.camera_calibration is not None:
+            self.splat = SplatWorker(config.splat)
         self.led = StatusLed(config.led)
         self.button = button or (
             Button(config.button, self.press) if config.button.enabled else None
@@ -159,6 +164,8 @@ class Daemon:
             log.warning("%s: recovered after an unclean stop (%s)", path, result)
         self._requeue_interrupted()
         self.slam.start()
+        if self.splat is not None:
+            self.splat.start()
         self.hub.start()
         self._ingest.start()
         self.led.start()
@@ -186,6 +193,8 @@ class Daemon:
         self.hub.stop()
         self._ingest.join(timeout=3.0)
         self.slam.stop()
+        if self.splat is not None:
+            self.splat.stop()
         for job in list(self._jobs.values()):
             job.finished.wait(timeout=60.0)
         self.led.stop()
@@ -223,6 +232,8 @@ class Daemon:
         self.live.reset()
         with self._scan_lock:
             self.slam.begin(scan.id, self._T_lidar_imu, list(self._imu_backlog))
+            if self.splat is not None:
+                self.splat.begin(sdir / PRODUCTS, self.config.camera_calibration)
             self._scan = scan
         self.counters.scans_started += 1
         self.sm.move(State.scanning)
@@ -504,6 +515,8 @@ class Daemon:
                     log.exception("recording a %s frame failed", sensor)
                 if for_slam and not self.slam.feed(frame):
                     self.counters.slam_frames_dropped += 1
+                if self.splat is not None and isinstance(frame, CameraFrame):
+                    self.splat.image(frame)
                 if scan.recorder.disk_low and not scan.stop_requested:
                     scan.stop_requested = True
                     stop_scan = scan
@@ -524,6 +537,9 @@ class Daemon:
             scan.first_pose_monotonic = time.monotonic()
         scan.last_step = msg
         self.live.add(LivePose(msg.t_ns, msg.T_world_lidar), msg.new_points)
+        if self.splat is not None:
+            self.splat.pose(msg.t_ns, msg.T_world_lidar)
+            self.splat.points(msg.new_points)
 
     def _health(self) -> dict[str, SensorHealth]:
         try:
@@ -537,6 +553,8 @@ class Daemon:
             if self._scan is scan:
                 self._scan = None
                 self.slam.end()
+                if self.splat is not None:
+                    self.splat.end()
         # each sensor's messages and drops over the scan go into session.json (and the report)
         now, before = self._health(), scan.health_at_start
         sensors = []

@@ -115,9 +115,9 @@ def demo_config(
     )
 
 
-# A splat after each demo scan: on a GPU as the device would; on a CPU a small one (80x45
-# keyframes, the map thinned to 0.25 m) that shows the feature, not its quality
-DEMO_SPLAT_GPU = SplatConfig(enabled=True, iterations=3000)
+# A splat after each demo scan, and during it on a GPU, as the device would; on a CPU a small
+# one after it (80x45 keyframes, the map thinned to 0.25 m): it shows the feature, not quality
+DEMO_SPLAT_GPU = SplatConfig(enabled=True, iterations=3000, online=True)
 DEMO_SPLAT_CPU = SplatConfig(
     enabled=True, iterations=200, device="cpu", image_scale=0.125, map_voxel_m=0.25
 )

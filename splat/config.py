@@ -18,3 +18,13 @@ class SplatConfig(BaseModel):
     image_scale: float = Field(1.0, gt=0.0, le=1.0, description="keyframes resized by this")
     map_voxel_m: float = Field(0.0, ge=0.0, description="thin the map first (0 = as it is)")
     max_gaussians: int = Field(1_000_000, ge=1000, description="GPU memory budget, in Gaussians")
+
+    online: bool = Field(
+        False, description="also train one while the scan runs (device/splat_worker)"
+    )
+    online_iters_per_keyframe: int = Field(50, ge=1, description="one keyframe a second")
+    online_image_scale: float = Field(0.5, gt=0.0, le=1.0)
+    online_max_gaussians: int = Field(300_000, ge=1000, description="its GPU memory budget")
+    online_export_every_s: float = Field(
+        10.0, gt=0.0, description="how often the live splat is written into the scan's products"
+    )

@@ -26,3 +26,17 @@ def twin_session(tmp_path_factory) -> Path:
         ),
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def processed(twin_session, tmp_path_factory) -> Path:
+    """That walk, processed: the coloured map and the trajectory in products/."""
+    import shutil
+
+    from device.config import ScannerConfig
+    from device.processing import process_session
+
+    path = tmp_path_factory.mktemp("processed") / "office"
+    shutil.copytree(twin_session, path)
+    process_session(path, ScannerConfig())
+    return path

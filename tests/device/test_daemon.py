@@ -24,7 +24,7 @@ from device.sessions.manifest import SessionState, read_manifest
 from device.sessions.replay import SessionSource
 from device.sessions.storage import StorageFullError
 from device.state import State, TransitionError
-from drivers.frames import ImuSample, LidarSweep
+from drivers.frames import CameraFrame, ImuSample, LidarSweep
 
 
 class ReplayHub:
@@ -32,7 +32,9 @@ class ReplayHub:
 
     def __init__(self, session) -> None:
         self.frames_list = list(
-            SessionSource(session, topics=(rosmsg.LIDAR_TOPIC, rosmsg.IMU_TOPIC))
+            SessionSource(
+                session, topics=(rosmsg.LIDAR_TOPIC, rosmsg.IMU_TOPIC, rosmsg.IMAGE_TOPIC)
+            )
         )
         self.drivers: dict = {}
         self._q: queue.Queue = queue.Queue()
@@ -54,6 +56,8 @@ class ReplayHub:
                     return
                 if isinstance(f, LidarSweep | ImuSample):
                     self._q.put(Tagged("lidar", replace(f, t_ns=t0_wall + t_ns)))
+                elif isinstance(f, CameraFrame):
+                    self._q.put(Tagged("camera", replace(f, t_ns=t0_wall + t_ns)))
             shift += span
 
     def frames(self, timeout_s: float = 0.5):
@@ -204,3 +208,25 @@ def test_systemd_hears_ready_and_the_state(make_daemon, tmp_path, monkeypatch):
         got.append(sock.recv(4096).decode())
     sock.close()
     os.unlink(path)
+
+
+def test_the_online_splat_trains_during_the_scan(make_daemon, twin_session):
+    """With [splat] online, the scan's products get a splat while it runs (the worker's own
+    behaviour is tested in test_splat_worker.py; this is the daemon's wiring)."""
+    from splat.config import SplatConfig
+
+    cal = read_manifest(twin_session).calibration.camera
+    splat = SplatConfig(
+        online=True, device="cpu", online_image_scale=0.25, online_iters_per_keyframe=5,
+        online_export_every_s=1.0,
+    )  # fmt: skip
+    d = make_daemon(splat=splat, camera_calibration=cal)
+    assert d.splat is not None and d.splat.alive
+    d.start_scan()
+    scan_dir = d.store.root / d.current_scan_id()
+    wait_for(lambda: (scan_dir / "products" / "scene.splat").exists(), 60)
+    assert d.sm.state == State.scanning  # downloadable while the scan runs
+    d.stop_scan()
+    wait_for(lambda: (scan_dir / "products" / "splat_live.json").exists(), 60)
+    wait_for(lambda: d.sm.state == State.idle, 90)
+    assert d.splat.dropped == 0

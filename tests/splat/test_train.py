@@ -2,26 +2,14 @@
 the CLI writes the two products."""
 
 import json
-import shutil
 
-import pytest
 from typer.testing import CliRunner
 
 from device.cli import app
-from device.config import ScannerConfig
-from device.processing import process_session
 from splat.export import SPLAT_BYTES, read_ply
 from splat.train import TrainConfig, train_session
 
 SMALL = dict(image_scale=0.25, map_voxel_m=0.25, holdout_every=4, sh_degree=1)
-
-
-@pytest.fixture(scope="module")
-def processed(twin_session, tmp_path_factory):
-    path = tmp_path_factory.mktemp("splat") / "office"
-    shutil.copytree(twin_session, path)
-    process_session(path, ScannerConfig())
-    return path
 
 
 def test_200_iterations_raise_held_out_psnr_by_3_db(processed, tmp_path):
