@@ -78,6 +78,7 @@ class ScanOut(BaseModel):
     duration_s: float
     progress: float | None
     stage: str | None
+    splat_progress: float | None = None  # the splat, trained after the map (scan done)
     products: list[str]
     error: str | None
     stats: dict[str, Any]

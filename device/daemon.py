@@ -303,6 +303,8 @@ class Daemon:
         job = self._jobs.get(scan_id)
         if job is not None and not job.finished.is_set():
             raise ScanBusyError(f"{scan_id} is being processed")
+        if job is not None and job.training_splat:
+            raise ScanBusyError(f"{scan_id}: its splat is being trained")
         self._jobs.pop(scan_id, None)
         shutil.rmtree(path)
 
@@ -441,8 +443,12 @@ class Daemon:
         if scan is not None and scan.id == m.id:
             duration = time.monotonic() - scan.started_monotonic
         products_dir = path / PRODUCTS
-        products = (
-            sorted(p.name for p in products_dir.iterdir() if p.is_file())
+        products = (  # not the splat's checkpoint, nor a file being written (*.tmp)
+            sorted(
+                p.name
+                for p in products_dir.iterdir()
+                if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".tmp")
+            )
             if products_dir.is_dir()
             else []
         )
@@ -453,6 +459,10 @@ class Daemon:
             "duration_s": round(duration, 2),
             "progress": job.fraction if job is not None and not job.finished.is_set() else None,
             "stage": job.stage if job is not None and not job.finished.is_set() else None,
+            # the splat trains after the map is done, while the scanner can scan again
+            "splat_progress": job.splat_fraction
+            if job is not None and job.training_splat
+            else None,
             "products": products,
             "error": getattr(m, "error", None),
             "stats": m.stats,

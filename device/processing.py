@@ -107,14 +107,8 @@ def process_session(
     from slam.trajectory_io import write_tum
 
     session_dir = Path(session_dir)
-    report_all = progress or (lambda stage, fraction: None)
+    report = progress or (lambda stage, fraction: None)
     manifest = read_manifest(session_dir)
-    splat = config.splat.enabled and manifest.calibration.camera is not None
-    # with a splat to train, the map's stages take the first half of the bar, the splat the rest
-    share = 0.5 if splat else 1.0
-
-    def report(stage: str, fraction: float) -> None:
-        report_all(stage, fraction * share)
 
     write_manifest(session_dir, manifest.model_copy(update={"state": SessionState.processing}))
     t0 = time.perf_counter()
@@ -161,8 +155,6 @@ def process_session(
         if cloud.coloured is not None:
             slam_stats["coloured_fraction"] = round(float(cloud.coloured.mean()), 4)
         (out / "report.html").write_text(report_html(manifest, run, slam_stats, cloud))
-        if splat:
-            slam_stats["splat"] = _train_splat(session_dir, config, report_all)
         products = sorted(p.name for p in out.iterdir() if p.is_file() and p.name[0] != ".")
     except Exception as exc:
         reason = str(exc) if isinstance(exc, ProcessingError) else f"{type(exc).__name__}: {exc}"
@@ -182,17 +174,22 @@ def process_session(
         }
     )
     write_manifest(session_dir, done)
-    report_all("done", 1.0)
+    report("done", 1.0)
     return slam_stats
 
 
-def _train_splat(session_dir: Path, config: ScannerConfig, report: Progress) -> dict:
-    """The splat products (splat.ply, scene.splat) from the map just made. A failure here is
-    logged and noted, never fatal: the map products stand without it."""
+def splat_session(
+    session_dir: Path, config: ScannerConfig, progress: Progress | None = None
+) -> dict:
+    """The splat products (splat.ply, scene.splat) of a processed session, added to its
+    products and stats. It runs after the map, on its own: the scanner is ready for the next
+    scan meanwhile. A failure is logged and noted in the stats, never fatal."""
     import torch
 
     from splat.train import TrainConfig, train_session
 
+    session_dir = Path(session_dir)
+    report = progress or (lambda stage, fraction: None)
     sc = config.splat
     device = sc.device if sc.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     cfg = TrainConfig(
@@ -201,19 +198,28 @@ def _train_splat(session_dir: Path, config: ScannerConfig, report: Progress) -> 
         map_voxel_m=sc.map_voxel_m,
         max_gaussians=sc.max_gaussians,
     )
-    report("splat", 0.5)
+    report("splat", 0.0)
     try:
         figures = train_session(
             session_dir,
             session_dir / PRODUCTS,
             cfg,
             device,
-            progress=lambda i, loss: report("splat", 0.5 + 0.5 * i / sc.iterations),
+            progress=lambda i, loss: report("splat", i / sc.iterations),
         )
+        stats = {k: figures[k] for k in ("iterations", "train_s", "before", "after", "device")}
     except Exception as exc:  # noqa: BLE001 - any failure leaves the map products as they are
         log.error("%s: splat training failed: %s: %s", session_dir, type(exc).__name__, exc)
-        return {"error": f"{type(exc).__name__}: {exc}"}
-    return {k: figures[k] for k in ("iterations", "train_s", "before", "after", "device")}
+        stats = {"error": f"{type(exc).__name__}: {exc}"}
+    m = read_manifest(session_dir)
+    out = session_dir / PRODUCTS
+    products = sorted(p.name for p in out.iterdir() if p.is_file() and p.name[0] != ".")
+    write_manifest(
+        session_dir,
+        m.model_copy(update={"products": products, "stats": {**m.stats, "splat": stats}}),
+    )
+    report("splat done", 1.0)
+    return stats
 
 
 def _slam_stats(run: SlamRun, inp: SlamInput, wall_s: float) -> dict:
@@ -258,10 +264,17 @@ def _job_main(session_dir: str, config_json: str, progress_q: mp.Queue) -> None:
         progress_q.put(("done", None))
     except Exception as exc:
         progress_q.put(("failed", str(exc)))
+        return
+    if config.splat.enabled and read_manifest(Path(session_dir)).calibration.camera is not None:
+        # after "done": the daemon is ready for the next scan while the splat trains
+        splat_session(Path(session_dir), config, progress)
+        progress_q.put(("splat done", None))
 
 
 class ProcessingJob:
-    """process_session in its own process; `stage`, `fraction` and `error` follow it."""
+    """process_session in its own process; `stage`, `fraction` and `error` follow it. With
+    [splat] enabled the same process then trains the splat (splat_session): `finished` is set
+    when the map is done, `splat_finished` when the splat is."""
 
     def __init__(
         self, session_dir: Path, config: ScannerConfig, on_finish: Callable[[ProcessingJob], None]
@@ -271,7 +284,9 @@ class ProcessingJob:
         self.stage = "queued"
         self.fraction = 0.0
         self.error: str | None = None
-        self.finished = threading.Event()
+        self.finished = threading.Event()  # the map products: the scanner can scan again
+        self.splat_finished = threading.Event()  # and the splat after them, if configured
+        self.splat_fraction = 0.0
         self._q: mp.Queue = ctx.Queue()
         self._proc = ctx.Process(
             target=_job_main,
@@ -295,20 +310,36 @@ class ProcessingJob:
                 msg = self._q.get(timeout=0.5)
             except queue.Empty:
                 if self._proc.exitcode is not None and self._q.empty():
-                    self.error = self.error or f"the processing exited ({self._proc.exitcode})"
+                    if not self.finished.is_set():
+                        self.error = self.error or f"the processing exited ({self._proc.exitcode})"
                     break
                 continue
             if msg[0] == "progress":
-                self.stage, self.fraction = msg[1], msg[2]
+                if self.finished.is_set():  # the map is done: this is the splat
+                    self.splat_fraction = msg[2]
+                else:
+                    self.stage, self.fraction = msg[1], msg[2]
             elif msg[0] == "done":
                 self.stage, self.fraction = "done", 1.0
+                self._finish()  # the scanner is ready for the next scan
+            elif msg[0] == "splat done":
                 break
             else:
                 self.error = msg[1]
                 break
         self._proc.join(5.0)
+        self.splat_finished.set()
+        if not self.finished.is_set():
+            self._finish()
+
+    def _finish(self) -> None:
         self.finished.set()
         try:
             self._on_finish(self)
         except Exception:
             log.exception("after processing %s", self.session_dir)
+
+    @property
+    def training_splat(self) -> bool:
+        """The map is done and the splat is still training (the same process goes on)."""
+        return self.finished.is_set() and not self.splat_finished.is_set()

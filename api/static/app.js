@@ -250,6 +250,7 @@ function scanRow(scan) {
     processing ? el('div', { class: 'progress', role: 'progressbar', 'aria-valuenow': pct, 'aria-valuemin': 0, 'aria-valuemax': 100 },
       el('div', { class: 'bar' }, el('div', { style: `width:${pct}%` })), el('span', {}, `${scan.stage || ''} ${pct} %`.trim())) : null,
     scan.error ? el('div', { class: 'error' }, scan.error) : null,
+    isNum(scan.splat_progress) ? el('div', { class: 'muted splat-progress' }, `training the splat… ${Math.round(scan.splat_progress * 100)} %`) : null,
     el('div', { class: 'scan-foot' },
       el('div', { class: 'products' }, ...(scan.products || []).map((name) => productLink(scan.id, name)),
         (scan.products || []).includes('scene.splat')

@@ -76,32 +76,49 @@ TINY_SPLAT = dict(enabled=True, iterations=10, device="cpu", image_scale=0.25, m
 
 
 def test_a_splat_is_trained_after_the_map_when_configured(session):
+    from device.processing import splat_session
     from splat.config import SplatConfig
 
-    stages = []
     cfg = ScannerConfig(splat=SplatConfig(**TINY_SPLAT))
-    stats = process_session(session, cfg, lambda stage, f: stages.append((stage, f)))
+    process_session(session, cfg)
+    assert "splat.ply" not in read_manifest(session).products  # the map comes first, alone
+    stages = []
+    stats = splat_session(session, cfg, lambda stage, f: stages.append((stage, f)))
     m = read_manifest(session)
     assert m.state == SessionState.done
-    assert {"splat.ply", "scene.splat", "splat.json"} <= set(m.products)
+    assert {"splat.ply", "scene.splat", "splat.json", "map.ply"} <= set(m.products)
     assert not any(p.startswith(".") for p in m.products)  # the checkpoint is not a product
-    assert stats["splat"]["iterations"] == 10 and stats["splat"]["after"]["gaussians"] > 100
+    assert stats["iterations"] == 10 and stats["after"]["gaussians"] > 100
+    assert m.stats["splat"] == stats and "slam" in m.stats
     fractions = [f for _, f in stages]
-    assert fractions == sorted(fractions)  # one bar, forwards only
-    map_stages = [f for s, f in stages if s not in ("splat", "done")]
-    assert max(map_stages) <= 0.5  # the map takes the first half of the bar, the splat the rest
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
 
 def test_a_failed_splat_leaves_the_map_products_done(session, monkeypatch):
     import splat.train
+    from device.processing import splat_session
     from splat.config import SplatConfig
 
     def broken(*args, **kwargs):
         raise RuntimeError("CUDA out of memory")
 
+    cfg = ScannerConfig(splat=SplatConfig(**TINY_SPLAT))
+    process_session(session, cfg)
     monkeypatch.setattr(splat.train, "train_session", broken)
-    stats = process_session(session, ScannerConfig(splat=SplatConfig(**TINY_SPLAT)))
+    stats = splat_session(session, cfg)
     m = read_manifest(session)
     assert m.state == SessionState.done and "map.ply" in m.products
     assert "splat.ply" not in m.products
-    assert stats["splat"] == {"error": "RuntimeError: CUDA out of memory"}
+    assert stats == {"error": "RuntimeError: CUDA out of memory"}
+
+
+def test_the_job_frees_the_scanner_before_the_splat_trains(session):
+    from splat.config import SplatConfig
+
+    cfg = ScannerConfig(splat=SplatConfig(**{**TINY_SPLAT, "iterations": 60}))
+    job = ProcessingJob(session, cfg, lambda j: None).start()
+    assert job.finished.wait(120)
+    assert job.error is None and read_manifest(session).state == SessionState.done
+    assert job.training_splat  # the map is done and the splat is still on its way
+    assert job.splat_finished.wait(180)
+    assert "scene.splat" in read_manifest(session).products
