@@ -261,12 +261,12 @@ def _job_main(session_dir: str, config_json: str, progress_q: mp.Queue) -> None:
 
     try:
         process_session(Path(session_dir), config, progress)
-        progress_q.put(("done", None))
     except Exception as exc:
         progress_q.put(("failed", str(exc)))
         return
-    if config.splat.enabled and read_manifest(Path(session_dir)).calibration.camera is not None:
-        # after "done": the daemon is ready for the next scan while the splat trains
+    splat = config.splat.enabled and read_manifest(Path(session_dir)).calibration.camera is not None
+    progress_q.put(("done", splat))  # whether a splat follows
+    if splat:  # the daemon is ready for the next scan while it trains
         splat_session(Path(session_dir), config, progress)
         progress_q.put(("splat done", None))
 
@@ -321,7 +321,11 @@ class ProcessingJob:
                     self.stage, self.fraction = msg[1], msg[2]
             elif msg[0] == "done":
                 self.stage, self.fraction = "done", 1.0
+                if not msg[1]:  # no splat to train
+                    self.splat_finished.set()
                 self._finish()  # the scanner is ready for the next scan
+                if not msg[1]:
+                    break
             elif msg[0] == "splat done":
                 break
             else:

@@ -66,8 +66,15 @@ def test_a_broken_recording_fails_with_a_reason(session, tmp_path):
 
 def test_the_job_runs_in_its_own_process_and_reports(session, tmp_path):
     done = threading.Event()
-    job = ProcessingJob(session, ScannerConfig(data_dir=tmp_path), lambda j: done.set()).start()
+    training = []  # what the daemon would see when it is told (a delete must not get 409)
+
+    def finished(j):
+        training.append(j.training_splat)
+        done.set()
+
+    job = ProcessingJob(session, ScannerConfig(data_dir=tmp_path), finished).start()
     assert done.wait(120)
+    assert training == [False]  # no splat configured: nothing after the map
     assert job.error is None and job.stage == "done" and job.fraction == 1.0
     assert read_manifest(session).state == SessionState.done
 
