@@ -29,7 +29,7 @@ from device.button import Button, Press, StatusLed
 from device.config import ScannerConfig
 from device.live import LiveBuffer, LivePose
 from device.notify import SystemdNotifier
-from device.processing import ProcessingJob
+from device.processing import ProcessingJob, product_names
 from device.sensors import SensorHub
 from device.sessions.manifest import (
     PRODUCTS,
@@ -442,16 +442,7 @@ class Daemon:
         duration = m.duration_s
         if scan is not None and scan.id == m.id:
             duration = time.monotonic() - scan.started_monotonic
-        products_dir = path / PRODUCTS
-        products = (  # not the splat's checkpoint, nor a file being written (*.tmp)
-            sorted(
-                p.name
-                for p in products_dir.iterdir()
-                if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".tmp")
-            )
-            if products_dir.is_dir()
-            else []
-        )
+        products = product_names(path / PRODUCTS)
         return {
             "id": m.id,
             "state": m.state.value,

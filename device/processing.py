@@ -44,6 +44,18 @@ class SlamInput:
         return "LiDAR-inertial" if self.T_lidar_imu is not None else "lidar-only"
 
 
+def product_names(products_dir: Path) -> list[str]:
+    """The session's products: its files, but not the splat's hidden checkpoint nor a file
+    still being written (*.tmp)."""
+    if not products_dir.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in products_dir.iterdir()
+        if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".tmp")
+    )
+
+
 def open_recording(path: Path, config: ScannerConfig, lidar_only: bool = False) -> SlamInput:
     """A session folder or a bare .mcap as SLAM input; picks the IMU the config asks for."""
     from device.sessions.recording import count_messages
@@ -155,7 +167,7 @@ def process_session(
         if cloud.coloured is not None:
             slam_stats["coloured_fraction"] = round(float(cloud.coloured.mean()), 4)
         (out / "report.html").write_text(report_html(manifest, run, slam_stats, cloud))
-        products = sorted(p.name for p in out.iterdir() if p.is_file() and p.name[0] != ".")
+        products = product_names(out)
     except Exception as exc:
         reason = str(exc) if isinstance(exc, ProcessingError) else f"{type(exc).__name__}: {exc}"
         log.error("%s: processing failed: %s", session_dir, reason)
@@ -212,8 +224,7 @@ def splat_session(
         log.error("%s: splat training failed: %s: %s", session_dir, type(exc).__name__, exc)
         stats = {"error": f"{type(exc).__name__}: {exc}"}
     m = read_manifest(session_dir)
-    out = session_dir / PRODUCTS
-    products = sorted(p.name for p in out.iterdir() if p.is_file() and p.name[0] != ".")
+    products = product_names(session_dir / PRODUCTS)
     write_manifest(
         session_dir,
         m.model_copy(update={"products": products, "stats": {**m.stats, "splat": stats}}),

@@ -144,6 +144,19 @@ def _main(inbox: mp.Queue, outbox: mp.Queue, config_json: str, live_voxel_m: flo
             scan = None
 
 
+def stop_process(proc: mp.Process, inbox: mp.Queue, timeout_s: float) -> None:
+    """Ask a worker process to quit, kill it if it will not, and let go of its inbox without
+    waiting for messages nobody will read."""
+    with contextlib.suppress(queue.Full):
+        inbox.put(("quit",), timeout=1.0)
+    proc.join(timeout_s)
+    if proc.is_alive():
+        proc.kill()
+        proc.join(1.0)
+    inbox.cancel_join_thread()
+    inbox.close()
+
+
 class SlamWorker:
     """The live SLAM process and the thread that hands its results to `on_result`."""
 
@@ -198,16 +211,9 @@ class SlamWorker:
         self.scan_id = None
 
     def stop(self, timeout_s: float = 3.0) -> None:
-        with contextlib.suppress(queue.Full):
-            self._inbox.put(("quit",), timeout=1.0)
-        self._proc.join(timeout_s)
-        if self._proc.is_alive():
-            self._proc.kill()
-            self._proc.join(1.0)
+        stop_process(self._proc, self._inbox, timeout_s)
         self._outbox.put(None)  # ends the reader
         self._reader.join(timeout_s)
-        self._inbox.cancel_join_thread()  # frames nobody will read must not hold up the exit
-        self._inbox.close()
 
     def _read(self) -> None:
         while True:

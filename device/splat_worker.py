@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from device.sessions.manifest import CameraCalibration
+from device.slam_worker import stop_process
 from drivers.frames import CameraFrame
 from splat.config import SplatConfig
 
@@ -146,11 +147,4 @@ class SplatWorker:
         self.active = False
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        with contextlib.suppress(queue.Full):
-            self._inbox.put(("quit",), timeout=1.0)
-        self._proc.join(timeout_s)
-        if self._proc.is_alive():
-            self._proc.kill()
-            self._proc.join(1.0)
-        self._inbox.cancel_join_thread()
-        self._inbox.close()
+        stop_process(self._proc, self._inbox, timeout_s)

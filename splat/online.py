@@ -15,6 +15,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -25,7 +26,7 @@ from device.sessions.manifest import CameraCalibration
 from drivers.frames import CameraFrame
 from splat.gaussians import PARAM_NAMES, init_from_map
 from splat.render import Backend, render
-from splat.train import Keyframe, psnr, ssim
+from splat.train import Keyframe, pixels, psnr, ssim
 
 log = logging.getLogger(__name__)
 
@@ -167,17 +168,14 @@ class OnlineSplat:
             self.points_dropped += len(pts) - max(room, 0)
             pts = pts[: max(room, 0)]
         if len(pts) < 4:
+            # a handful waits for the next keyframe; none at all (the budget is spent): let go
+            self.new_points = [pts] if len(pts) else []
             return
         self.new_points = []
         pc = pts @ viewmat[:3, :3].T + viewmat[:3, 3]
-        K = self.K.numpy()
-        w, h = self.size
-        with np.errstate(divide="ignore", invalid="ignore"):
-            u = np.floor(pc[:, 0] / pc[:, 2] * K[0, 0] + K[0, 2])
-            v = np.floor(pc[:, 1] / pc[:, 2] * K[1, 1] + K[1, 2])
-        seen = (pc[:, 2] > 0.1) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        u, v, seen = pixels(pc, self.K.numpy(), *self.size)
         rgb = np.full((len(pts), 3), 128, np.uint8)
-        rgb[seen] = img[v[seen].astype(int), u[seen].astype(int)]
+        rgb[seen] = img[v[seen], u[seen]]
         new = init_from_map(pts, rgb, self.cfg.sh_degree)
         if self.params is None:
             merged = new
@@ -252,8 +250,6 @@ class OnlineSplat:
 
     def export(self, out_dir) -> bool:
         """splat.ply and scene.splat into out_dir (each written whole, then renamed)."""
-        from pathlib import Path
-
         from splat.export import write_ply, write_splat
 
         if self.params is None:

@@ -67,7 +67,7 @@ class Keyframe:
 
 def load_keyframes(session: Path, cfg: TrainConfig) -> tuple[list[Keyframe], np.ndarray]:
     """The session's camera keyframes with their SLAM poses, and its map -> (keyframes, map)."""
-    from device.products.colour import ColourSettings, camera_poses, project, select_keyframes
+    from device.products.colour import ColourSettings, camera_poses, select_keyframes
     from device.products.export import read_ply
     from device.sessions import rosmsg
     from device.sessions.manifest import read_manifest
@@ -110,7 +110,7 @@ def load_keyframes(session: Path, cfg: TrainConfig) -> tuple[list[Keyframe], np.
         img = img[y0 : y0 + h, x0 : x0 + w, ::-1]
         viewmat = np.linalg.inv(T_wc[i])
         pc = cloud.xyz_m @ viewmat[:3, :3].T + viewmat[:3, 3]
-        depth = _sparse_depth(pc, K, w, h, project)
+        depth = _sparse_depth(pc, K, w, h)
         keyframes.append(
             Keyframe(
                 torch.tensor(img.astype(np.float32) / 255.0),
@@ -124,15 +124,22 @@ def load_keyframes(session: Path, cfg: TrainConfig) -> tuple[list[Keyframe], np.
     return keyframes, np.column_stack([cloud.xyz_m, colours])
 
 
-def _sparse_depth(pc: np.ndarray, K: np.ndarray, w: int, h: int, _project) -> np.ndarray:
+def pixels(
+    pc: np.ndarray, K: np.ndarray, w: int, h: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # [N, 3] camera frame, [3, 3]
+    """The pixel each point falls in -> (u [N], v [N] int, seen [N]: in front and inside)."""
+    z = np.where(pc[:, 2] > 0.1, pc[:, 2], np.inf)  # behind the camera: far off the image
+    u = np.floor(pc[:, 0] / z * K[0, 0] + K[0, 2]).astype(np.int64)
+    v = np.floor(pc[:, 1] / z * K[1, 1] + K[1, 2]).astype(np.int64)
+    seen = np.isfinite(z) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    return u, v, seen
+
+
+def _sparse_depth(pc: np.ndarray, K: np.ndarray, w: int, h: int) -> np.ndarray:  # [N, 3]
     """The nearest map point's depth in each pixel ([h, w] float32, 0 where none)."""
-    front = pc[:, 2] > 0.1
-    pc = pc[front]
-    u = np.floor(pc[:, 0] / pc[:, 2] * K[0, 0] + K[0, 2]).astype(np.int64)
-    v = np.floor(pc[:, 1] / pc[:, 2] * K[1, 1] + K[1, 2]).astype(np.int64)
-    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    u, v, seen = pixels(pc, K, w, h)
     depth = np.full(h * w, np.inf, np.float32)
-    np.minimum.at(depth, v[inside] * w + u[inside], pc[inside, 2].astype(np.float32))
+    np.minimum.at(depth, v[seen] * w + u[seen], pc[seen, 2].astype(np.float32))
     depth[~np.isfinite(depth)] = 0.0
     return depth.reshape(h, w)
 
@@ -207,7 +214,7 @@ class Trainer:
         self.strategy = DefaultStrategy(
             refine_start_iter=min(500, cfg.iterations // 4),
             refine_stop_iter=int(cfg.iterations * 0.5),
-            reset_every=max(3000, cfg.iterations + 1) if cfg.iterations < 3000 else 3000,
+            reset_every=3000,
             verbose=False,
         )
         self.strategy.check_sanity(self.params, self.optimizers)
