@@ -212,6 +212,18 @@ def splat_train(
     map_voxel: Annotated[
         float, typer.Option("--map-voxel", min=0.0, help="thin the map to this voxel (m) first")
     ] = 0.0,
+    pose_refine: Annotated[
+        bool,
+        typer.Option(
+            "--pose-refine/--no-pose-refine", help="learn corrections of the SLAM camera poses"
+        ),
+    ] = True,
+    align_steps: Annotated[
+        int,
+        typer.Option(
+            "--align-steps", min=0, help="test-time pose alignment of held-out views (0: none)"
+        ),
+    ] = 100,
     config: ConfigOption = None,
 ) -> None:
     """Train 3D Gaussians on a session's keyframes from its coloured map; resumes from DIR's
@@ -237,7 +249,13 @@ def splat_train(
                 process_session(session, cfg, lambda stage, fraction: progress(fraction))
             except ProcessingError as exc:
                 raise _fail(f"{session}: {exc}") from None
-    train_cfg = TrainConfig(iterations=iters, image_scale=scale, map_voxel_m=map_voxel)
+    train_cfg = TrainConfig(
+        iterations=iters,
+        image_scale=scale,
+        map_voxel_m=map_voxel,
+        pose_refine=pose_refine,
+        align_steps=align_steps,
+    )
     with _progress(f"training ({device})") as progress:
         try:
             figures = train_session(
@@ -251,6 +269,11 @@ def splat_train(
         f"held-out PSNR {b['psnr_db']:.2f} -> {a['psnr_db']:.2f} dB, SSIM {b['ssim']:.3f} -> "
         f"{a['ssim']:.3f} over {a['views']} views; {figures['iterations_per_s']} it/s"
     )
+    if "psnr_db_aligned" in a:
+        typer.echo(
+            f"after test-time pose alignment of the held-out views: PSNR "
+            f"{a['psnr_db_aligned']:.2f} dB, SSIM {a['ssim_aligned']:.3f}"
+        )
 
 
 sim_app = typer.Typer(

@@ -119,5 +119,10 @@ def demo_config(
 # one after it (80x45 keyframes, the map thinned to 0.25 m): it shows the feature, not quality
 DEMO_SPLAT_GPU = SplatConfig(enabled=True, iterations=3000, online=True)
 DEMO_SPLAT_CPU = SplatConfig(
-    enabled=True, iterations=200, device="cpu", image_scale=0.125, map_voxel_m=0.25
+    enabled=True,
+    iterations=200,
+    device="cpu",
+    image_scale=0.125,
+    map_voxel_m=0.25,
+    align_steps=0,  # on the CPU each step of it costs a training step, for every held-out view
 )

@@ -209,6 +209,8 @@ def splat_session(
         image_scale=sc.image_scale,
         map_voxel_m=sc.map_voxel_m,
         max_gaussians=sc.max_gaussians,
+        pose_refine=sc.pose_refine,
+        align_steps=sc.align_steps,
     )
     report("splat", 0.0)
     try:

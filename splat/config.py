@@ -18,6 +18,12 @@ class SplatConfig(BaseModel):
     image_scale: float = Field(1.0, gt=0.0, le=1.0, description="keyframes resized by this")
     map_voxel_m: float = Field(0.0, ge=0.0, description="thin the map first (0 = as it is)")
     max_gaussians: int = Field(1_000_000, ge=1000, description="GPU memory budget, in Gaussians")
+    pose_refine: bool = Field(
+        True, description="learn a small correction of each keyframe's SLAM pose while training"
+    )
+    align_steps: int = Field(
+        100, ge=0, description="test-time pose alignment of held-out views before scoring (0: none)"
+    )
 
     online: bool = Field(
         False, description="also train one while the scan runs (device/splat_worker)"

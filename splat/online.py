@@ -26,7 +26,7 @@ from device.sessions.manifest import CameraCalibration
 from drivers.frames import CameraFrame
 from splat.gaussians import PARAM_NAMES, init_from_map
 from splat.render import Backend, render
-from splat.train import Keyframe, pixels, psnr, ssim
+from splat.train import Keyframe, pinhole_K, pixels, psnr, ssim
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,7 @@ class OnlineSplat:
         self.device, self.backend = torch.device(device), backend
         s = cfg.image_scale
         self.size = (round(cal.width * s), round(cal.height * s))
-        self.K = torch.tensor(
-            [[cal.fx * s, 0, cal.cx * s], [0, cal.fy * s, cal.cy * s], [0, 0, 1.0]],
-            dtype=torch.float32,
-        )
+        self.K = torch.tensor(pinhole_K(cal, s), dtype=torch.float32)
         self.T_lidar_camera = np.array(cal.T_lidar_camera)
         self.poses: deque[tuple[int, np.ndarray]] = deque()  # (t_ns, T_world_lidar [4, 4])
         self.images: deque[CameraFrame] = deque()  # waiting for a pose after them

@@ -27,6 +27,7 @@ import torch.nn.functional as nnf
 from torch import Tensor
 
 from splat.gaussians import PARAM_NAMES, init_from_map
+from splat.poses import PoseCorrections, align_view
 from splat.render import Backend, render
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,14 @@ class TrainConfig:
     map_voxel_m: float = 0.0  # thin the map before initialising (0 = every point)
     max_gaussians: int = 1_000_000  # the initialisation keeps at most this many
     densify: bool = True
+    pose_refine: bool = True  # learn a small correction of each keyframe's SLAM pose
+    lr_pose: float = 3e-5  # SparseAdam: a keyframe's first visits move it ~3x this (rad, m)
+    lr_pose_final_ratio: float = 0.1  # decays exponentially to this fraction by the last step
+    align_steps: int = 100  # test-time alignment of a held-out view before the final score
     checkpoint_every: int = 1000
     seed: int = 0
     lr_means: float = 1.6e-4  # times the scene scale
+    lr_means_final_ratio: float = 0.01  # decays exponentially to this fraction (3DGS, gsplat)
     lr_scales: float = 5e-3
     lr_quats: float = 1e-3
     lr_opacities: float = 5e-2
@@ -67,7 +73,23 @@ class Keyframe:
 
 def load_keyframes(session: Path, cfg: TrainConfig) -> tuple[list[Keyframe], np.ndarray]:
     """The session's camera keyframes with their SLAM poses, and its map -> (keyframes, map)."""
-    from device.products.colour import ColourSettings, camera_poses, select_keyframes
+    cal, frames, T_world_camera, map_xyz_rgb = select_keyframes(session, cfg)
+    keyframes = make_keyframes(
+        cal,
+        [f.jpeg for f in frames],
+        T_world_camera,
+        map_xyz_rgb[:, :3],
+        cfg,
+        [f.t_s for f in frames],
+    )
+    return keyframes, map_xyz_rgb
+
+
+def select_keyframes(session: Path, cfg: TrainConfig):
+    """Which camera frames to train on, and where the SLAM put them -> (calibration, frames,
+    T_world_camera [K, 4, 4], map [N, 6] xyz and rgb)."""
+    from device.products.colour import ColourSettings, camera_poses
+    from device.products.colour import select_keyframes as spread_out
     from device.products.export import read_ply
     from device.sessions import rosmsg
     from device.sessions.manifest import read_manifest
@@ -89,11 +111,24 @@ def load_keyframes(session: Path, cfg: TrainConfig) -> tuple[list[Keyframe], np.
         np.array([f.t_s for f in frames]), t_traj, T_world_lidar, np.array(cal.T_lidar_camera)
     )
     frames = [f for f, k in zip(frames, keep, strict=True) if k]
-    chosen = select_keyframes(
+    chosen = spread_out(
         T_wc, ColourSettings(min_baseline_m=0.1, min_turn_deg=5.0, max_keyframes=cfg.max_keyframes)
     )
+    colours = cloud.rgb if cloud.rgb is not None else np.full((len(cloud), 3), 128, np.uint8)
+    return cal, [frames[i] for i in chosen], T_wc[chosen], np.column_stack([cloud.xyz_m, colours])
+
+
+def make_keyframes(
+    cal,  # CameraCalibration (pinhole, undistorted)
+    jpegs: list[bytes],
+    T_world_camera: np.ndarray,  # [K, 4, 4]
+    map_xyz: np.ndarray,  # [N, 3] for the LiDAR depth
+    cfg: TrainConfig,
+    t_s: list[float] | None = None,
+) -> list[Keyframe]:
+    """Decode, scale and crop the images, and render the map's sparse depth into each."""
     s = cfg.image_scale
-    K = np.array([[cal.fx * s, 0, cal.cx * s], [0, cal.fy * s, cal.cy * s], [0, 0, 1.0]])
+    K = pinhole_K(cal, s)
     w, h = round(cal.width * s), round(cal.height * s)
     x0, y0 = 0, 0
     if cfg.crop is not None:
@@ -101,15 +136,15 @@ def load_keyframes(session: Path, cfg: TrainConfig) -> tuple[list[Keyframe], np.
         K[0, 2] -= x0
         K[1, 2] -= y0
     keyframes = []
-    for i in chosen:
-        img = cv2.imdecode(np.frombuffer(frames[i].jpeg, np.uint8), cv2.IMREAD_COLOR)
+    for i, jpeg in enumerate(jpegs):
+        img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
         if img is None:
             continue
         if s != 1.0:
             img = cv2.resize(img, (round(cal.width * s), round(cal.height * s)), cv2.INTER_AREA)
         img = img[y0 : y0 + h, x0 : x0 + w, ::-1]
-        viewmat = np.linalg.inv(T_wc[i])
-        pc = cloud.xyz_m @ viewmat[:3, :3].T + viewmat[:3, 3]
+        viewmat = np.linalg.inv(T_world_camera[i])
+        pc = map_xyz @ viewmat[:3, :3].T + viewmat[:3, 3]
         depth = _sparse_depth(pc, K, w, h)
         keyframes.append(
             Keyframe(
@@ -117,11 +152,23 @@ def load_keyframes(session: Path, cfg: TrainConfig) -> tuple[list[Keyframe], np.
                 torch.tensor(viewmat, dtype=torch.float32),
                 torch.tensor(K, dtype=torch.float32),
                 torch.tensor(depth),
-                frames[i].t_s,
+                t_s[i] if t_s is not None else float(i),
             )
         )
-    colours = cloud.rgb if cloud.rgb is not None else np.full((len(cloud), 3), 128, np.uint8)
-    return keyframes, np.column_stack([cloud.xyz_m, colours])
+    return keyframes
+
+
+def pinhole_K(cal, scale: float = 1.0) -> np.ndarray:  # -> [3, 3]
+    """The calibration's intrinsics for an image resized by scale, in gsplat's convention: pixel
+    (0, 0) spans [0, 1), its centre at 0.5. Calibrations (OpenCV, ROS) put that centre at 0, so
+    the principal point moves by half a pixel before scaling."""
+    return np.array(
+        [
+            [cal.fx * scale, 0.0, (cal.cx + 0.5) * scale],
+            [0.0, cal.fy * scale, (cal.cy + 0.5) * scale],
+            [0.0, 0.0, 1.0],
+        ]
+    )
 
 
 def pixels(
@@ -219,13 +266,27 @@ class Trainer:
         )
         self.strategy.check_sanity(self.params, self.optimizers)
         self.strategy_state = self.strategy.initialize_state(scene_scale=self.scene_scale)
+        self.poses = (
+            PoseCorrections(len(self.train_views), cfg.lr_pose, self.device)
+            if cfg.pose_refine
+            else None
+        )
         self.step = 0
 
-    def _render(self, view: Keyframe, sh_degree: int):
+    def _schedule(self) -> None:
+        """The means' and poses' learning rates at this step (from the step alone, so a resumed
+        run continues the same schedule)."""
+        cfg, done = self.cfg, self.step / max(self.cfg.iterations, 1)
+        means = self.optimizers["means"].param_groups[0]
+        means["lr"] = cfg.lr_means * self.scene_scale * cfg.lr_means_final_ratio**done
+        if self.poses is not None:
+            self.poses.optimizer.param_groups[0]["lr"] = cfg.lr_pose * cfg.lr_pose_final_ratio**done
+
+    def _render(self, view: Keyframe, sh_degree: int, viewmat: Tensor | None = None, params=None):
         h, w = view.image.shape[:2]
         return render(
-            dict(self.params),
-            view.viewmat.to(self.device),
+            dict(self.params) if params is None else params,
+            view.viewmat.to(self.device) if viewmat is None else viewmat,
             view.K.to(self.device),
             w,
             h,
@@ -235,9 +296,14 @@ class Trainer:
 
     def train_step(self) -> float:
         cfg = self.cfg
-        view = self.train_views[self.step % len(self.train_views)]
+        i = self.step % len(self.train_views)
+        view = self.train_views[i]
         sh_degree = min(self.step // cfg.sh_increase_every, cfg.sh_degree)
-        out = self._render(view, sh_degree)
+        self._schedule()
+        viewmat = view.viewmat.to(self.device)
+        if self.poses is not None:
+            viewmat = self.poses(i, viewmat)
+        out = self._render(view, sh_degree, viewmat)
         gt = view.image.to(self.device)
         l1 = (out.rgb - gt).abs().mean()
         loss = (1 - cfg.ssim_lambda) * l1 + cfg.ssim_lambda * (1 - ssim(out.rgb, gt))
@@ -253,6 +319,8 @@ class Trainer:
         for opt in self.optimizers.values():
             opt.step()
             opt.zero_grad(set_to_none=True)
+        if self.poses is not None:
+            self.poses.step()
         if cfg.densify:
             self.strategy.step_post_backward(
                 self.params, self.optimizers, self.strategy_state, self.step, out.info
@@ -260,22 +328,34 @@ class Trainer:
         self.step += 1
         return loss.item()
 
-    @torch.no_grad()
-    def evaluate(self) -> dict:
-        """PSNR and SSIM over the held-out keyframes."""
+    def evaluate(self, align: bool = False) -> dict:
+        """PSNR and SSIM over the held-out keyframes at their SLAM poses, and with align also
+        after test-time pose alignment (cfg.align_steps steps; the scene stays frozen)."""
         sh_degree = min(self.step // self.cfg.sh_increase_every, self.cfg.sh_degree)
-        p, s = [], []
+        frozen = {k: v.detach() for k, v in self.params.items()}
+        scores: dict[str, list[float]] = {"psnr_db": [], "ssim": []}
+        if align and self.cfg.align_steps > 0:
+            scores |= {"psnr_db_aligned": [], "ssim_aligned": []}
         for view in self.test_views:
-            out = self._render(view, sh_degree)
             gt = view.image.to(self.device)
-            p.append(psnr(out.rgb, gt))
-            s.append(float(ssim(out.rgb.clamp(0, 1), gt)))
-        return {
-            "psnr_db": round(float(np.mean(p)), 3),
-            "ssim": round(float(np.mean(s)), 4),
-            "views": len(p),
-            "gaussians": len(self.params["means"]),
-        }
+            viewmats = {"": view.viewmat.to(self.device)}
+            if "psnr_db_aligned" in scores:
+                viewmats["_aligned"] = align_view(
+                    lambda vm, v=view: self._render(v, sh_degree, vm, frozen).rgb,
+                    viewmats[""],
+                    gt,
+                    self.cfg.align_steps,
+                )
+            with torch.no_grad():
+                for suffix, vm in viewmats.items():
+                    out = self._render(view, sh_degree, vm, frozen)
+                    scores["psnr_db" + suffix].append(psnr(out.rgb, gt))
+                    scores["ssim" + suffix].append(float(ssim(out.rgb.clamp(0, 1), gt)))
+        figures = {k: round(float(np.mean(v)), 4 if "ssim" in k else 3) for k, v in scores.items()}
+        figures |= {"views": len(self.test_views), "gaussians": len(frozen["means"])}
+        if self.poses is not None:
+            figures["pose_corrections"] = self.poses.magnitudes()
+        return figures
 
     # --- checkpoints ------------------------------------------------------------------------
     def save(self, path: Path) -> None:
@@ -286,6 +366,10 @@ class Trainer:
                 "config": asdict(self.cfg),
                 "params": {k: v.detach().cpu() for k, v in self.params.items()},
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                "poses": None if self.poses is None else self.poses.state_dict(),
+                "poses_optimizer": None
+                if self.poses is None
+                else self.poses.optimizer.state_dict(),
                 "strategy_state": {
                     k: v.cpu() if isinstance(v, Tensor) else v
                     for k, v in self.strategy_state.items()
@@ -308,6 +392,9 @@ class Trainer:
                 for k, v in ck["strategy_state"].items()
             }
         )
+        if self.poses is not None and ck.get("poses") is not None:
+            self.poses.load_state_dict(ck["poses"])
+            self.poses.optimizer.load_state_dict(ck["poses_optimizer"])
         self.step = ck["step"]
 
 
@@ -343,7 +430,7 @@ def train_session(
             trainer.save(checkpoint)
     wall_s = time.perf_counter() - t0
     trainer.save(checkpoint)
-    after = trainer.evaluate()
+    after = trainer.evaluate(align=True)
     params = {k: v.detach() for k, v in trainer.params.items()}
     write_ply(out_dir / "splat.ply", params)
     write_splat(out_dir / "scene.splat", params)
