@@ -52,10 +52,10 @@ def prepare(session: Path, out: Path, max_keyframes: int) -> None:
     from device.sessions.replay import SessionSource
     from slam.preprocess import voxel_downsample
     from slam.trajectory_io import read_tum
-    from splat.train import select_keyframes
+    from splat.train import pick_keyframes
 
     cfg = TrainConfig(max_keyframes=max_keyframes)
-    cal, frames, T_wc, map_xyz_rgb = select_keyframes(session, cfg)
+    cal, frames, T_wc, map_xyz_rgb = pick_keyframes(session, cfg)
     if len(map_xyz_rgb) > cfg.max_gaussians:  # the sample the Trainer would take, so it travels
         keep = np.random.default_rng(cfg.seed).choice(len(map_xyz_rgb), cfg.max_gaussians, False)
         map_xyz_rgb = map_xyz_rgb[keep]

@@ -73,7 +73,7 @@ class Keyframe:
 
 def load_keyframes(session: Path, cfg: TrainConfig) -> tuple[list[Keyframe], np.ndarray]:
     """The session's camera keyframes with their SLAM poses, and its map -> (keyframes, map)."""
-    cal, frames, T_world_camera, map_xyz_rgb = select_keyframes(session, cfg)
+    cal, frames, T_world_camera, map_xyz_rgb = pick_keyframes(session, cfg)
     keyframes = make_keyframes(
         cal,
         [f.jpeg for f in frames],
@@ -85,11 +85,10 @@ def load_keyframes(session: Path, cfg: TrainConfig) -> tuple[list[Keyframe], np.
     return keyframes, map_xyz_rgb
 
 
-def select_keyframes(session: Path, cfg: TrainConfig):
+def pick_keyframes(session: Path, cfg: TrainConfig):
     """Which camera frames to train on, and where the SLAM put them -> (calibration, frames,
     T_world_camera [K, 4, 4], map [N, 6] xyz and rgb)."""
-    from device.products.colour import ColourSettings, camera_poses
-    from device.products.colour import select_keyframes as spread_out
+    from device.products.colour import ColourSettings, camera_poses, select_keyframes
     from device.products.export import read_ply
     from device.sessions import rosmsg
     from device.sessions.manifest import read_manifest
@@ -111,7 +110,7 @@ def select_keyframes(session: Path, cfg: TrainConfig):
         np.array([f.t_s for f in frames]), t_traj, T_world_lidar, np.array(cal.T_lidar_camera)
     )
     frames = [f for f, k in zip(frames, keep, strict=True) if k]
-    chosen = spread_out(
+    chosen = select_keyframes(
         T_wc, ColourSettings(min_baseline_m=0.1, min_turn_deg=5.0, max_keyframes=cfg.max_keyframes)
     )
     colours = cloud.rgb if cloud.rgb is not None else np.full((len(cloud), 3), 128, np.uint8)
