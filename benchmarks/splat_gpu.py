@@ -170,6 +170,7 @@ def render_timings(trainer: Trainer, backend: str, reps: int = 10) -> dict:
 
 def run_online(bundle: dict, speed: float, device: str, backend: str) -> dict:
     from device.sessions.manifest import CameraCalibration
+    from device.splat_worker import TRAIN_BETWEEN_MESSAGES, feed
     from drivers.frames import CameraFrame
     from splat.online import OnlineConfig, OnlineSplat
 
@@ -195,16 +196,10 @@ def run_online(bundle: dict, speed: float, device: str, backend: str) -> dict:
     while i < len(events):
         now_ns = t_first + (time.perf_counter() - t0) * speed * 1e9
         while i < len(events) and events[i][0] <= now_ns:
-            msg = events[i][2]
-            if msg[0] == "pose":
-                splat.add_pose(msg[1], msg[2])
-            elif msg[0] == "points":
-                splat.add_points(msg[1])
-            else:
-                splat.add_image(msg[1])
+            feed(splat, events[i][2])
             i += 1
         if splat.owed_iterations > 0:
-            splat.train(max_iterations=10)  # as device/splat_worker.py does between messages
+            splat.train(max_iterations=TRAIN_BETWEEN_MESSAGES)
         else:
             time.sleep(0.001)
         scan_s = (now_ns - t_first) * 1e-9

@@ -29,6 +29,19 @@ from splat.config import SplatConfig
 
 log = logging.getLogger(__name__)
 
+TRAIN_BETWEEN_MESSAGES = 10  # iterations at a time: the queue stays drained while it trains
+
+
+def feed(splat, msg: tuple) -> None:
+    """One live message into the OnlineSplat: ("pose", t_ns, T_world_lidar [4, 4]),
+    ("points", xyz_world [M, 3]) or ("image", CameraFrame)."""
+    if msg[0] == "pose":
+        splat.add_pose(msg[1], msg[2])
+    elif msg[0] == "points":
+        splat.add_points(msg[1])
+    elif msg[0] == "image":
+        splat.add_image(msg[1])
+
 
 def _main(inbox: mp.Queue, config_json: str) -> None:
     import signal
@@ -76,17 +89,13 @@ def _main(inbox: mp.Queue, config_json: str) -> None:
                 last_export = time.monotonic()
             elif splat is None:
                 pass  # between scans
-            elif msg[0] == "pose":
-                splat.add_pose(msg[1], msg[2])
-            elif msg[0] == "points":
-                splat.add_points(msg[1])
-            elif msg[0] == "image":
-                splat.add_image(msg[1])
             elif msg[0] == "end":
                 finish()
                 splat, out = None, None
+            else:
+                feed(splat, msg)
             if splat is not None:
-                splat.train(max_iterations=10)  # a few at a time: the queue stays drained
+                splat.train(max_iterations=TRAIN_BETWEEN_MESSAGES)
                 if out is not None and time.monotonic() - last_export > sc.online_export_every_s:
                     splat.export(out)
                     last_export = time.monotonic()

@@ -26,7 +26,7 @@ from device.sessions.manifest import CameraCalibration
 from drivers.frames import CameraFrame
 from splat.gaussians import PARAM_NAMES, init_from_map
 from splat.render import Backend, render
-from splat.train import Keyframe, pinhole_K, pixels, psnr, ssim
+from splat.train import Keyframe, photometric_loss, pinhole_K, pixels, psnr
 
 log = logging.getLogger(__name__)
 
@@ -202,9 +202,7 @@ class OnlineSplat:
         for _ in range(n):
             view = self.train_views[int(self._rng.integers(len(self.train_views)))]
             out = self._render(view)
-            gt = view.image.to(self.device)
-            l1 = (out.rgb - gt).abs().mean()
-            loss = (1 - cfg.ssim_lambda) * l1 + cfg.ssim_lambda * (1 - ssim(out.rgb, gt))
+            loss = photometric_loss(out.rgb, view.image.to(self.device), cfg.ssim_lambda)
             loss.backward()
             for opt in self.optimizers.values():
                 opt.step()

@@ -123,7 +123,7 @@ def make_keyframes(
     T_world_camera: np.ndarray,  # [K, 4, 4]
     map_xyz: np.ndarray,  # [N, 3] for the LiDAR depth
     cfg: TrainConfig,
-    t_s: list[float] | None = None,
+    t_s: list[float],  # [K] the images' times
 ) -> list[Keyframe]:
     """Decode, scale and crop the images, and render the map's sparse depth into each."""
     s = cfg.image_scale
@@ -151,7 +151,7 @@ def make_keyframes(
                 torch.tensor(viewmat, dtype=torch.float32),
                 torch.tensor(K, dtype=torch.float32),
                 torch.tensor(depth),
-                t_s[i] if t_s is not None else float(i),
+                t_s[i],
             )
         )
     return keyframes
@@ -193,6 +193,11 @@ def _sparse_depth(pc: np.ndarray, K: np.ndarray, w: int, h: int) -> np.ndarray: 
 def psnr(a: Tensor, b: Tensor) -> float:  # [H, W, 3] in [0, 1]
     mse = nnf.mse_loss(a.clamp(0, 1), b).item()
     return 10.0 * math.log10(1.0 / max(mse, 1e-12))
+
+
+def photometric_loss(rgb: Tensor, gt: Tensor, ssim_lambda: float) -> Tensor:  # [H, W, 3] x2
+    """3DGS's image loss: (1 - lambda) L1 + lambda D-SSIM."""
+    return (1 - ssim_lambda) * (rgb - gt).abs().mean() + ssim_lambda * (1 - ssim(rgb, gt))
 
 
 def ssim(a: Tensor, b: Tensor, window: int = 11) -> Tensor:  # [H, W, 3] -> scalar
@@ -303,9 +308,7 @@ class Trainer:
         if self.poses is not None:
             viewmat = self.poses(i, viewmat)
         out = self._render(view, sh_degree, viewmat)
-        gt = view.image.to(self.device)
-        l1 = (out.rgb - gt).abs().mean()
-        loss = (1 - cfg.ssim_lambda) * l1 + cfg.ssim_lambda * (1 - ssim(out.rgb, gt))
+        loss = photometric_loss(out.rgb, view.image.to(self.device), cfg.ssim_lambda)
         lidar = view.depth.to(self.device)
         has = (lidar > 0) & (out.alpha > 0.5)
         if cfg.depth_lambda > 0 and has.any():
