@@ -52,10 +52,11 @@ def prepare(session: Path, out: Path, max_keyframes: int) -> None:
     from device.sessions.replay import SessionSource
     from slam.preprocess import voxel_downsample
     from slam.trajectory_io import read_tum
-    from splat.train import pick_keyframes
+    from splat.train import blind_zone, pick_keyframes
 
     cfg = TrainConfig(max_keyframes=max_keyframes)
     cal, frames, T_wc, map_xyz_rgb = pick_keyframes(session, cfg)
+    full_map_xyz = map_xyz_rgb[:, :3]  # where the LiDAR saw, for the blind zone
     if len(map_xyz_rgb) > cfg.max_gaussians:  # the sample the Trainer would take, so it travels
         keep = np.random.default_rng(cfg.seed).choice(len(map_xyz_rgb), cfg.max_gaussians, False)
         map_xyz_rgb = map_xyz_rgb[keep]
@@ -72,6 +73,10 @@ def prepare(session: Path, out: Path, max_keyframes: int) -> None:
         )
         assert keep.all()
         T_truth = np.linalg.inv(T_truth_slam) @ T_wc_gt
+    jpegs = [f.jpeg for f in frames]
+    blind = {"slam": blind_zone(cal, jpegs, T_wc, full_map_xyz)}
+    if T_truth is not None:
+        blind["gt"] = blind_zone(cal, jpegs, T_truth, full_map_xyz)
     # the live stream: images at the worker's rate, points released by proximity
     images, last = [], -(10**18)
     for f in SessionSource(session, topics=(rosmsg.IMAGE_TOPIC,)):
@@ -97,6 +102,7 @@ def prepare(session: Path, out: Path, max_keyframes: int) -> None:
             "T_world_camera": T_wc.astype(np.float64),
             "T_world_camera_truth": T_truth,
         },
+        "blind_zone_xyz_rgb": blind,  # triangulated with the SLAM's or the true poses
         "map_xyz": map_xyz_rgb[:, :3].astype(np.float32),
         "map_rgb": map_xyz_rgb[:, 3:6].astype(np.uint8),
         "live": {
@@ -229,11 +235,13 @@ def train_run(
     device: str,
     backend: str,
     stop_at: float,  # perf_counter time: training stops here if not done
+    blind_xyz_rgb: np.ndarray | None,  # [M, 6]
 ) -> dict:
     _reset_peak()
-    trainer = Trainer(keyframes, map_xyz_rgb, cfg, device, backend)
+    trainer = Trainer(keyframes, map_xyz_rgb, cfg, device, backend, blind_xyz_rgb)
     figures: dict = {
         "image_size": list(keyframes[0].image.shape[1::-1]),
+        "init_points": trainer.init_points,
         "train_views": len(trainer.train_views),
         "test_views": len(trainer.test_views),
         "before": trainer.evaluate(),
@@ -295,16 +303,21 @@ def run(args: argparse.Namespace) -> None:
 
     by_scale: dict[float, list] = {}
     figures["runs"] = []
-    for spec in args.train:  # "SCALE,slam|gt,refine|fixed,ITERS,SECONDS"
-        scale_s, poses, refine, iters_s, seconds_s = spec.split(",")
+    for spec in args.train:  # "SCALE,slam|gt,refine|fixed,ITERS,SECONDS[,fill|nofill]"
+        scale_s, poses, refine, iters_s, seconds_s, *fill = spec.split(",")
         cfg = TrainConfig(
             iterations=int(iters_s),
             image_scale=float(scale_s),
             pose_refine=refine == "refine",
+            blind_zone=fill != ["nofill"],
             checkpoint_every=10**9,
         )
         if backend == "torch":  # its (tile, Gaussian, pixel) terms fit memory for small images
             cfg = replace(cfg, image_scale=min(cfg.image_scale, 0.125), max_gaussians=50_000)
+        if args.max_gaussians:
+            cfg = replace(cfg, max_gaussians=args.max_gaussians)
+        if args.align_steps is not None:
+            cfg = replace(cfg, align_steps=args.align_steps)
         entry: dict = {"spec": spec}
         figures["runs"].append(entry)
         try:
@@ -321,7 +334,8 @@ def run(args: argparse.Namespace) -> None:
                     for k, T in zip(keyframes, kf["T_world_camera_truth"], strict=True)
                 ]
             stop_at = min(time.perf_counter() + float(seconds_s), t_start + args.deadline_s)
-            entry.update(train_run(keyframes, map_xyz_rgb, cfg, device, backend, stop_at))
+            blind = bundle.get("blind_zone_xyz_rgb", {}).get(poses) if cfg.blind_zone else None
+            entry.update(train_run(keyframes, map_xyz_rgb, cfg, device, backend, stop_at, blind))
         except Exception as e:  # noqa: BLE001 - recorded; the next run goes on
             log.exception("run %s failed", spec)
             entry["error"] = f"{type(e).__name__}: {e}"
@@ -345,10 +359,12 @@ def main() -> None:
         "--train",
         action="append",
         default=[],
-        help="a training run: SCALE,slam|gt,refine|fixed,ITERATIONS,SECONDS (repeatable), "
-        "e.g. 1.0,slam,refine,30000,3600",
+        help="a training run: SCALE,slam|gt,refine|fixed,ITERATIONS,SECONDS[,fill|nofill] "
+        "(repeatable; nofill: no blind-zone points), e.g. 1.0,slam,refine,30000,3600",
     )
     r.add_argument("--deadline-s", type=float, default=1e9, help="no training after this")
+    r.add_argument("--max-gaussians", type=int, help="the initialisation's budget (map + blind)")
+    r.add_argument("--align-steps", type=int, help="test-time alignment steps (0: none)")
     r.add_argument("--online-speed", type=float, default=2.0, help="x real time; 0 skips")
     args = ap.parse_args()
     if args.cmd == "prepare":

@@ -224,6 +224,20 @@ def splat_train(
             "--align-steps", min=0, help="test-time pose alignment of held-out views (0: none)"
         ),
     ] = 100,
+    blind_zone: Annotated[
+        bool,
+        typer.Option(
+            "--blind-zone/--no-blind-zone",
+            help="add points triangulated from the images where the LiDAR saw nothing",
+        ),
+    ] = True,
+    exposure: Annotated[
+        bool,
+        typer.Option(
+            "--exposure/--no-exposure",
+            help="learn each keyframe's colour transform (an auto-exposed camera)",
+        ),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Train 3D Gaussians on a session's keyframes from its coloured map; resumes from DIR's
@@ -254,6 +268,8 @@ def splat_train(
         image_scale=scale,
         map_voxel_m=map_voxel,
         pose_refine=pose_refine,
+        blind_zone=blind_zone,
+        exposure=exposure,
         align_steps=align_steps,
     )
     with _progress(f"training ({device})") as progress:
@@ -269,6 +285,16 @@ def splat_train(
         f"held-out PSNR {b['psnr_db']:.2f} -> {a['psnr_db']:.2f} dB, SSIM {b['ssim']:.3f} -> "
         f"{a['ssim']:.3f} over {a['views']} views; {figures['iterations_per_s']} it/s"
     )
+    init = figures["init_points"]
+    typer.echo(
+        f"initialised from {init['lidar']:,} map points and {init['blind_zone']:,} points "
+        "triangulated where the LiDAR saw nothing"
+    )
+    if "psnr_db_colour_fit" in a:
+        typer.echo(
+            f"with each held-out render's colours fitted to its image (exposure unknown): PSNR "
+            f"{a['psnr_db_colour_fit']:.2f} dB; learned gains {a['exposure_corrections']}"
+        )
     if "psnr_db_aligned" in a:
         typer.echo(
             f"after test-time pose alignment of the held-out views: PSNR "

@@ -210,6 +210,8 @@ def splat_session(
         map_voxel_m=sc.map_voxel_m,
         max_gaussians=sc.max_gaussians,
         pose_refine=sc.pose_refine,
+        blind_zone=sc.blind_zone,
+        exposure=sc.exposure,
         align_steps=sc.align_steps,
     )
     report("splat", 0.0)

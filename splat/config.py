@@ -21,6 +21,16 @@ class SplatConfig(BaseModel):
     pose_refine: bool = Field(
         True, description="learn a small correction of each keyframe's SLAM pose while training"
     )
+    blind_zone: bool = Field(
+        True,
+        description="add points triangulated from the keyframes where the LiDAR saw nothing "
+        "(a level Mid-360 never sees the floor near the operator)",
+    )
+    exposure: bool = Field(
+        False,
+        description="learn each keyframe's colour transform: for auto-exposed cameras (held-out "
+        "views are then also scored after a colour fit)",
+    )
     align_steps: int = Field(
         100, ge=0, description="test-time pose alignment of held-out views before scoring (0: none)"
     )

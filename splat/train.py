@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor
 
+from splat.exposure import ExposureCorrections, colour_fit
 from splat.gaussians import PARAM_NAMES, init_from_map
 from splat.poses import PoseCorrections, align_view
 from splat.render import Backend, render
@@ -47,10 +48,13 @@ class TrainConfig:
     map_voxel_m: float = 0.0  # thin the map before initialising (0 = every point)
     max_gaussians: int = 1_000_000  # the initialisation keeps at most this many
     densify: bool = True
+    blind_zone: bool = True  # add points triangulated where the LiDAR saw nothing (the floor)
     pose_refine: bool = True  # learn a small correction of each keyframe's SLAM pose
     lr_pose: float = 3e-5  # SparseAdam: a keyframe's first visits move it ~3x this (rad, m)
     lr_pose_final_ratio: float = 0.1  # decays exponentially to this fraction by the last step
     align_steps: int = 100  # test-time alignment of a held-out view before the final score
+    exposure: bool = False  # learn each keyframe's colour transform (auto-exposed cameras)
+    lr_exposure: float = 5e-3  # SparseAdam, on the 12 numbers of each keyframe's transform
     checkpoint_every: int = 1000
     seed: int = 0
     lr_means: float = 1.6e-4  # times the scene scale
@@ -71,18 +75,43 @@ class Keyframe:
     t_s: float
 
 
-def load_keyframes(session: Path, cfg: TrainConfig) -> tuple[list[Keyframe], np.ndarray]:
-    """The session's camera keyframes with their SLAM poses, and its map -> (keyframes, map)."""
+def load_keyframes(
+    session: Path, cfg: TrainConfig
+) -> tuple[list[Keyframe], np.ndarray, np.ndarray]:
+    """The session's camera keyframes with their SLAM poses, its map, and (cfg.blind_zone) the
+    points triangulated where the LiDAR saw nothing -> (keyframes, map [N, 6], blind [M, 6])."""
     cal, frames, T_world_camera, map_xyz_rgb = pick_keyframes(session, cfg)
+    jpegs = [f.jpeg for f in frames]
     keyframes = make_keyframes(
-        cal,
-        [f.jpeg for f in frames],
-        T_world_camera,
-        map_xyz_rgb[:, :3],
-        cfg,
-        [f.t_s for f in frames],
+        cal, jpegs, T_world_camera, map_xyz_rgb[:, :3], cfg, [f.t_s for f in frames]
     )
-    return keyframes, map_xyz_rgb
+    blind = np.zeros((0, 6))
+    if cfg.blind_zone:
+        try:
+            blind = blind_zone(cal, jpegs, T_world_camera, map_xyz_rgb[:, :3])
+        except (cv2.error, ValueError) as exc:  # the map alone still trains a splat
+            log.warning("%s: no blind-zone points: %s", session, exc)
+    return keyframes, map_xyz_rgb, blind
+
+
+def blind_zone(
+    cal,  # CameraCalibration (pinhole, undistorted)
+    jpegs: list[bytes],
+    T_world_camera: np.ndarray,  # [K, 4, 4]
+    map_xyz: np.ndarray,  # [N, 3]
+) -> np.ndarray:  # -> [M, 6] xyz, rgb
+    """Points triangulated from the full-resolution keyframes where the map has none
+    (splat/triangulate.py)."""
+    from splat.triangulate import blind_zone_points
+
+    images, poses = [], []
+    for jpeg, T in zip(jpegs, T_world_camera, strict=True):
+        img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if img is not None:
+            images.append(np.ascontiguousarray(img[:, :, ::-1]))
+            poses.append(T)
+    K = np.array([[cal.fx, 0.0, cal.cx], [0.0, cal.fy, cal.cy], [0.0, 0.0, 1.0]])  # OpenCV's
+    return blind_zone_points(images, K, np.array(poses).reshape(-1, 4, 4), map_xyz)
 
 
 def pick_keyframes(session: Path, cfg: TrainConfig):
@@ -227,6 +256,7 @@ class Trainer:
         cfg: TrainConfig,
         device: str = "cpu",
         backend: Backend = "auto",
+        blind_xyz_rgb: np.ndarray | None = None,  # [M, 6] added as they are (never thinned)
     ) -> None:
         from gsplat.strategy import DefaultStrategy
 
@@ -241,8 +271,12 @@ class Trainer:
             from slam.preprocess import voxel_downsample
 
             pts = pts[voxel_downsample(pts[:, :3], cfg.map_voxel_m)]
-        if len(pts) > cfg.max_gaussians:
-            pts = pts[np.random.default_rng(cfg.seed).choice(len(pts), cfg.max_gaussians, False)]
+        blind = np.zeros((0, 6)) if blind_xyz_rgb is None else blind_xyz_rgb[: cfg.max_gaussians]
+        budget = cfg.max_gaussians - len(blind)
+        if len(pts) > budget:
+            pts = pts[np.random.default_rng(cfg.seed).choice(len(pts), budget, False)]
+        pts = np.concatenate([pts[:, :6], blind]) if len(blind) else pts
+        self.init_points = {"lidar": len(pts) - len(blind), "blind_zone": len(blind)}
         init = init_from_map(pts[:, :3], pts[:, 3:6], cfg.sh_degree)
         self.params = torch.nn.ParameterDict(
             {k: torch.nn.Parameter(v.to(self.device)) for k, v in init.items()}
@@ -273,6 +307,11 @@ class Trainer:
         self.poses = (
             PoseCorrections(len(self.train_views), cfg.lr_pose, self.device)
             if cfg.pose_refine
+            else None
+        )
+        self.exposure = (
+            ExposureCorrections(len(self.train_views), cfg.lr_exposure, self.device)
+            if cfg.exposure
             else None
         )
         self.step = 0
@@ -308,7 +347,8 @@ class Trainer:
         if self.poses is not None:
             viewmat = self.poses(i, viewmat)
         out = self._render(view, sh_degree, viewmat)
-        loss = photometric_loss(out.rgb, view.image.to(self.device), cfg.ssim_lambda)
+        rgb = out.rgb if self.exposure is None else self.exposure(i, out.rgb)
+        loss = photometric_loss(rgb, view.image.to(self.device), cfg.ssim_lambda)
         lidar = view.depth.to(self.device)
         has = (lidar > 0) & (out.alpha > 0.5)
         if cfg.depth_lambda > 0 and has.any():
@@ -321,8 +361,9 @@ class Trainer:
         for opt in self.optimizers.values():
             opt.step()
             opt.zero_grad(set_to_none=True)
-        if self.poses is not None:
-            self.poses.step()
+        for extra in (self.poses, self.exposure):
+            if extra is not None:
+                extra.step()
         if cfg.densify:
             self.strategy.step_post_backward(
                 self.params, self.optimizers, self.strategy_state, self.step, out.info
@@ -332,7 +373,8 @@ class Trainer:
 
     def evaluate(self, align: bool = False) -> dict:
         """PSNR and SSIM over the held-out keyframes at their SLAM poses, and with align also
-        after test-time pose alignment (cfg.align_steps steps; the scene stays frozen)."""
+        after test-time pose alignment (cfg.align_steps steps; the scene stays frozen). With
+        exposure compensation, also after fitting each render's colours to its image."""
         sh_degree = min(self.step // self.cfg.sh_increase_every, self.cfg.sh_degree)
         frozen = {k: v.detach() for k, v in self.params.items()}
         scores: dict[str, list[float]] = {"psnr_db": [], "ssim": []}
@@ -353,10 +395,16 @@ class Trainer:
                     out = self._render(view, sh_degree, vm, frozen)
                     scores["psnr_db" + suffix].append(psnr(out.rgb, gt))
                     scores["ssim" + suffix].append(float(ssim(out.rgb.clamp(0, 1), gt)))
+                if self.exposure is not None:  # the last render: aligned if it was
+                    scores.setdefault("psnr_db_colour_fit", []).append(
+                        psnr(colour_fit(out.rgb, gt), gt)
+                    )
         figures = {k: round(float(np.mean(v)), 4 if "ssim" in k else 3) for k, v in scores.items()}
         figures |= {"views": len(self.test_views), "gaussians": len(frozen["means"])}
         if self.poses is not None:
             figures["pose_corrections"] = self.poses.magnitudes()
+        if self.exposure is not None:
+            figures["exposure_corrections"] = self.exposure.magnitudes()
         return figures
 
     # --- checkpoints ------------------------------------------------------------------------
@@ -372,6 +420,10 @@ class Trainer:
                 "poses_optimizer": None
                 if self.poses is None
                 else self.poses.optimizer.state_dict(),
+                "exposure": None if self.exposure is None else self.exposure.state_dict(),
+                "exposure_optimizer": None
+                if self.exposure is None
+                else self.exposure.optimizer.state_dict(),
                 "strategy_state": {
                     k: v.cpu() if isinstance(v, Tensor) else v
                     for k, v in self.strategy_state.items()
@@ -397,6 +449,9 @@ class Trainer:
         if self.poses is not None and ck.get("poses") is not None:
             self.poses.load_state_dict(ck["poses"])
             self.poses.optimizer.load_state_dict(ck["poses_optimizer"])
+        if self.exposure is not None and ck.get("exposure") is not None:
+            self.exposure.load_state_dict(ck["exposure"])
+            self.exposure.optimizer.load_state_dict(ck["exposure_optimizer"])
         self.step = ck["step"]
 
 
@@ -415,8 +470,8 @@ def train_session(
     from splat.export import write_ply, write_splat
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    keyframes, map_pts = load_keyframes(session, cfg)
-    trainer = Trainer(keyframes, map_pts, cfg, device, backend)
+    keyframes, map_pts, blind = load_keyframes(session, cfg)
+    trainer = Trainer(keyframes, map_pts, cfg, device, backend, blind)
     checkpoint = out_dir / ".checkpoint.pt"  # hidden: the API serves no dot-file
     if checkpoint.exists():
         trainer.load(checkpoint)
@@ -444,6 +499,7 @@ def train_session(
         "train_views": len(trainer.train_views),
         "test_views": len(trainer.test_views),
         "image_size": list(keyframes[0].image.shape[1::-1]),
+        "init_points": trainer.init_points,
         "before": before,
         "after": after,
         "device": device,
