@@ -97,7 +97,7 @@ def prepare(session: Path, out: Path, max_keyframes: int) -> None:
         "manifest_sim": read_manifest(session).model_dump(mode="json").get("sim"),
         "calibration": cal.model_dump(),
         "keyframes": {
-            "jpegs": [f.jpeg for f in frames],
+            "jpegs": jpegs,
             "t_s": [f.t_s for f in frames],
             "T_world_camera": T_wc.astype(np.float64),
             "T_world_camera_truth": T_truth,

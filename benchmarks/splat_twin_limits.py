@@ -47,7 +47,7 @@ def measure(session: Path) -> dict:
     from drivers.sim.camera import CameraModel, render
     from drivers.sim.scenes import Raycaster, make_scene
     from slam.trajectory_io import read_tum
-    from splat.train import TrainConfig, blind_zone, pick_keyframes
+    from splat.train import TrainConfig, blind_zone, opencv_K, pick_keyframes
     from splat.triangulate import lidar_coverage
 
     cfg = TrainConfig()
@@ -90,7 +90,7 @@ def measure(session: Path) -> dict:
     }
 
     # 2. the blind zone: 16 px cells no map point falls in, nor in a neighbouring cell
-    K = np.array([[cal.fx, 0, cal.cx], [0, cal.fy, cal.cy], [0, 0, 1.0]])
+    K = opencv_K(cal)
     thirds = []
     for i in held_out:
         grid = lidar_coverage(

@@ -246,7 +246,8 @@ def splat_train(
 
     from device.processing import ProcessingError, process_session
     from device.sessions.manifest import PRODUCTS, SessionState, read_manifest
-    from splat.train import TrainConfig, train_session
+    from splat.config import train_config
+    from splat.train import train_session
 
     if device not in ("cpu", "cuda"):
         raise _fail(f"--device takes cpu or cuda, not {device!r}")
@@ -263,15 +264,16 @@ def splat_train(
                 process_session(session, cfg, lambda stage, fraction: progress(fraction))
             except ProcessingError as exc:
                 raise _fail(f"{session}: {exc}") from None
-    train_cfg = TrainConfig(
-        iterations=iters,
-        image_scale=scale,
-        map_voxel_m=map_voxel,
-        pose_refine=pose_refine,
-        blind_zone=blind_zone,
-        exposure=exposure,
-        align_steps=align_steps,
-    )
+    options = {  # over the config's [splat]
+        "iterations": iters,
+        "image_scale": scale,
+        "map_voxel_m": map_voxel,
+        "pose_refine": pose_refine,
+        "blind_zone": blind_zone,
+        "exposure": exposure,
+        "align_steps": align_steps,
+    }
+    train_cfg = train_config(cfg.splat.model_copy(update=options))
     with _progress(f"training ({device})") as progress:
         try:
             figures = train_session(

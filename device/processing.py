@@ -198,22 +198,14 @@ def splat_session(
     scan meanwhile. A failure is logged and noted in the stats, never fatal."""
     import torch
 
-    from splat.train import TrainConfig, train_session
+    from splat.config import train_config
+    from splat.train import train_session
 
     session_dir = Path(session_dir)
     report = progress or (lambda stage, fraction: None)
     sc = config.splat
     device = sc.device if sc.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    cfg = TrainConfig(
-        iterations=sc.iterations,
-        image_scale=sc.image_scale,
-        map_voxel_m=sc.map_voxel_m,
-        max_gaussians=sc.max_gaussians,
-        pose_refine=sc.pose_refine,
-        blind_zone=sc.blind_zone,
-        exposure=sc.exposure,
-        align_steps=sc.align_steps,
-    )
+    cfg = train_config(sc)
     report("splat", 0.0)
     try:
         figures = train_session(

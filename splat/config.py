@@ -44,3 +44,19 @@ class SplatConfig(BaseModel):
     online_export_every_s: float = Field(
         10.0, gt=0.0, description="how often the live splat is written into the scan's products"
     )
+
+
+def train_config(sc: SplatConfig):  # -> splat.train.TrainConfig
+    """The offline training settings these give (the rest keep TrainConfig's defaults)."""
+    from splat.train import TrainConfig
+
+    return TrainConfig(
+        iterations=sc.iterations,
+        image_scale=sc.image_scale,
+        map_voxel_m=sc.map_voxel_m,
+        max_gaussians=sc.max_gaussians,
+        pose_refine=sc.pose_refine,
+        blind_zone=sc.blind_zone,
+        exposure=sc.exposure,
+        align_steps=sc.align_steps,
+    )

@@ -13,35 +13,32 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from splat.poses import ViewRows
 
-class ExposureCorrections(torch.nn.Module):
-    """One affine colour transform per keyframe. Sparse rows with SparseAdam, so a keyframe's
-    transform moves only when it is trained on (as `poses.PoseCorrections`). Keyframe 0 is the
-    reference and keeps the identity: otherwise every transform could drift together while the
-    Gaussians' colours drift the other way."""
+
+class ExposureCorrections(ViewRows):
+    """One affine colour transform per keyframe (12 numbers: A row-major, then b). Keyframe 0
+    is the reference and keeps the identity: otherwise every transform could drift together
+    while the Gaussians' colours drift the other way."""
 
     def __init__(self, n_views: int, lr: float, device: torch.device) -> None:
-        super().__init__()
-        self.ab = torch.nn.Embedding(n_views, 12, sparse=True, device=device)
-        torch.nn.init.zeros_(self.ab.weight)
-        self.optimizer = torch.optim.SparseAdam(self.ab.parameters(), lr=lr)
+        super().__init__(n_views, 12, lr, device)
 
     def forward(self, i: int, rgb: Tensor) -> Tensor:  # [H, W, 3] -> [H, W, 3]
         if i == 0:
             return rgb
-        p = self.ab(torch.tensor([i], device=rgb.device))[0]
+        p = self.row(i, rgb.device)
         A = torch.eye(3, device=rgb.device) + p[:9].view(3, 3)
         return rgb @ A.T + p[9:]
 
-    def step(self) -> None:
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+    def gains(self) -> Tensor:  # -> [n_views] each transform's mean diagonal
+        w = self.rows.weight.detach()
+        return 1.0 + (w[:, 0] + w[:, 4] + w[:, 8]) / 3
 
     def magnitudes(self) -> dict:
-        """The learned gains (the transforms' mean diagonal) and offsets, smallest and largest."""
-        w = self.ab.weight.detach()
-        gain = 1.0 + (w[:, 0] + w[:, 4] + w[:, 8]) / 3
-        offset = w[:, 9:].mean(dim=1)
+        """The learned gains and offsets, smallest and largest."""
+        gain = self.gains()
+        offset = self.rows.weight.detach()[:, 9:].mean(dim=1)
         return {
             "gain_min": round(float(gain.min()), 4),
             "gain_max": round(float(gain.max()), 4),

@@ -26,28 +26,39 @@ def se3_exp(xi: Tensor) -> Tensor:  # [6] rotation vector (rad), translation (m)
     return torch.linalg.matrix_exp(twist)
 
 
-class PoseCorrections(torch.nn.Module):
-    """One correction per keyframe, applied in the camera frame: T_camera_world <- exp(xi^) @
-    T_camera_world. Sparse rows with SparseAdam, so a keyframe moves only when it is trained on
-    (a dense Adam would keep moving every keyframe on its stale momentum)."""
+class ViewRows(torch.nn.Module):
+    """A row of learned numbers per training keyframe, zero at the start (the pose corrections
+    here, the exposure's colour transforms). Sparse rows with SparseAdam, so a keyframe's row
+    moves only when it is trained on (a dense Adam would keep moving every row on its stale
+    momentum)."""
 
-    def __init__(self, n_views: int, lr: float, device: torch.device) -> None:
+    def __init__(self, n_views: int, width: int, lr: float, device: torch.device) -> None:
         super().__init__()
-        self.xi = torch.nn.Embedding(n_views, 6, sparse=True, device=device)
-        torch.nn.init.zeros_(self.xi.weight)
-        self.optimizer = torch.optim.SparseAdam(self.xi.parameters(), lr=lr)
+        self.rows = torch.nn.Embedding(n_views, width, sparse=True, device=device)
+        torch.nn.init.zeros_(self.rows.weight)
+        self.optimizer = torch.optim.SparseAdam(self.rows.parameters(), lr=lr)
 
-    def forward(self, i: int, viewmat: Tensor) -> Tensor:  # [4, 4] -> [4, 4]
-        xi = self.xi(torch.tensor([i], device=viewmat.device))[0]
-        return se3_exp(xi) @ viewmat
+    def row(self, i: int, device: torch.device) -> Tensor:  # -> [width]
+        return self.rows(torch.tensor([i], device=device))[0]
 
     def step(self) -> None:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 
+
+class PoseCorrections(ViewRows):
+    """One correction per keyframe, applied in the camera frame: T_camera_world <- exp(xi^) @
+    T_camera_world."""
+
+    def __init__(self, n_views: int, lr: float, device: torch.device) -> None:
+        super().__init__(n_views, 6, lr, device)
+
+    def forward(self, i: int, viewmat: Tensor) -> Tensor:  # [4, 4] -> [4, 4]
+        return se3_exp(self.row(i, viewmat.device)) @ viewmat
+
     def magnitudes(self) -> dict:
         """The median and largest correction, in degrees and millimetres."""
-        w = self.xi.weight.detach()
+        w = self.rows.weight.detach()
         deg = torch.rad2deg(w[:, :3].norm(dim=1))
         mm = 1000 * w[:, 3:].norm(dim=1)
         return {

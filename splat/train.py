@@ -110,8 +110,7 @@ def blind_zone(
         if img is not None:
             images.append(np.ascontiguousarray(img[:, :, ::-1]))
             poses.append(T)
-    K = np.array([[cal.fx, 0.0, cal.cx], [0.0, cal.fy, cal.cy], [0.0, 0.0, 1.0]])  # OpenCV's
-    return blind_zone_points(images, K, np.array(poses).reshape(-1, 4, 4), map_xyz)
+    return blind_zone_points(images, opencv_K(cal), np.array(poses).reshape(-1, 4, 4), map_xyz)
 
 
 def pick_keyframes(session: Path, cfg: TrainConfig):
@@ -186,17 +185,19 @@ def make_keyframes(
     return keyframes
 
 
+def opencv_K(cal) -> np.ndarray:  # -> [3, 3]
+    """The calibration's intrinsics as calibrated (OpenCV, ROS): pixel centres at integers."""
+    return np.array([[cal.fx, 0.0, cal.cx], [0.0, cal.fy, cal.cy], [0.0, 0.0, 1.0]])
+
+
 def pinhole_K(cal, scale: float = 1.0) -> np.ndarray:  # -> [3, 3]
     """The calibration's intrinsics for an image resized by scale, in gsplat's convention: pixel
     (0, 0) spans [0, 1), its centre at 0.5. Calibrations (OpenCV, ROS) put that centre at 0, so
     the principal point moves by half a pixel before scaling."""
-    return np.array(
-        [
-            [cal.fx * scale, 0.0, (cal.cx + 0.5) * scale],
-            [0.0, cal.fy * scale, (cal.cy + 0.5) * scale],
-            [0.0, 0.0, 1.0],
-        ]
-    )
+    K = opencv_K(cal)
+    K[:2, 2] += 0.5
+    K[:2] *= scale
+    return K
 
 
 def pixels(
@@ -275,8 +276,8 @@ class Trainer:
         budget = cfg.max_gaussians - len(blind)
         if len(pts) > budget:
             pts = pts[np.random.default_rng(cfg.seed).choice(len(pts), budget, False)]
-        pts = np.concatenate([pts[:, :6], blind]) if len(blind) else pts
-        self.init_points = {"lidar": len(pts) - len(blind), "blind_zone": len(blind)}
+        self.init_points = {"lidar": len(pts), "blind_zone": len(blind)}
+        pts = np.concatenate([pts[:, :6], blind])
         init = init_from_map(pts[:, :3], pts[:, 3:6], cfg.sh_degree)
         self.params = torch.nn.ParameterDict(
             {k: torch.nn.Parameter(v.to(self.device)) for k, v in init.items()}
@@ -361,9 +362,8 @@ class Trainer:
         for opt in self.optimizers.values():
             opt.step()
             opt.zero_grad(set_to_none=True)
-        for extra in (self.poses, self.exposure):
-            if extra is not None:
-                extra.step()
+        for rows in self._view_rows().values():
+            rows.step()
         if cfg.densify:
             self.strategy.step_post_backward(
                 self.params, self.optimizers, self.strategy_state, self.step, out.info
@@ -407,6 +407,11 @@ class Trainer:
             figures["exposure_corrections"] = self.exposure.magnitudes()
         return figures
 
+    def _view_rows(self) -> dict:
+        """The per-keyframe learned corrections in use, by name (as the checkpoint keeps them)."""
+        rows = {"poses": self.poses, "exposure": self.exposure}
+        return {name: r for name, r in rows.items() if r is not None}
+
     # --- checkpoints ------------------------------------------------------------------------
     def save(self, path: Path) -> None:
         tmp = Path(path).with_suffix(".tmp")
@@ -416,14 +421,11 @@ class Trainer:
                 "config": asdict(self.cfg),
                 "params": {k: v.detach().cpu() for k, v in self.params.items()},
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
-                "poses": None if self.poses is None else self.poses.state_dict(),
-                "poses_optimizer": None
-                if self.poses is None
-                else self.poses.optimizer.state_dict(),
-                "exposure": None if self.exposure is None else self.exposure.state_dict(),
-                "exposure_optimizer": None
-                if self.exposure is None
-                else self.exposure.optimizer.state_dict(),
+                **{name: r.state_dict() for name, r in self._view_rows().items()},
+                **{
+                    f"{name}_optimizer": r.optimizer.state_dict()
+                    for name, r in self._view_rows().items()
+                },
                 "strategy_state": {
                     k: v.cpu() if isinstance(v, Tensor) else v
                     for k, v in self.strategy_state.items()
@@ -446,12 +448,10 @@ class Trainer:
                 for k, v in ck["strategy_state"].items()
             }
         )
-        if self.poses is not None and ck.get("poses") is not None:
-            self.poses.load_state_dict(ck["poses"])
-            self.poses.optimizer.load_state_dict(ck["poses_optimizer"])
-        if self.exposure is not None and ck.get("exposure") is not None:
-            self.exposure.load_state_dict(ck["exposure"])
-            self.exposure.optimizer.load_state_dict(ck["exposure_optimizer"])
+        for name, rows in self._view_rows().items():
+            if ck.get(name) is not None:
+                rows.load_state_dict(ck[name])
+                rows.optimizer.load_state_dict(ck[f"{name}_optimizer"])
         self.step = ck["step"]
 
 

@@ -38,7 +38,7 @@ class TriangulateConfig:
     min_parallax_deg: float = 3.0
     min_depth_m: float = 0.2
     max_depth_m: float = 30.0
-    min_pairs: int = 2  # other keyframes the point must reproject into (besides its own)
+    min_other_views: int = 2  # keyframes besides its own the point must reproject into
     coverage_cell_px: int = 16  # the LiDAR saw a pixel if a map point falls in its cell
 
 
@@ -69,7 +69,7 @@ def triangulate(
                 qi, qj = _matches(matcher, des_i, features[j][1], cfg.ratio)
                 uv[qi, c] = features[j][0][qj]
         X, inlier = _triangulate_tracks(uv, K, K_inv, T_camera_world[views], cfg)
-        keep = inlier[:, 0] & (inlier[:, 1:].sum(1) >= cfg.min_pairs)
+        keep = inlier[:, 0] & (inlier[:, 1:].sum(1) >= cfg.min_other_views)
         keep &= _widest_parallax_deg(X, T_world_camera[views], inlier) >= cfg.min_parallax_deg
         if not keep.any():
             continue

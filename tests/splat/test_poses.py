@@ -28,7 +28,7 @@ def test_only_the_keyframe_trained_on_moves():
     poses = PoseCorrections(5, lr=1e-3, device=torch.device("cpu"))
     poses(2, torch.eye(4))[0, 3].backward()  # any loss that depends on keyframe 2's pose
     poses.step()
-    moved = poses.xi.weight.detach().abs().sum(dim=1) > 0
+    moved = poses.rows.weight.detach().abs().sum(dim=1) > 0
     assert moved.tolist() == [False, False, True, False, False]
 
 
@@ -80,13 +80,13 @@ def test_a_checkpoint_keeps_the_pose_corrections_and_their_schedule(tmp_path):
     a = _trainer()
     for _ in range(4):
         a.train_step()
-    assert a.poses.xi.weight.abs().sum() > 0
+    assert a.poses.rows.weight.abs().sum() > 0
     a.save(tmp_path / "ck.pt")
     b = _trainer()
     b.load(tmp_path / "ck.pt")
-    assert b.step == 4 and torch.equal(a.poses.xi.weight, b.poses.xi.weight)
+    assert b.step == 4 and torch.equal(a.poses.rows.weight, b.poses.rows.weight)
     a.train_step()
     b.train_step()
-    assert torch.allclose(a.poses.xi.weight, b.poses.xi.weight)  # same state, same next step
+    assert torch.allclose(a.poses.rows.weight, b.poses.rows.weight)  # same state, same next step
     lr = b.optimizers["means"].param_groups[0]["lr"]
     assert lr == pytest.approx(b.cfg.lr_means * b.scene_scale * 0.01 ** (4 / 10))

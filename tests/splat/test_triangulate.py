@@ -67,7 +67,7 @@ def test_points_lie_on_the_surfaces_the_camera_saw(walk):
 def test_one_pair_alone_is_fooled_by_repeated_texture(walk):
     images, T_world_camera, surface = walk
     one = _distances(
-        triangulate(images, K, T_world_camera, TriangulateConfig(min_pairs=1)), surface
+        triangulate(images, K, T_world_camera, TriangulateConfig(min_other_views=1)), surface
     )
     two = _distances(triangulate(images, K, T_world_camera), surface)
     assert np.mean(one > 0.1) > 2 * np.mean(two > 0.1), (np.mean(one > 0.1), np.mean(two > 0.1))
