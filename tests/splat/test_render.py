@@ -77,3 +77,24 @@ def test_the_torch_backend_matches_gsplats_cuda_rasterizer():
     gpu = render({k: v.cuda() for k, v in p.items()}, view.cuda(), K.cuda(), W, H, 3, "gsplat")
     assert (cpu.rgb - gpu.rgb.cpu()).abs().max() < 2e-3
     assert (cpu.alpha - gpu.alpha.cpu()).abs().max() < 2e-3
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_a_point_on_the_calibrated_principal_point_lands_where_opencv_says(scale):
+    """Calibrations put pixel centres at integers (OpenCV, ROS), gsplat at +0.5; pinhole_K moves
+    the principal point between them. Half a pixel off cost the GPU runs ~1 dB at 1280x720."""
+    from types import SimpleNamespace
+
+    from splat.train import pinhole_K
+
+    cal = SimpleNamespace(fx=50.0, fy=50.0, cx=31.0, cy=23.0)  # the axis on pixel (31, 23)
+    K_px = torch.tensor(pinhole_K(cal, scale), dtype=torch.float32)
+    p = gaussians([[0, 0, 4.0], [10, 10, 10], [-10, 10, 10], [10, -10, 10]], [[255] * 3] * 4,
+                  0.2, 0.8)  # fmt: skip  (the last three are off the image)
+    a = render(p, torch.eye(4), K_px, int(64 * scale), int(48 * scale), 0, "torch").alpha.numpy()
+    h, w = a.shape
+    u = (a.sum(0) * np.arange(w)).sum() / a.sum()  # the blob's centre, pixel centres at 0
+    v = (a.sum(1) * np.arange(h)).sum() / a.sum()
+    # OpenCV's pixel (31, 23) in the image resized by scale: its centre at (x + 0.5) * scale - 0.5
+    assert u == pytest.approx((31 + 0.5) * scale - 0.5, abs=0.02)
+    assert v == pytest.approx((23 + 0.5) * scale - 0.5, abs=0.02)
