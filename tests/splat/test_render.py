@@ -89,8 +89,8 @@ def test_a_point_on_the_calibrated_principal_point_lands_where_opencv_says(scale
 
     cal = SimpleNamespace(fx=50.0, fy=50.0, cx=31.0, cy=23.0)  # the axis on pixel (31, 23)
     K_px = torch.tensor(pinhole_K(cal, scale), dtype=torch.float32)
-    p = gaussians([[0, 0, 4.0], [10, 10, 10], [-10, 10, 10], [10, -10, 10]], [[255] * 3] * 4,
-                  0.2, 0.8)  # fmt: skip  (the last three are off the image)
+    xyz = [[0, 0, 4.0], [10, 10, 10], [-10, 10, 10], [10, -10, 10]]  # the last three: off image
+    p = gaussians(xyz, [[255] * 3] * 4, 0.2, 0.8)
     a = render(p, torch.eye(4), K_px, int(64 * scale), int(48 * scale), 0, "torch").alpha.numpy()
     h, w = a.shape
     u = (a.sum(0) * np.arange(w)).sum() / a.sum()  # the blob's centre, pixel centres at 0
