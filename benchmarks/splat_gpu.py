@@ -63,16 +63,9 @@ def prepare(session: Path, out: Path, max_keyframes: int) -> None:
     t_s, T_world_lidar = read_tum(session / "products" / "trajectory.tum")
     T_truth = None
     if (session / "ground_truth.tum").exists():  # the twin's: the true camera poses, for scale
-        from device.products.accuracy import align_trajectory
-        from device.products.colour import camera_poses
+        from splat_twin_limits import true_camera_poses
 
-        t_gt, T_gt = read_tum(session / "ground_truth.tum")
-        T_truth_slam = align_trajectory(t_s, T_world_lidar, t_gt, T_gt)
-        keep, T_wc_gt = camera_poses(
-            np.array([f.t_s for f in frames]), t_gt, T_gt, np.array(cal.T_lidar_camera)
-        )
-        assert keep.all()
-        T_truth = np.linalg.inv(T_truth_slam) @ T_wc_gt
+        _, T_truth = true_camera_poses(session, cal, np.array([f.t_s for f in frames]))
     jpegs = [f.jpeg for f in frames]
     blind = {"slam": blind_zone(cal, jpegs, T_wc, full_map_xyz)}
     if T_truth is not None:

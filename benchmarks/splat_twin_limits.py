@@ -38,15 +38,32 @@ def _resize(img: np.ndarray, s: float) -> np.ndarray:
     return cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
 
 
+def true_camera_poses(
+    session: Path,
+    cal,  # CameraCalibration
+    t_s: np.ndarray,  # [K] the images' times
+) -> tuple[np.ndarray, np.ndarray]:
+    """A twin session's true camera poses at t_s, in the SLAM's world -> (T_truth_slam [4, 4]:
+    the SLAM's world in the twin's, T_world_camera [K, 4, 4])."""
+    from device.products.accuracy import align_trajectory
+    from device.products.colour import camera_poses
+    from slam.trajectory_io import read_tum
+
+    t_slam, T_world_lidar = read_tum(session / "products" / "trajectory.tum")
+    t_gt, T_gt = read_tum(session / "ground_truth.tum")
+    T_truth_slam = align_trajectory(t_slam, T_world_lidar, t_gt, T_gt)
+    inside, T_wc_truth = camera_poses(t_s, t_gt, T_gt, np.array(cal.T_lidar_camera))
+    if not inside.all():
+        raise ValueError(f"{session}: images outside the ground truth's time span")
+    return T_truth_slam, np.linalg.inv(T_truth_slam) @ T_wc_truth
+
+
 def measure(session: Path) -> dict:
     from scipy.spatial import cKDTree
 
-    from device.products.accuracy import align_trajectory
-    from device.products.colour import camera_poses
     from device.sessions.manifest import read_manifest
     from drivers.sim.camera import CameraModel, render
     from drivers.sim.scenes import Raycaster, make_scene
-    from slam.trajectory_io import read_tum
     from splat.train import TrainConfig, blind_zone, opencv_K, pick_keyframes
     from splat.triangulate import lidar_coverage
 
@@ -56,12 +73,10 @@ def measure(session: Path) -> dict:
     scene = make_scene(sim["scene"], sim["seed"])
     raycaster = Raycaster(scene)
     camera = CameraModel(cal.width, cal.height, cal.fx, cal.fy, cal.cx, cal.cy)
-    t_s, T_world_lidar = read_tum(session / "products" / "trajectory.tum")
-    t_gt, T_gt = read_tum(session / "ground_truth.tum")
-    T_truth_slam = align_trajectory(t_s, T_world_lidar, t_gt, T_gt)  # SLAM world -> twin world
-    _, T_wc_true = camera_poses(
-        np.array([f.t_s for f in frames]), t_gt, T_gt, np.array(cal.T_lidar_camera)
+    T_truth_slam, T_wc_true_slam = true_camera_poses(
+        session, cal, np.array([f.t_s for f in frames])
     )
+    T_wc_true = T_truth_slam @ T_wc_true_slam  # in the twin's world, as it renders
     T_wc_slam = T_truth_slam @ T_wc  # the SLAM's camera poses in the twin's world
     images = [
         cv2.imdecode(np.frombuffer(f.jpeg, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1].copy()
@@ -110,7 +125,6 @@ def measure(session: Path) -> dict:
     tree = cKDTree(np.concatenate(surface))
     points = {}
     jpegs = [f.jpeg for f in frames]
-    T_wc_true_slam = np.linalg.inv(T_truth_slam) @ T_wc_true  # the true poses, SLAM world
     for name, poses in (("slam_poses", T_wc), ("true_poses", T_wc_true_slam)):
         t0 = time.perf_counter()
         pts = blind_zone(cal, jpegs, poses, map_xyz_rgb[:, :3])

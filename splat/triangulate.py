@@ -115,13 +115,14 @@ def lidar_coverage(
     cell: int,
 ) -> np.ndarray:  # -> [ceil(h / cell), ceil(w / cell)] bool, dilated by one cell
     """The image cells that some map point projects into (the LiDAR saw along them)."""
+    from splat.train import pixels
+
+    K_px = K.copy()
+    K_px[:2, 2] += 0.5  # pixels() floors in gsplat's convention (pixel centres at +0.5)
     pc = map_xyz @ T_camera_world[:3, :3].T + T_camera_world[:3, 3]
-    pc = pc[pc[:, 2] > 0.1]
-    u = pc[:, 0] / pc[:, 2] * K[0, 0] + K[0, 2]
-    v = pc[:, 1] / pc[:, 2] * K[1, 1] + K[1, 2]
-    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    u, v, seen = pixels(pc, K_px, w, h)
     grid = np.zeros((-(-h // cell), -(-w // cell)), bool)
-    grid[(v[inside] // cell).astype(int), (u[inside] // cell).astype(int)] = True
+    grid[v[seen] // cell, u[seen] // cell] = True
     return cv2.dilate(grid.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
 
 
