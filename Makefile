@@ -38,6 +38,7 @@ bench: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache  # the layers in pyproject.toml: each package imports only those below it
 	$(BIN)/python -m pytest
 
 clean:

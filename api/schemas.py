@@ -33,7 +33,7 @@ class SlamOut(BaseModel):
     realtime_factor: float | None = Field(description="sensor time / compute time")
     degenerate: bool
     imu_ok: bool | None
-    lag_s: float | None = Field(description="now - the newest pose's sweep end")
+    lag_s: float | None = Field(description="now - the newest pose's time (its sweep's middle)")
     poses: int
     dropped_frames: int
     first_pose_s: float | None = Field(description="from the start of the scan")

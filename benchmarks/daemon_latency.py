@@ -6,8 +6,8 @@ Starts `scanner demo` (the twin's Mid-360 at 200k points/s, a 400 Hz serial IMU 
 all through the real drivers over loopback) as a separate process, then, as a client would:
 - presses the button (POST /api/v1/button) and times the first pose on the live WebSocket;
 - polls GET /api/v1/status at 20 Hz and reports its latency percentiles, idle and scanning;
-- reads the live view and reports its lag behind the sensor (now - the sweep's end, both on
-  the host's monotonic clock) and its message rate.
+- reads the live view and reports its lag behind the sensor (now - the newest pose's time, the
+  middle of its sweep, both on the host's monotonic clock) and its message rate.
 Targets (issue 8): status p99 < 20 ms, live lag < 0.5 s, button to first pose < 3 s.
 """
 

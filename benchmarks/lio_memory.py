@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from device.sessions import rosmsg
-from device.sessions.manifest import read_manifest
-from device.sessions.replay import SessionSource
+from drivers.sessions.manifest import read_manifest
+from drivers.sessions.replay import SessionSource
+from drivers.sessions.trajectory import read_tum
+from drivers.source import Sensor
 from slam.config import OdometryConfig
 from slam.metrics import ate_rmse
 from slam.pipeline import run_lio
-from slam.trajectory_io import read_tum
 
 
 def rss_mb() -> float:
@@ -59,7 +59,7 @@ def main() -> None:
                 marks.append((n / 600, rss_mb()))
 
         t0 = time.perf_counter()
-        frames = SessionSource(session, topics=(rosmsg.LIDAR_TOPIC, rosmsg.IMU_TOPIC))
+        frames = SessionSource(session, sensors=(Sensor.lidar, Sensor.imu)).frames()
         run = run_lio(frames, OdometryConfig(), T_lidar_imu, map_voxel_m=None, on_step=on_step)
         t_gt, T_gt = read_tum(session / "ground_truth.tum")
         ate = ate_rmse(run.t_s, run.T_world_lidar, t_gt, T_gt)

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.products import format_products_table, products_row  # noqa: E402
 from device.config import ScannerConfig  # noqa: E402
-from device.products.bench import format_products_table, products_row  # noqa: E402
-from device.products.export import write_map  # noqa: E402
-from device.products.map import MapCloud  # noqa: E402
+from products.export import write_map  # noqa: E402
+from products.map import MapCloud  # noqa: E402
 
 
 def rss_mb() -> float:

@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from device.sessions.manifest import Calibration
-from device.sessions.recorder import SessionRecorder
-from device.sessions.replay import SessionSource
+from drivers.sessions.manifest import Calibration
+from drivers.sessions.recorder import SessionRecorder
+from drivers.sessions.replay import SessionSource
 from drivers.sim.generate import SimSettings, generate_session
 
 
@@ -28,7 +28,7 @@ def main() -> None:
             src = Path(tmp) / "twin"
             print("making a 10 s twin session (office, 1280x720 camera) ...")
             generate_session(src, SimSettings(scene="office", duration_s=10.0))
-        frames = list(SessionSource(src))
+        frames = list(SessionSource(src).frames())
         span_s = (frames[-1].t_ns - frames[0].t_ns) * 1e-9
         rec = SessionRecorder(
             Path(tmp) / "out",

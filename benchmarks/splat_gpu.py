@@ -47,11 +47,11 @@ IMAGE_PERIOD_NS = 500_000_000  # SplatWorker.image(): two a second
 
 # --- prepare (CPU, beside the session) -------------------------------------------------------
 def prepare(session: Path, out: Path, max_keyframes: int) -> None:
-    from device.sessions import rosmsg
-    from device.sessions.manifest import read_manifest
-    from device.sessions.replay import SessionSource
+    from drivers.sessions.manifest import read_manifest
+    from drivers.sessions.replay import SessionSource
+    from drivers.sessions.trajectory import read_tum
+    from drivers.source import Sensor
     from slam.preprocess import voxel_downsample
-    from slam.trajectory_io import read_tum
     from splat.train import blind_zone, pick_keyframes
 
     cfg = TrainConfig(max_keyframes=max_keyframes)
@@ -72,7 +72,7 @@ def prepare(session: Path, out: Path, max_keyframes: int) -> None:
         blind["gt"] = blind_zone(cal, jpegs, T_truth, full_map_xyz)
     # the live stream: images at the worker's rate, points released by proximity
     images, last = [], -(10**18)
-    for f in SessionSource(session, topics=(rosmsg.IMAGE_TOPIC,)):
+    for f in (t.frame for t in SessionSource(session, sensors=(Sensor.camera,)).frames()):
         if f.t_ns - last >= IMAGE_PERIOD_NS:
             images.append((f.t_ns, f.jpeg, f.width, f.height))
             last = f.t_ns
@@ -168,21 +168,22 @@ def render_timings(trainer: Trainer, backend: str, reps: int = 10) -> dict:
 
 
 def run_online(bundle: dict, speed: float, device: str, backend: str) -> dict:
-    from device.sessions.manifest import CameraCalibration
-    from device.splat_worker import TRAIN_BETWEEN_MESSAGES, feed
+    from device.splat_worker import TRAIN_BETWEEN_MESSAGES, Points, Pose, feed
     from drivers.frames import CameraFrame
+    from drivers.sessions.manifest import CameraCalibration
+    from drivers.source import Sensor, Tagged
     from splat.online import OnlineConfig, OnlineSplat
 
     live = bundle["live"]
     cal = CameraCalibration(**bundle["calibration"])
     events: list[tuple[int, int, object]] = []  # (t_ns, order, payload)
     for i, (t, T) in enumerate(zip(live["t_ns"], live["T_world_lidar"], strict=True)):
-        events.append((int(t), 0, ("pose", int(t), T)))
+        events.append((int(t), 0, Pose(int(t), T)))
         pts = live["points"][live["points_first_pose"] == i]
         if len(pts):
-            events.append((int(t), 1, ("points", pts)))
+            events.append((int(t), 1, Points(pts)))
     for t, jpeg, w, h in live["images"]:
-        events.append((int(t), 2, ("image", CameraFrame(int(t), jpeg, w, h))))
+        events.append((int(t), 2, Tagged(Sensor.camera, CameraFrame(int(t), jpeg, w, h))))
     events.sort(key=lambda e: (e[0], e[1]))
     _reset_peak()
     cfg = OnlineConfig()
@@ -284,7 +285,7 @@ def run(args: argparse.Namespace) -> None:
     figures["backend"] = backend
 
     bundle = pickle.loads(args.bundle.read_bytes())
-    from device.sessions.manifest import CameraCalibration
+    from drivers.sessions.manifest import CameraCalibration
 
     cal = CameraCalibration(**bundle["calibration"])
     kf = bundle["keyframes"]

@@ -45,9 +45,9 @@ def true_camera_poses(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A twin session's true camera poses at t_s, in the SLAM's world -> (T_truth_slam [4, 4]:
     the SLAM's world in the twin's, T_world_camera [K, 4, 4])."""
-    from device.products.accuracy import align_trajectory
-    from device.products.colour import camera_poses
-    from slam.trajectory_io import read_tum
+    from drivers.sessions.trajectory import read_tum
+    from products.accuracy import align_trajectory
+    from products.colour import camera_poses
 
     t_slam, T_world_lidar = read_tum(session / "products" / "trajectory.tum")
     t_gt, T_gt = read_tum(session / "ground_truth.tum")
@@ -61,7 +61,7 @@ def true_camera_poses(
 def measure(session: Path) -> dict:
     from scipy.spatial import cKDTree
 
-    from device.sessions.manifest import read_manifest
+    from drivers.sessions.manifest import read_manifest
     from drivers.sim.camera import CameraModel, render
     from drivers.sim.scenes import Raycaster, make_scene
     from splat.train import TrainConfig, blind_zone, opencv_K, pick_keyframes

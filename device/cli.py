@@ -77,8 +77,8 @@ def slam(
     """Run SLAM on recorded data and write the trajectory and the map."""
     from device.processing import ProcessingError, SlamInput, open_recording, run_slam
     from drivers.scan_folder import ScanFolderSource, ScanReadError
+    from drivers.sessions.trajectory import write_tum
     from slam.map_io import write_ply
-    from slam.trajectory_io import write_tum
 
     cfg = _config(config)
     try:
@@ -150,8 +150,8 @@ def bench(
     """Accuracy and speed against kiss-icp on the same data in the same run: the real BALM
     scans (lidar-only) and digital-twin sequences (every scene, walk and aggressive)."""
     try:
-        from slam.bench import run_bench
-        from slam.bench_twin import MOTIONS, SCENES, format_twin_table, run_sequence, twin_session
+        from benchmarks.balm import run_bench
+        from benchmarks.twin import MOTIONS, SCENES, format_twin_table, run_sequence, twin_session
     except ImportError as exc:
         raise _fail(
             f"the bench needs the 'bench' extra (pip install -e '.[bench]'): {exc}"
@@ -179,7 +179,7 @@ def bench(
             rows += run_sequence(session, cfg.slam)
         text += "## Digital twin, against the ground truth\n\n" + format_twin_table(rows)
     if only in ("all", "products"):
-        from device.products.bench import format_products_table, products_row
+        from benchmarks.products import format_products_table, products_row
 
         sequences = [("office", "walk")] if quick else [(s, "walk") for s in SCENES]
         seconds = 15.0 if quick else duration
@@ -204,80 +204,98 @@ app.add_typer(splat_app, name="splat")
 def splat_train(
     session: Annotated[Path, typer.Argument(help="a session folder (processed first if not)")],
     out: Annotated[Path, typer.Option("--out", help="folder for splat.ply and scene.splat")],
-    iters: Annotated[int, typer.Option("--iters", min=1, help="training iterations")] = 30_000,
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda")] = "cuda",
+    iters: Annotated[
+        int | None, typer.Option("--iters", min=1, help="training iterations [splat] iterations")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="cpu or cuda [splat] device (auto: cuda if any)")
+    ] = None,
     scale: Annotated[
-        float, typer.Option("--scale", min=0.05, max=1.0, help="image scale (smaller: faster)")
-    ] = 1.0,
+        float | None,
+        typer.Option("--scale", min=0.05, max=1.0, help="image scale (smaller: faster)"),
+    ] = None,
     map_voxel: Annotated[
-        float, typer.Option("--map-voxel", min=0.0, help="thin the map to this voxel (m) first")
-    ] = 0.0,
+        float | None,
+        typer.Option("--map-voxel", min=0.0, help="thin the map to this voxel (m) first"),
+    ] = None,
     pose_refine: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--pose-refine/--no-pose-refine", help="learn corrections of the SLAM camera poses"
         ),
-    ] = True,
+    ] = None,
     align_steps: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--align-steps", min=0, help="test-time pose alignment of held-out views (0: none)"
         ),
-    ] = 100,
+    ] = None,
     blind_zone: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--blind-zone/--no-blind-zone",
             help="add points triangulated from the images where the LiDAR saw nothing",
         ),
-    ] = True,
+    ] = None,
     exposure: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--exposure/--no-exposure",
             help="learn each keyframe's colour transform (an auto-exposed camera)",
         ),
-    ] = False,
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Train 3D Gaussians on a session's keyframes from its coloured map; resumes from DIR's
-    checkpoint. Writes splat.ply (standard 3DGS PLY), scene.splat and splat.json into DIR."""
+    checkpoint. Writes splat.ply (standard 3DGS PLY), scene.splat and splat.json into DIR.
+    Every setting comes from the config's [splat]; an option given here overrides it."""
     import torch
 
     from device.processing import ProcessingError, process_session
-    from device.sessions.manifest import PRODUCTS, SessionState, read_manifest
+    from drivers.sessions.manifest import PRODUCTS, SessionState, read_manifest
     from splat.config import train_config
     from splat.train import train_session
 
-    if device not in ("cpu", "cuda"):
+    if device not in (None, "cpu", "cuda"):
         raise _fail(f"--device takes cpu or cuda, not {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise _fail("no CUDA device here; use --device cpu (slow: try --scale 0.25)")
     try:
         manifest = read_manifest(session)
     except (OSError, ValueError) as exc:
         raise _fail(f"{session}: not a readable session ({exc})") from None
     cfg = _config(config)
+    options = {  # only what was given overrides the config's [splat]
+        k: v
+        for k, v in {
+            "iterations": iters,
+            "device": device,
+            "image_scale": scale,
+            "map_voxel_m": map_voxel,
+            "pose_refine": pose_refine,
+            "blind_zone": blind_zone,
+            "exposure": exposure,
+            "align_steps": align_steps,
+        }.items()
+        if v is not None
+    }
+    splat_cfg = cfg.splat.model_copy(update=options)
+    device = splat_cfg.torch_device()
+    if device == "cuda" and not torch.cuda.is_available():
+        raise _fail("no CUDA device here; use --device cpu (slow: try --scale 0.25)")
     if manifest.state != SessionState.done or not (session / PRODUCTS / "map.ply").is_file():
         with _progress("processing") as progress:
             try:
                 process_session(session, cfg, lambda stage, fraction: progress(fraction))
             except ProcessingError as exc:
                 raise _fail(f"{session}: {exc}") from None
-    options = {  # over the config's [splat]
-        "iterations": iters,
-        "image_scale": scale,
-        "map_voxel_m": map_voxel,
-        "pose_refine": pose_refine,
-        "blind_zone": blind_zone,
-        "exposure": exposure,
-        "align_steps": align_steps,
-    }
-    train_cfg = train_config(cfg.splat.model_copy(update=options))
+    train_cfg = train_config(splat_cfg)
     with _progress(f"training ({device})") as progress:
         try:
             figures = train_session(
-                session, out, train_cfg, device, progress=lambda i, loss: progress(i / iters)
+                session,
+                out,
+                train_cfg,
+                device,
+                progress=lambda i, loss: progress(i / train_cfg.iterations),
             )
         except ValueError as exc:
             raise _fail(str(exc)) from None
@@ -396,59 +414,46 @@ def record(
     """Record the live sensors into a session, with no processing."""
     import time
 
-    from device.sensors import SensorHub
-    from device.sessions.manifest import Calibration
-    from device.sessions.recorder import SessionRecorder
-    from device.sessions.replay import MID360_T_LIDAR_IMU
-    from device.sessions.storage import SessionStore, StorageFullError
-    from drivers.config import CameraConfig, ImuConfig, LidarConfig
+    from device.recording import new_session_recorder
+    from device.storage import SessionStore, StorageFullError
+    from drivers.hub import SensorHub
 
     cfg = _config(config)
-    try:  # the flags override the config's sensor sections, validated like the file
-        lidar = LidarConfig.model_validate(
-            {
-                **cfg.lidar.model_dump(),
-                **({"lidar_ip": lidar_ip} if lidar_ip else {}),
-                **({"host_ip": host_ip} if host_ip else {}),
-            }
-        )
-        imu = ImuConfig.model_validate(
-            {**cfg.imu.model_dump(), **({"port": imu_port, "enabled": True} if imu_port else {})}
-        )
-        cam = CameraConfig.model_validate(
-            {**cfg.camera.model_dump(), **({"source": camera, "enabled": True} if camera else {})}
+    overrides = {  # the flags override the config's sensor sections, validated like the file
+        "lidar": {
+            **({"lidar_ip": lidar_ip} if lidar_ip else {}),
+            **({"host_ip": host_ip} if host_ip else {}),
+        },
+        "imu": {"port": imu_port, "enabled": True} if imu_port else {},
+        "camera": {"source": camera, "enabled": True} if camera else {},
+    }
+    try:
+        dumped = cfg.model_dump()
+        cfg = type(cfg).model_validate(
+            {**dumped, **{k: {**dumped[k], **v} for k, v in overrides.items()}}
         )
     except ValueError as exc:
         raise _fail(f"bad sensor settings: {' '.join(str(exc).split())}") from None
     if out.exists():
         raise _fail(f"{out}: exists; choose a new folder for the session")
-    reserve = cfg.storage_reserve_mb * 1_000_000
     try:
-        room = SessionStore(out.parent, reserve_bytes=reserve).check_can_record()
+        room = SessionStore(out.parent, reserve_bytes=cfg.storage_reserve_mb * 10**6)
+        room = room.check_can_record()
     except StorageFullError as exc:
         raise _fail(str(exc)) from None
     typer.echo(
         f"{room.free_bytes / 1e9:.1f} GB free: about {room.minutes_left:.0f} min of scanning",
         err=True,
     )
-    recorder = SessionRecorder(
-        out,
-        out.name,
-        Calibration(T_lidar_imu=MID360_T_LIDAR_IMU),
-        [],
-        config_snapshot=cfg.model_dump(mode="json"),
-        min_free_bytes=reserve,
-    )
+    recorder = new_session_recorder(cfg, out)
     t_end = None if duration is None else time.monotonic() + duration
-    hub = SensorHub(lidar, imu, cam)
+    hub = SensorHub(cfg.lidar, cfg.imu, cfg.camera)
     try:
         with hub:
             typer.echo(f"recording {', '.join(hub.drivers)} into {out}; Ctrl-C stops", err=True)
-            for tagged in hub.frames():
-                if t_end is not None and time.monotonic() >= t_end or recorder.disk_low:
-                    break
-                if tagged is not None:
-                    recorder.write(tagged.frame, external_imu=tagged.sensor == "external_imu")
+            while not (t_end is not None and time.monotonic() >= t_end or recorder.disk_low):
+                if (tagged := hub.poll(timeout_s=0.2)) is not None:
+                    recorder.write(tagged)
     except KeyboardInterrupt:
         pass
     finally:
@@ -459,8 +464,8 @@ def record(
         f"{st.get('imu_samples', 0)} IMU samples, {st.get('images', 0)} images "
         f"({manifest.state.value})"
     )
-    for name, status in hub.status().items():
-        typer.echo(f"  {name}: {status}", err=True)
+    for sensor, health in hub.health().items():
+        typer.echo(f"  {sensor}: {health}", err=True)
 
 
 @app.command()
@@ -525,8 +530,8 @@ def export(
     import shutil
 
     from device.processing import ProcessingError, process_session
-    from device.products.export import FORMATS, read_ply, session_utc_offset_s, write_map
-    from device.sessions.manifest import PRODUCTS, SessionState, read_manifest
+    from drivers.sessions.manifest import PRODUCTS, SessionState, read_manifest
+    from products.export import FORMATS, read_ply, write_map
 
     fmt = format.lower()
     splats = {"gs-ply": "splat.ply", "splat": "scene.splat"}
@@ -561,7 +566,7 @@ def export(
         typer.echo(f"trajectory -> {out}")
         return
     cloud = read_ply(products / "map.ply")
-    write_map(out, cloud, fmt, gps_offset_s=session_utc_offset_s(manifest), epsg=cfg.products.epsg)
+    write_map(out, cloud, fmt, gps_offset_s=manifest.utc_offset_s, epsg=cfg.products.epsg)
     typer.echo(f"{len(cloud):,} points ({fmt}) -> {out}")
 
 

@@ -22,9 +22,9 @@ from pydantic_settings import (
 )
 
 from device.button import ButtonConfig, LedConfig
-from device.products.map import ProductsConfig
-from device.sessions.manifest import CameraCalibration
 from drivers.config import CameraConfig, ImuConfig, LidarConfig
+from drivers.sessions.manifest import CameraCalibration
+from products.map import ProductsConfig
 from slam.config import OdometryConfig
 from splat.config import SplatConfig
 

@@ -19,79 +19,51 @@ import subprocess
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from device.button import Button, Press, StatusLed
 from device.config import ScannerConfig
+from device.jobs import Jobs, ScanBusyError
 from device.live import LiveBuffer, LivePose
 from device.notify import SystemdNotifier
 from device.processing import ProcessingJob, product_names
-from device.sensors import SensorHub
-from device.sessions.manifest import (
+from device.recording import new_session_recorder
+from device.slam_worker import Ended, SlamWorker, Step
+from device.splat_worker import SplatWorker
+from device.state import State, StateMachine, TransitionError
+from device.status import (
+    ProcessingReport,
+    RecordingReport,
+    ScanReport,
+    SlamReport,
+    StatusReport,
+    StorageReport,
+)
+from device.storage import SessionStore, StorageFullError
+from drivers.hub import SensorHub
+from drivers.sessions.manifest import (
+    MID360_T_LIDAR_IMU,
     PRODUCTS,
-    Calibration,
-    SensorInfo,
     SessionManifest,
     SessionState,
     read_manifest,
     write_manifest,
 )
-from device.sessions.recorder import SessionRecorder
-from device.sessions.recovery import recover_all
-from device.sessions.replay import MID360_T_LIDAR_IMU
-from device.sessions.storage import SessionStore, StorageFullError
-from device.slam_worker import Ended, SlamWorker, Step
-from device.splat_worker import SplatWorker
-from device.state import State, StateMachine, TransitionError
-from drivers.frames import CameraFrame, ImuSample, LidarSweep
+from drivers.sessions.recorder import SessionRecorder
+from drivers.sessions.recovery import recover_all
+from drivers.source import Sensor, SensorHealth, Source, Tagged
 
 log = logging.getLogger(__name__)
 
 IMU_BACKLOG_S = 1.5  # IMU kept while idle, so the filter can initialise at once
+__all__ = ["Daemon", "ScanBusyError", "ScanNotFoundError"]
 
 
 class ScanNotFoundError(KeyError):
     """No scan with this id."""
-
-
-class ScanBusyError(RuntimeError):
-    """The scan cannot be changed now (it is recording or processing)."""
-
-
-@dataclass(frozen=True)
-class SensorHealth:
-    connected: bool
-    rate_hz: float
-    drops: int
-    errors: int
-    messages: int
-
-
-def sensor_health(status: object) -> SensorHealth:
-    """One shape for every driver's status."""
-    if hasattr(status, "sweep_rate_hz"):  # the Mid-360
-        return SensorHealth(
-            status.connected,
-            status.sweep_rate_hz,
-            status.point_drops + status.imu_drops + status.frames_dropped,
-            status.errors.total,
-            status.sweeps,
-        )
-    if hasattr(status, "checksum_errors"):  # the serial IMU
-        return SensorHealth(
-            status.connected,
-            status.rate_hz,
-            status.gaps + status.dropped,
-            status.checksum_errors + status.decode_errors + status.device_errors,
-            status.samples,
-        )
-    return SensorHealth(  # the camera
-        status.connected, status.rate_hz, status.drops, status.errors, status.frames
-    )
 
 
 @dataclass
@@ -104,7 +76,7 @@ class ActiveScan:
     last_step: Step | None = None
     slam_error: str | None = None
     stop_requested: bool = False
-    health_at_start: dict[str, SensorHealth] = field(default_factory=dict)
+    health_at_start: dict[Sensor, SensorHealth] = field(default_factory=dict)
 
 
 @dataclass
@@ -120,7 +92,7 @@ class Daemon:
     """See the module docstring. `start()`, then the commands, then `close()`."""
 
     def __init__(
-        self, config: ScannerConfig, *, hub: SensorHub | None = None, button: Button | None = None
+        self, config: ScannerConfig, *, hub: Source | None = None, button: Button | None = None
     ) -> None:
         self.config = config
         self.store = SessionStore(config.data_dir, reserve_bytes=config.storage_reserve_mb * 10**6)
@@ -139,19 +111,22 @@ class Daemon:
         )
         self.notifier = SystemdNotifier()
         self.sm.subscribe(self._on_state)
+        self.jobs = Jobs(config, self._on_processed)
+        self._awaited: str | None = None  # the scan just stopped, whose products free the scanner
         self._scan: ActiveScan | None = None
         self._scan_lock = threading.Lock()  # held while a frame is routed, and to swap _scan
-        self._jobs: dict[str, ProcessingJob] = {}
-        self._imu_backlog: deque[ImuSample] = deque()
+        self._imu_backlog: deque[Tagged] = deque()
         self._stop = threading.Event()
         self._ingest = threading.Thread(target=self._ingest_loop, name="ingest", daemon=True)
         self.started_monotonic = time.monotonic()
-        # which IMU live SLAM fuses, and where it sits
-        self._slam_imu_sensor, self._T_lidar_imu = "lidar", np.array(MID360_T_LIDAR_IMU)
-        if config.slam.imu == "external":
+        # which IMU live SLAM fuses, and where it sits: decided here, once
+        self._slam_imu, self._T_lidar_imu = Sensor.imu, np.array(MID360_T_LIDAR_IMU)
+        if config.slam.imu_sensor == Sensor.external_imu:
             if config.imu.enabled and config.imu.T_lidar_imu is not None:
-                self._slam_imu_sensor = "external_imu"
-                self._T_lidar_imu = np.array(config.imu.T_lidar_imu)
+                self._slam_imu, self._T_lidar_imu = (
+                    Sensor.external_imu,
+                    np.array(config.imu.T_lidar_imu),
+                )
             else:
                 log.warning(
                     "slam.imu = external needs imu.enabled and imu.T_lidar_imu: using the"
@@ -162,7 +137,6 @@ class Daemon:
     def start(self, slam_ready_timeout_s: float = 120.0) -> Daemon:
         for path, result in recover_all(self.store.root):
             log.warning("%s: recovered after an unclean stop (%s)", path, result)
-        self._requeue_interrupted()
         self.slam.start()
         if self.splat is not None:
             self.splat.start()
@@ -174,12 +148,14 @@ class Daemon:
             self.button.start()
         if not self.slam.wait_ready(slam_ready_timeout_s):
             log.error("the SLAM worker is not ready after %.0f s", slam_ready_timeout_s)
+        self._process_unfinished()
         self.notifier.ready()
         self.notify_status()
         return self
 
     def close(self) -> None:
-        """Stop a scan in progress (closing its recording), then every thread and process."""
+        """Stop a scan in progress (closing its recording), then every thread and process.
+        Processing in progress is cut off and done again at the next start."""
         if self._stop.is_set():
             return
         self.notifier.stopping()
@@ -190,20 +166,24 @@ class Daemon:
         self._stop.set()
         if self.button is not None:
             self.button.stop()
-        self.hub.stop()
+        self.hub.close()
         self._ingest.join(timeout=3.0)
+        self.jobs.close()
         self.slam.stop()
         if self.splat is not None:
             self.splat.stop()
-        for job in list(self._jobs.values()):
-            job.finished.wait(timeout=60.0)
         self.led.stop()
 
-    def _requeue_interrupted(self) -> None:
-        """Sessions whose processing was cut off (power, crash) go back to `recorded`."""
+    def _process_unfinished(self) -> None:
+        """Sessions whose processing never finished (cut off by a power loss, a crash or the
+        daemon's stop) and closed ones never processed: processed again, one at a time."""
         for path, m in self.store.sessions():
             if m.state == SessionState.processing:
-                write_manifest(path, m.model_copy(update={"state": SessionState.recorded}))
+                m = m.model_copy(update={"state": SessionState.recorded})
+                write_manifest(path, m)
+            if m.state == SessionState.recorded:
+                log.warning("%s: its processing never finished: processing it again", m.id)
+                self.jobs.queue(m.id, path)
 
     # --- commands -----------------------------------------------------------------------------
     def start_scan(self) -> SessionManifest:
@@ -211,15 +191,7 @@ class Daemon:
         self.sm.move(State.starting, expect=State.idle)
         try:
             self.store.check_can_record()
-            sdir = self.store.new_session_dir()
-            recorder = SessionRecorder(
-                sdir,
-                sdir.name,
-                self._calibration(),
-                self._sensor_info(),
-                config_snapshot=self.config.model_dump(mode="json"),
-                min_free_bytes=self.store.reserve_bytes,
-            )
+            recorder = new_session_recorder(self.config, self.store.new_session_dir())
         except StorageFullError:
             self.sm.move(State.idle)
             raise
@@ -227,13 +199,13 @@ class Daemon:
             self.sm.move(State.error, error=f"cannot start a scan: {exc}")
             self.counters.scans_failed += 1
             raise
-        scan = ActiveScan(sdir.name, sdir, recorder, time.monotonic())
+        scan = ActiveScan(recorder.manifest.id, recorder.dir, recorder, time.monotonic())
         scan.health_at_start = self._health()
         self.live.reset()
         with self._scan_lock:
-            self.slam.begin(scan.id, self._T_lidar_imu, list(self._imu_backlog))
+            self.slam.begin(scan.id, self._T_lidar_imu, self._slam_imu, list(self._imu_backlog))
             if self.splat is not None:
-                self.splat.begin(sdir / PRODUCTS, self.config.camera_calibration)
+                self.splat.begin(scan.dir / PRODUCTS, self.config.camera_calibration)
             self._scan = scan
         self.counters.scans_started += 1
         self.sm.move(State.scanning)
@@ -297,31 +269,29 @@ class Daemon:
 
     def delete_scan(self, scan_id: str) -> None:
         path = self._path(scan_id)
-        with self._scan_lock:
-            if self._scan is not None and self._scan.id == scan_id:
-                raise ScanBusyError(f"{scan_id} is recording: stop it first")
-        job = self._jobs.get(scan_id)
-        if job is not None and not job.finished.is_set():
-            raise ScanBusyError(f"{scan_id} is being processed")
-        if job is not None and job.training_splat:
-            raise ScanBusyError(f"{scan_id}: its splat is being trained")
-        self._jobs.pop(scan_id, None)
+        self._check_not_recording(scan_id)
+        if reason := self.jobs.busy(scan_id):
+            raise ScanBusyError(reason)
+        self.jobs.forget(scan_id)
         shutil.rmtree(path)
 
     def process_scan(self, scan_id: str) -> None:
-        """(Re)make a recorded scan's products in the background, as after a stop."""
+        """(Re)make a scan's products in the background, after any other processing: a scan
+        whose processing was cut off, a recovered one, or one to make again with a new config.
+        ScanNotFoundError; ScanBusyError while it records or is being processed."""
         path = self._path(scan_id)
-        self._start_job(scan_id, path, then_idle=False)
+        self._check_not_recording(scan_id)
+        self.jobs.queue(scan_id, path)
 
     # --- queries ------------------------------------------------------------------------------
     def current_scan_id(self) -> str | None:
         scan = self._scan
         return scan.id if scan is not None else None
 
-    def scans(self) -> list[dict]:
+    def scans(self) -> list[ScanReport]:
         return [self._describe(p, m) for p, m in reversed(self.store.sessions())]
 
-    def scan(self, scan_id: str) -> dict:
+    def scan(self, scan_id: str) -> ScanReport:
         path = self._path(scan_id)
         return self._describe(path, read_manifest(path))
 
@@ -335,87 +305,45 @@ class Daemon:
             raise ScanNotFoundError(name)
         return path
 
-    def status(self) -> dict:
+    def status(self) -> StatusReport:
         now = time.monotonic()
         scan = self._scan  # no lock: the ingest thread holds it while it writes each frame
-        sensors = {}
-        for name, st in self.hub.status().items():
-            h = sensor_health(st)
-            sensors[name] = {
-                "connected": h.connected,
-                "rate_hz": round(h.rate_hz, 2),
-                "drops": h.drops,
-                "errors": h.errors,
-                "messages": h.messages,
-            }
-        storage = self.store.status()
-        out = {
-            "state": self.sm.state.value,
-            "since_s": round(now - self.sm.since_monotonic, 3),
-            "error": self.sm.error,
-            "scan_id": scan.id if scan else None,
-            "sensors": sensors,
-            "slam": self._slam_status(scan, now),
-            "recording": None,
-            "storage": {
-                "total_bytes": storage.total_bytes,
-                "free_bytes": storage.free_bytes,
-                "minutes_left": round(storage.minutes_left, 1),
-            },
-            "processing": None,
-        }
+        storage, health = self.store.status(), self._health()
+        recording = None
         if scan is not None:
             st = scan.recorder.stats
-            out["recording"] = {
-                "duration_s": round(now - scan.started_monotonic, 2),
-                "bytes": st.bytes_written,
-                "messages": st.messages,
-                "write_errors": st.write_errors,
-            }
-        for sid, job in self._jobs.items():
-            if not job.finished.is_set():
-                out["processing"] = {"scan_id": sid, "stage": job.stage, "progress": job.fraction}
-        return out
+            recording = RecordingReport(
+                round(now - scan.started_monotonic, 2),
+                st.bytes_written,
+                st.messages,
+                st.write_errors,
+            )
+        processing = None
+        if (sid := self.jobs.running_id()) is not None and (job := self.jobs.get(sid)):
+            processing = ProcessingReport(sid, job.stage, job.fraction)
+        return StatusReport(
+            state=self.sm.state.value,
+            since_s=round(now - self.sm.since_monotonic, 3),
+            error=self.sm.error,
+            scan_id=scan.id if scan else None,
+            sensors={s.value: replace(h, rate_hz=round(h.rate_hz, 2)) for s, h in health.items()},
+            slam=self._slam_status(scan),
+            recording=recording,
+            storage=StorageReport(
+                storage.total_bytes, storage.free_bytes, round(storage.minutes_left, 1)
+            ),
+            processing=processing,
+        )
 
-    def _slam_status(self, scan: ActiveScan | None, now: float) -> dict | None:
-        step = scan.last_step if scan else None
-        pose = self.live.pose
+    def _slam_status(self, scan: ActiveScan | None) -> SlamReport | None:
         if scan is None:
             return None
-        out = {
-            "mode": None,
-            "pose": None,
-            "distance_m": round(self.live.distance_m, 3),
-            "map_points": self.live.n_points,
-            "realtime_factor": None,
-            "degenerate": False,
-            "imu_ok": None,
-            "lag_s": None,
-            "poses": len(self.live.positions),
-            "dropped_frames": self.slam.dropped,
-            "first_pose_s": None
-            if scan.first_pose_monotonic is None
-            else round(scan.first_pose_monotonic - scan.started_monotonic, 3),
-            "error": scan.slam_error,
-        }
-        if step is not None:
-            out.update(
-                mode="LiDAR-inertial" if step.inertial else "lidar-only",
-                realtime_factor=round(step.sensor_s / step.wall_s, 2) if step.wall_s else None,
-                degenerate=step.degenerate,
-                imu_ok=step.imu_ok,
-            )
-        if pose is not None:
-            T = pose.T_world_lidar
-            out["pose"] = {
-                "t_s": pose.t_ns * 1e-9,
-                "position_m": [round(float(x), 4) for x in T[:3, 3]],
-                "quaternion_xyzw": [
-                    round(float(x), 6) for x in Rotation.from_matrix(T[:3, :3]).as_quat()
-                ],
-            }
-            out["lag_s"] = round(time.monotonic_ns() * 1e-9 - pose.t_ns * 1e-9, 3)
-        return out
+        first_pose_s = None
+        if scan.first_pose_monotonic is not None:
+            first_pose_s = scan.first_pose_monotonic - scan.started_monotonic
+        return SlamReport.of(
+            scan.last_step, self.live, self.slam.dropped, first_pose_s, scan.slam_error
+        )
 
     # --- internals ----------------------------------------------------------------------------
     def _exists(self, scan_id: str) -> bool:
@@ -436,88 +364,46 @@ class Daemon:
                 raise ScanNotFoundError(scan_id) from None
         return path
 
-    def _describe(self, path: Path, m: SessionManifest) -> dict:
-        job = self._jobs.get(m.id)
+    def _check_not_recording(self, scan_id: str) -> None:
+        with self._scan_lock:
+            if self._scan is not None and self._scan.id == scan_id:
+                raise ScanBusyError(f"{scan_id} is recording: stop it first")
+
+    def _describe(self, path: Path, m: SessionManifest) -> ScanReport:
         scan = self._scan
         duration = m.duration_s
         if scan is not None and scan.id == m.id:
             duration = time.monotonic() - scan.started_monotonic
-        products = product_names(path / PRODUCTS)
-        return {
-            "id": m.id,
-            "state": m.state.value,
-            "created_utc": m.created_utc,
-            "duration_s": round(duration, 2),
-            "progress": job.fraction if job is not None and not job.finished.is_set() else None,
-            "stage": job.stage if job is not None and not job.finished.is_set() else None,
-            # the splat trains after the map is done, while the scanner can scan again
-            "splat_progress": job.splat_fraction
-            if job is not None and job.training_splat
-            else None,
-            "products": products,
-            "error": getattr(m, "error", None),
-            "stats": m.stats,
-        }
-
-    def _calibration(self) -> Calibration:
-        T_ext = self.config.imu.T_lidar_imu if self.config.imu.enabled else None
-        camera = self.config.camera_calibration if self.config.camera.enabled else None
-        return Calibration(
-            T_lidar_imu=MID360_T_LIDAR_IMU, T_lidar_external_imu=T_ext, camera=camera
-        )
-
-    def _sensor_info(self) -> list[SensorInfo]:
-        from device.sessions import rosmsg
-
-        cfg = self.config
-        sweep_hz = 1.0 / cfg.lidar.sweep_period_s
-        table = [  # (enabled, name, model, topic, rate_hz, frame_id)
-            (cfg.lidar.enabled, "lidar", "Livox Mid-360", rosmsg.LIDAR_TOPIC, sweep_hz,
-             "livox_frame"),
-            (cfg.lidar.enabled, "imu", "Mid-360 built-in", rosmsg.IMU_TOPIC, 200.0, "livox_frame"),
-            (cfg.imu.enabled, "external_imu", "Xsens MTi", rosmsg.EXTERNAL_IMU_TOPIC, 400.0,
-             "imu_link"),
-            (cfg.camera.enabled, "camera", "USB camera", rosmsg.IMAGE_TOPIC, cfg.camera.rate_hz,
-             "camera"),
-        ]  # fmt: skip
-        return [
-            SensorInfo(name=n, model=m, topic=t, rate_hz=r, frame_id=f)
-            for on, n, m, t, r, f in table
-            if on
-        ]
+        return ScanReport.of(m, duration, product_names(path / PRODUCTS), self.jobs.get(m.id))
 
     def _ingest_loop(self) -> None:
         """Every frame from the sensors: to the recorder and SLAM while scanning."""
         counts = self.counters.frames
         backlog_ns = int(IMU_BACKLOG_S * 1e9)
-        for tagged in self.hub.frames(timeout_s=0.2):
+        for tagged in self.hub.frames():
             if self._stop.is_set():
                 return
-            if tagged is None:
-                continue
-            frame, sensor = tagged.frame, tagged.sensor
-            counts[sensor] = counts.get(sensor, 0) + 1
-            for_slam = isinstance(frame, LidarSweep) or (
-                isinstance(frame, ImuSample) and sensor == self._slam_imu_sensor
-            )
+            sensor = tagged.sensor
+            counts[sensor.value] = counts.get(sensor.value, 0) + 1
+            for_slam = sensor == Sensor.lidar or sensor == self._slam_imu
             stop_scan = None
             with self._scan_lock:
                 scan = self._scan
                 if scan is None:
-                    if for_slam and isinstance(frame, ImuSample):
+                    if sensor == self._slam_imu:
                         q = self._imu_backlog
-                        q.append(frame)
-                        while q and frame.t_ns - q[0].t_ns > backlog_ns:
+                        q.append(tagged)
+                        while q and tagged.t_ns - q[0].t_ns > backlog_ns:
                             q.popleft()
                     continue
                 try:
-                    scan.recorder.write(frame, external_imu=sensor == "external_imu")
+                    scan.recorder.write(tagged)
                 except Exception:  # a frame the recorder cannot take is counted, never fatal
                     log.exception("recording a %s frame failed", sensor)
-                if for_slam and not self.slam.feed(frame):
+                if for_slam and not self.slam.feed(tagged):
                     self.counters.slam_frames_dropped += 1
-                if self.splat is not None and isinstance(frame, CameraFrame):
-                    self.splat.image(frame)
+                if self.splat is not None and sensor == Sensor.camera:
+                    self.splat.image(tagged.frame)
                 if scan.recorder.disk_low and not scan.stop_requested:
                     scan.stop_requested = True
                     stop_scan = scan
@@ -542,9 +428,9 @@ class Daemon:
             self.splat.pose(msg.t_ns, msg.T_world_lidar)
             self.splat.points(msg.new_points)
 
-    def _health(self) -> dict[str, SensorHealth]:
+    def _health(self) -> dict[Sensor, SensorHealth]:
         try:
-            return {name: sensor_health(st) for name, st in self.hub.status().items()}
+            return self.hub.health()
         except Exception:  # health is for the record: never a reason to lose the scan
             log.exception("reading sensor health failed")
             return {}
@@ -560,7 +446,7 @@ class Daemon:
         now, before = self._health(), scan.health_at_start
         sensors = []
         for info in scan.recorder.manifest.sensors:
-            h, h0 = now.get(info.name), before.get(info.name)
+            h, h0 = now.get(Sensor(info.name)), before.get(Sensor(info.name))
             if h is not None and h0 is not None:
                 info = info.model_copy(
                     update={
@@ -593,24 +479,22 @@ class Daemon:
             )
             return
         self.sm.move(State.processing)
-        self._start_job(scan.id, scan.dir, then_idle=True)
+        self._awaited = scan.id
+        try:
+            self.jobs.start(scan.id, scan.dir)
+        except ScanBusyError as exc:  # cannot be: a new scan has a new id
+            self.sm.move(State.error, error=str(exc))
 
-    def _start_job(self, scan_id: str, path: Path, then_idle: bool) -> None:
-        job = self._jobs.get(scan_id)
-        if job is not None and not job.finished.is_set():
-            raise ScanBusyError(f"{scan_id} is already being processed")
-
-        def finished(job: ProcessingJob) -> None:
-            if job.error:
-                log.error("processing %s failed: %s", scan_id, job.error)
-            if then_idle:
-                if job.error:
-                    self.counters.scans_failed += 1
-                    self.sm.move(State.error, error=f"processing {scan_id} failed: {job.error}")
-                else:
-                    self.sm.move(State.idle)
-
-        self._jobs[scan_id] = ProcessingJob(path, self.config, finished).start()
+    def _on_processed(self, scan_id: str, job: ProcessingJob) -> None:
+        """A job's map products are done (or failed): the scan just stopped frees the scanner."""
+        if scan_id != self._awaited:
+            return  # processed in the background (queued), the scanner was free meanwhile
+        self._awaited = None
+        if job.error:
+            self.counters.scans_failed += 1
+            self.sm.move(State.error, error=f"processing {scan_id} failed: {job.error}")
+        else:
+            self.sm.move(State.idle)
 
     def _on_state(self, old: State, new: State) -> None:
         log.info("state %s -> %s", old, new)

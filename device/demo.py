@@ -18,9 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from device.config import ApiConfig, ScannerConfig
-from device.sessions.manifest import read_manifest
+from device.workers import dies_with_this_process
 from drivers.config import CameraConfig, ImuConfig, LidarConfig
 from drivers.emulate import EmulateSettings
+from drivers.sessions.manifest import read_manifest
 from splat.config import SplatConfig
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,10 @@ class EmulatorProcess:
             "--lidar-ip", s.lidar_ip, "--host-ip", s.host_ip, "--imu-link", str(s.imu_link),
             "--camera-dir", str(s.camera_dir), "--loop",
         ]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, start_new_session=True)
+        # its own session (Ctrl-C reaches the daemon, which stops it), but never outliving us
+        self.proc = subprocess.Popen(
+            cmd, start_new_session=True, preexec_fn=dies_with_this_process()
+        )
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s

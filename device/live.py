@@ -40,7 +40,7 @@ class NewVoxelFilter:
 
 @dataclass(frozen=True)
 class LivePose:
-    t_ns: int  # host monotonic clock, the sweep's end
+    t_ns: int  # host monotonic clock, the sweep's middle (the time of the pose)
     T_world_lidar: np.ndarray  # [4, 4]
 
 

@@ -10,23 +10,24 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from device.config import ScannerConfig
-from device.sessions import rosmsg
-from device.sessions.manifest import PRODUCTS, SessionState, read_manifest, write_manifest
+from device.workers import Exited, Worker
+from drivers.sessions import rosmsg
+from drivers.sessions.manifest import PRODUCTS, SessionState, read_manifest, write_manifest
+from drivers.source import Sensor, Source
 from slam.pipeline import SlamRun
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, float], None]  # (stage, fraction 0..1)
+OnProgress = Callable[[str, float], None]  # (stage, fraction 0..1)
 
 
 class ProcessingError(RuntimeError):
@@ -35,9 +36,12 @@ class ProcessingError(RuntimeError):
 
 @dataclass(frozen=True)
 class SlamInput:
-    frames: Iterable[object]
-    T_lidar_imu: np.ndarray | None  # [4, 4], None = lidar-only
+    """A source and what SLAM needs to know about it."""
+
+    source: Source
+    T_lidar_imu: np.ndarray | None  # [4, 4] the fused IMU in the lidar frame; None = lidar-only
     n_sweeps: int
+    imu: Sensor = Sensor.imu  # which IMU the filter fuses
 
     @property
     def mode(self) -> str:
@@ -58,14 +62,14 @@ def product_names(products_dir: Path) -> list[str]:
 
 def open_recording(path: Path, config: ScannerConfig, lidar_only: bool = False) -> SlamInput:
     """A session folder or a bare .mcap as SLAM input; picks the IMU the config asks for."""
-    from device.sessions.recording import count_messages
-    from device.sessions.replay import SessionSource, session_calibration
+    from drivers.sessions.recording import count_messages
+    from drivers.sessions.replay import SessionSource, session_calibration
 
-    external = config.slam.imu == "external"
-    imu_topic = rosmsg.EXTERNAL_IMU_TOPIC if external else rosmsg.IMU_TOPIC
-    topics = (rosmsg.LIDAR_TOPIC,) if lidar_only else (rosmsg.LIDAR_TOPIC, imu_topic)
+    imu = config.slam.imu_sensor
+    imu_topic = rosmsg.TOPICS[imu]
+    sensors = (Sensor.lidar,) if lidar_only else (Sensor.lidar, imu)
     try:
-        source = SessionSource(path, topics=topics)
+        source = SessionSource(path, sensors=sensors)
         n_sweeps = count_messages(source.path, rosmsg.LIDAR_TOPIC)
         has_imu = not lidar_only and count_messages(source.path, imu_topic) != 0
     except Exception as exc:  # a missing, truncated or foreign file
@@ -76,21 +80,19 @@ def open_recording(path: Path, config: ScannerConfig, lidar_only: bool = False) 
         raise ProcessingError(f"{path}: the recording holds no lidar sweeps")
     T_lidar_imu = None
     if has_imu:
-        cal = session_calibration(path)
-        T = cal.T_lidar_external_imu if external else cal.T_lidar_imu
-        if T is None:
+        T_lidar_imu = session_calibration(path).T_lidar(imu)
+        if T_lidar_imu is None:
             raise ProcessingError(f"{path}: no calibration for the external IMU in session.json")
-        T_lidar_imu = np.array(T)
     elif not lidar_only:
         log.warning("%s: no %s messages: running lidar-only", path, imu_topic)
-    return SlamInput(source, T_lidar_imu, n_sweeps)
+    return SlamInput(source, T_lidar_imu, n_sweeps, imu)
 
 
 def run_slam(
     inp: SlamInput,
     config: ScannerConfig,
     on_step: Callable[[int], None] | None = None,
-    map_builder=None,  # device.products.map.MapBuilder: also collect the full-density map
+    map_builder=None,  # products.map.MapBuilder: also collect the full-density map
 ):
     from slam.engine import SlamEngine
     from slam.pipeline import run_engine
@@ -100,23 +102,24 @@ def run_slam(
         inp.T_lidar_imu,
         full_scan=map_builder is not None,
         on_step=map_builder.add if map_builder is not None else None,
+        imu=inp.imu,
     )
     try:
         # the full-density map replaces the odometry's 0.1 m one: never build both
         map_voxel_m = None if map_builder is not None else config.slam.map_point_spacing_m
-        return run_engine(engine, inp.frames, map_voxel_m, on_step)
+        return run_engine(engine, inp.source.frames(), map_voxel_m, on_step)
     except Exception as exc:  # a recording that breaks off part way
         raise ProcessingError(f"reading failed part way ({type(exc).__name__}: {exc})") from None
 
 
 def process_session(
-    session_dir: Path, config: ScannerConfig, progress: Progress | None = None
+    session_dir: Path, config: ScannerConfig, progress: OnProgress | None = None
 ) -> dict:
     """Make the session's products; returns the SLAM and map figures saved in its stats."""
-    from device.products.export import session_utc_offset_s, write_map
-    from device.products.map import MapBuilder
-    from device.products.report import report_html
-    from slam.trajectory_io import write_tum
+    from drivers.sessions.trajectory import write_tum
+    from products.export import write_map
+    from products.map import MapBuilder
+    from products.report import report_html
 
     session_dir = Path(session_dir)
     report = progress or (lambda stage, fraction: None)
@@ -144,12 +147,12 @@ def process_session(
         cloud = builder.finish(pc.outlier_neighbors, pc.outlier_std)
         cam = manifest.calibration.camera
         if cam is not None and pc.colour:
-            from device.products.colour import colourise
-            from device.sessions.replay import SessionSource
+            from drivers.sessions.replay import SessionSource
+            from products.colour import colourise
 
             report("colour", 0.72)
-            images = SessionSource(session_dir, topics=(rosmsg.IMAGE_TOPIC,))
-            cloud = colourise(cloud, images, cam, run.t_s, run.T_world_lidar)
+            images = SessionSource(session_dir, sensors=(Sensor.camera,)).frames()
+            cloud = colourise(cloud, (t.frame for t in images), cam, run.t_s, run.T_world_lidar)
         write_tum(out / "trajectory.tum", run.t_s, run.T_world_lidar)
         formats = ["ply", *(f for f in pc.formats if f != "ply")]
         for i, fmt in enumerate(formats):
@@ -158,7 +161,7 @@ def process_session(
                 out / f"map.{fmt}",
                 cloud,
                 fmt,
-                gps_offset_s=session_utc_offset_s(manifest),
+                gps_offset_s=manifest.utc_offset_s,
                 epsg=pc.epsg,
             )
         slam_stats = _slam_stats(run, inp, time.perf_counter() - t0)
@@ -191,20 +194,18 @@ def process_session(
 
 
 def splat_session(
-    session_dir: Path, config: ScannerConfig, progress: Progress | None = None
+    session_dir: Path, config: ScannerConfig, progress: OnProgress | None = None
 ) -> dict:
     """The splat products (splat.ply, scene.splat) of a processed session, added to its
     products and stats. It runs after the map, on its own: the scanner is ready for the next
     scan meanwhile. A failure is logged and noted in the stats, never fatal."""
-    import torch
-
     from splat.config import train_config
     from splat.train import train_session
 
     session_dir = Path(session_dir)
     report = progress or (lambda stage, fraction: None)
     sc = config.splat
-    device = sc.device if sc.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    device = sc.torch_device()
     cfg = train_config(sc)
     report("splat", 0.0)
     try:
@@ -251,12 +252,28 @@ def _slam_stats(run: SlamRun, inp: SlamInput, wall_s: float) -> dict:
     }
 
 
-def _job_main(session_dir: str, config_json: str, progress_q: mp.Queue) -> None:
-    import signal
+@dataclass(frozen=True)
+class Progress:
+    stage: str
+    fraction: float  # 0..1
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the daemon
-    os.nice(10)  # products can wait; a new scan's drivers, recorder and SLAM cannot
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s processing: %(message)s")
+
+@dataclass(frozen=True)
+class MapDone:
+    splat_follows: bool  # the same process goes on to train the splat
+
+
+@dataclass(frozen=True)
+class SplatDone:
+    pass
+
+
+@dataclass(frozen=True)
+class Failed:
+    reason: str
+
+
+def _job_main(inbox: mp.Queue, outbox: mp.Queue, session_dir: str, config_json: str) -> None:
     config = ScannerConfig.model_validate_json(config_json)
     last = [0.0]
 
@@ -264,29 +281,28 @@ def _job_main(session_dir: str, config_json: str, progress_q: mp.Queue) -> None:
         now = time.monotonic()
         if fraction >= 1.0 or now - last[0] > 0.2:
             last[0] = now
-            progress_q.put(("progress", stage, fraction))
+            outbox.put(Progress(stage, fraction))
 
     try:
         process_session(Path(session_dir), config, progress)
     except Exception as exc:
-        progress_q.put(("failed", str(exc)))
+        outbox.put(Failed(str(exc)))
         return
     splat = config.splat.enabled and read_manifest(Path(session_dir)).calibration.camera is not None
-    progress_q.put(("done", splat))  # whether a splat follows
+    outbox.put(MapDone(splat))
     if splat:  # the daemon is ready for the next scan while it trains
         splat_session(Path(session_dir), config, progress)
-        progress_q.put(("splat done", None))
+        outbox.put(SplatDone())
 
 
 class ProcessingJob:
-    """process_session in its own process; `stage`, `fraction` and `error` follow it. With
-    [splat] enabled the same process then trains the splat (splat_session): `finished` is set
-    when the map is done, `splat_finished` when the splat is."""
+    """process_session in a worker process of its own; `stage`, `fraction` and `error` follow
+    it. With [splat] enabled the same process then trains the splat (splat_session):
+    `finished` is set when the map is done, `splat_finished` when the splat is."""
 
     def __init__(
         self, session_dir: Path, config: ScannerConfig, on_finish: Callable[[ProcessingJob], None]
     ):
-        ctx = mp.get_context("spawn")
         self.session_dir = Path(session_dir)
         self.stage = "queued"
         self.fraction = 0.0
@@ -294,56 +310,49 @@ class ProcessingJob:
         self.finished = threading.Event()  # the map products: the scanner can scan again
         self.splat_finished = threading.Event()  # and the splat after them, if configured
         self.splat_fraction = 0.0
-        self._q: mp.Queue = ctx.Queue()
-        self._proc = ctx.Process(
-            target=_job_main,
-            args=(str(session_dir), config.model_dump_json(), self._q),
-            name="scanner-processing",
-            daemon=True,
-        )
         self._on_finish = on_finish
-        self._watch = threading.Thread(target=self._follow, name="processing", daemon=True)
+        self.worker = Worker(
+            "processing",
+            _job_main,
+            (str(session_dir), config.model_dump_json()),
+            nice=10,  # products can wait; a new scan's drivers, recorder and SLAM cannot
+            on_message=self._on_message,
+        )
 
     def start(self) -> ProcessingJob:
-        self._proc.start()
-        self._watch.start()
+        self.worker.start()
         return self
 
-    def _follow(self) -> None:
-        import queue
+    def kill(self) -> None:
+        """Cut it off (the daemon is stopping): the session stays `processing`, and the next
+        start of the daemon processes it again."""
+        self.worker.kill()
 
-        while True:
-            try:
-                msg = self._q.get(timeout=0.5)
-            except queue.Empty:
-                if self._proc.exitcode is not None and self._q.empty():
-                    if not self.finished.is_set():
-                        self.error = self.error or f"the processing exited ({self._proc.exitcode})"
-                    break
-                continue
-            if msg[0] == "progress":
-                if self.finished.is_set():  # the map is done: this is the splat
-                    self.splat_fraction = msg[2]
-                else:
-                    self.stage, self.fraction = msg[1], msg[2]
-            elif msg[0] == "done":
-                self.stage, self.fraction = "done", 1.0
-                if not msg[1]:  # no splat to train
-                    self.splat_finished.set()
-                self._finish()  # the scanner is ready for the next scan
-                if not msg[1]:
-                    break
-            elif msg[0] == "splat done":
-                break
+    def _on_message(self, msg: object) -> None:
+        if isinstance(msg, Progress):
+            if self.finished.is_set():  # the map is done: this is the splat
+                self.splat_fraction = msg.fraction
             else:
-                self.error = msg[1]
-                break
-        self._proc.join(5.0)
-        self.splat_finished.set()
-        if not self.finished.is_set():
+                self.stage, self.fraction = msg.stage, msg.fraction
+        elif isinstance(msg, MapDone):
+            self.stage, self.fraction = "done", 1.0
+            if not msg.splat_follows:
+                self.splat_finished.set()
+            self._finish()  # the scanner is ready for the next scan
+        elif isinstance(msg, SplatDone):
+            self.splat_finished.set()
+        elif isinstance(msg, Failed):
+            self.error = msg.reason
+            self._finish()
+        elif isinstance(msg, Exited):
+            if not self.finished.is_set():
+                self.error = self.error or f"the processing exited ({msg.exitcode})"
+            self.splat_finished.set()
             self._finish()
 
     def _finish(self) -> None:
+        if self.finished.is_set():
+            return
         self.finished.set()
         try:
             self._on_finish(self)

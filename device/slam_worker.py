@@ -1,33 +1,45 @@
 """Live SLAM in a process of its own, so the API, the drivers and the recorder never wait on it.
 
-The daemon sends `begin` (with the IMU extrinsic and the last second of IMU, so the filter can
-initialise at once), then frames, then `end`. The worker answers with one `Step` per registered
-sweep: the pose, the points that are new to the live map, and the engine's counters. The
-process starts with the daemon and compiles its kernels then, not at the first press.
+The daemon sends `Begin` (the scan, the IMU the filter fuses and where it sits, and the last
+second of that IMU, so the filter can initialise at once), then tagged frames, then `End`. The
+worker answers with one `Step` per registered sweep: the pose, the points that are new to the
+live map, and the engine's counters; and `Ended` when the scan's SLAM is over. The process
+starts with the daemon and compiles its kernels then, not at the first press.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing as mp
-import os
-import queue
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from device.workers import Exited, Quit, Ready, Worker
+from drivers.source import Sensor, Tagged
 from slam.config import OdometryConfig
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Begin:
+    scan_id: str
+    T_lidar_imu: np.ndarray | None  # [4, 4] the fused IMU in the lidar frame; None: lidar-only
+    imu: Sensor  # which IMU's samples the filter fuses
+    backlog: list[Tagged]  # that IMU's last samples, so the filter can initialise at once
+
+
+@dataclass(frozen=True)
+class End:
+    """The scan is over: flush what the engine holds."""
+
+
+@dataclass(frozen=True)
 class Step:
     scan_id: str
-    t_ns: int  # host monotonic, the sweep's end
+    t_ns: int  # host monotonic, the sweep's middle (the time of every pose)
     T_world_lidar: np.ndarray  # [4, 4]
     new_points: np.ndarray  # [M, 3] float32, world frame, voxels new to the live map
     sweeps_in: int
@@ -60,28 +72,29 @@ def _warm_up(config: OdometryConfig) -> None:
     for k in range(12):
         t0 = k * 100_000_000
         for j in range(20):
-            engine.push(ImuSample(t0 + j * 5_000_000, np.zeros(3), np.array([0, 0, 9.80665])))
+            imu = ImuSample(t0 + j * 5_000_000, np.zeros(3), np.array([0, 0, 9.80665]))
+            engine.push(Tagged(Sensor.imu, imu))
         dt = np.linspace(0, 0.099, n).astype(np.float32)
-        engine.push(LidarSweep(t0, xyz, np.ones(n, np.float32), dt, k))
+        engine.push(Tagged(Sensor.lidar, LidarSweep(t0, xyz, np.ones(n, np.float32), dt, k)))
     engine.flush()
 
 
 class _LiveScan:
     """One scan's engine and live-map filter; turns the engine's steps into `Step`s."""
 
-    def __init__(self, scan_id: str, config: OdometryConfig, T_lidar_imu, live_voxel_m: float):
+    def __init__(self, begin: Begin, config: OdometryConfig, live_voxel_m: float):
         from device.live import NewVoxelFilter
         from slam.engine import SlamEngine
 
-        self.scan_id = scan_id
+        self.scan_id = begin.scan_id
         self.period_s = config.scan_period_s
-        self.engine = SlamEngine(config, T_lidar_imu)
+        self.engine = SlamEngine(config, begin.T_lidar_imu, imu=begin.imu)
         self.live = NewVoxelFilter(live_voxel_m)
 
-    def steps(self, frame: object | None) -> list[Step]:
+    def steps(self, tagged: Tagged | None) -> list[Step]:
         """Push a frame (None: flush at the end of the scan)."""
         e = self.engine
-        done = e.flush() if frame is None else e.push(frame)
+        done = e.flush() if tagged is None else e.push(tagged)
         st = e.stats
         return [
             Step(
@@ -102,40 +115,33 @@ class _LiveScan:
 
 
 def _main(inbox: mp.Queue, outbox: mp.Queue, config_json: str, live_voxel_m: float) -> None:
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the daemon, which stops us
-    os.nice(5)  # the drivers, the recorder and the API come first; SLAM has headroom (RTF > 4)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s slam-worker: %(message)s")
     config = OdometryConfig.model_validate_json(config_json)
     try:
         _warm_up(config)
     except Exception:  # a failed warm-up only costs speed at the first scan
         log.exception("warm-up failed")
-    outbox.put("ready")
+    outbox.put(Ready())
     scan: _LiveScan | None = None
     while True:
         msg = inbox.get()
-        kind = msg[0]
-        if kind == "quit":
+        if isinstance(msg, Quit):
             return
-        if kind == "begin":
-            _, scan_id, T_lidar_imu, backlog = msg
-            scan = _LiveScan(scan_id, config, T_lidar_imu, live_voxel_m)
-            frames = backlog
-        elif kind == "frame":
-            frames = [msg[1]]
-        elif kind == "end":
+        if isinstance(msg, Begin):
+            scan = _LiveScan(msg, config, live_voxel_m)
+            frames: list[Tagged | None] = list(msg.backlog)
+        elif isinstance(msg, Tagged):
+            frames = [msg]
+        elif isinstance(msg, End):
             frames = [None]
         else:
             continue
-        if scan is None:  # no scan, or its SLAM failed: nothing to do until the next begin
+        if scan is None:  # no scan, or its SLAM failed: nothing to do until the next Begin
             continue
         try:
             for frame in frames:
                 for step in scan.steps(frame):
                     outbox.put(step)
-            if kind == "end":
+            if isinstance(msg, End):
                 outbox.put(Ended(scan.scan_id, None))
                 scan = None
         except Exception as exc:  # live SLAM is lost; the recording goes on regardless
@@ -144,21 +150,8 @@ def _main(inbox: mp.Queue, outbox: mp.Queue, config_json: str, live_voxel_m: flo
             scan = None
 
 
-def stop_process(proc: mp.Process, inbox: mp.Queue, timeout_s: float) -> None:
-    """Ask a worker process to quit, kill it if it will not, and let go of its inbox without
-    waiting for messages nobody will read."""
-    with contextlib.suppress(queue.Full):
-        inbox.put(("quit",), timeout=1.0)
-    proc.join(timeout_s)
-    if proc.is_alive():
-        proc.kill()
-        proc.join(1.0)
-    inbox.cancel_join_thread()
-    inbox.close()
-
-
 class SlamWorker:
-    """The live SLAM process and the thread that hands its results to `on_result`."""
+    """The live SLAM process; `on_result` gets its `Step`s and `Ended`s."""
 
     def __init__(
         self,
@@ -167,72 +160,49 @@ class SlamWorker:
         live_voxel_m: float = 0.2,
         max_queued_frames: int = 2000,
     ) -> None:
-        ctx = mp.get_context("spawn")
-        self._inbox: mp.Queue = ctx.Queue(maxsize=max_queued_frames)
-        self._outbox: mp.Queue = ctx.Queue()
-        self._proc = ctx.Process(
-            target=_main,
-            args=(self._inbox, self._outbox, config.model_dump_json(), live_voxel_m),
-            name="scanner-slam",
-            daemon=True,
-        )
         self._on_result = on_result
-        self._ready = threading.Event()
-        self._reader = threading.Thread(target=self._read, name="slam-results", daemon=True)
-        self.dropped = 0  # frames not sent because the worker was behind
+        self.worker = Worker(
+            "slam",
+            _main,
+            (config.model_dump_json(), live_voxel_m),
+            nice=5,  # the drivers, the recorder and the API come first; SLAM has headroom (RTF > 4)
+            max_queued=max_queued_frames,
+            on_message=self._deliver,
+        )
         self.scan_id: str | None = None
 
     def start(self) -> SlamWorker:
-        self._proc.start()
-        self._reader.start()
+        self.worker.start()
         return self
 
     def wait_ready(self, timeout_s: float) -> bool:
-        return self._ready.wait(timeout_s)
+        return self.worker.ready.wait(timeout_s)
 
     @property
     def alive(self) -> bool:
-        return self._proc.is_alive()
+        return self.worker.alive
 
-    def begin(self, scan_id: str, T_lidar_imu: np.ndarray | None, backlog: list) -> None:
+    @property
+    def dropped(self) -> int:
+        """Frames not sent because the worker was behind."""
+        return self.worker.dropped
+
+    def begin(self, scan_id: str, T_lidar_imu: np.ndarray | None, imu: Sensor, backlog: list):
         self.scan_id = scan_id
-        self._inbox.put(("begin", scan_id, T_lidar_imu, backlog))
+        self.worker.send(Begin(scan_id, T_lidar_imu, imu, backlog), timeout_s=5.0)
 
-    def feed(self, frame: object) -> bool:
-        try:
-            self._inbox.put_nowait(("frame", frame))
-            return True
-        except queue.Full:
-            self.dropped += 1
-            return False
+    def feed(self, tagged: Tagged) -> bool:
+        return self.worker.send(tagged)
 
     def end(self) -> None:
-        self._inbox.put(("end",))
+        self.worker.send(End(), timeout_s=5.0)
         self.scan_id = None
 
     def stop(self, timeout_s: float = 3.0) -> None:
-        stop_process(self._proc, self._inbox, timeout_s)
-        self._outbox.put(None)  # ends the reader
-        self._reader.join(timeout_s)
+        self.worker.stop(timeout_s)
 
-    def _read(self) -> None:
-        while True:
-            try:
-                msg = self._outbox.get(timeout=1.0)
-            except queue.Empty:
-                if self._proc.exitcode is not None:  # it died: say so once, and stop reading
-                    log.error("the SLAM worker exited (status %s)", self._proc.exitcode)
-                    self._on_result(Ended(self.scan_id or "", "the SLAM worker exited"))
-                    return
-                continue
-            except (EOFError, OSError):
-                return
-            if msg is None:
-                return
-            if msg == "ready":
-                self._ready.set()
-                continue
-            try:
-                self._on_result(msg)
-            except Exception:
-                log.exception("handling a SLAM result failed")
+    def _deliver(self, msg: object) -> None:
+        if isinstance(msg, Exited):  # it died: the scan's live SLAM is over
+            self._on_result(Ended(self.scan_id or "", "the SLAM worker exited"))
+        elif isinstance(msg, Step | Ended):
+            self._on_result(msg)

@@ -64,6 +64,7 @@ from PIL import Image
 
 from drivers.config import CameraConfig
 from drivers.frames import CameraFrame
+from drivers.source import Sensor, SensorHealth, Tagged
 
 log = logging.getLogger(__name__)
 
@@ -557,11 +558,20 @@ class CameraDriver:
             self._cond.wait_for(lambda: self._queue or not self._running, timeout_s)
             return self._queue.popleft() if self._queue else None
 
-    def frames(self, timeout_s: float | None = None) -> Iterator[CameraFrame]:
-        """Frames in order until the driver stops, the source ends, or none arrives for
-        `timeout_s` (None = wait while the driver runs, through outages)."""
+    def frames(self, timeout_s: float | None = None) -> Iterator[Tagged]:
+        """Frames (Sensor.camera) in order until the driver stops, the source ends, or none
+        arrives for `timeout_s` (None = wait while the driver runs, through outages)."""
         while (frame := self.get(timeout_s)) is not None:
-            yield frame
+            yield Tagged(Sensor.camera, frame)
+
+    def close(self) -> None:
+        self.stop()
+
+    def health(self) -> dict[Sensor, SensorHealth]:
+        st = self.status()
+        return {
+            Sensor.camera: SensorHealth(st.connected, st.rate_hz, st.drops, st.errors, st.frames)
+        }
 
     def status(self) -> CameraStatus:
         now_ns = time.monotonic_ns()

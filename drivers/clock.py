@@ -40,6 +40,15 @@ def monotonic_ns() -> int:
     return time.monotonic_ns()
 
 
+def utc_pair() -> tuple[int, int]:
+    """(host monotonic ns, UTC Unix ns) read at the same instant (the UTC read is bracketed by
+    two monotonic reads and paired with their midpoint), to carry frame times over to UTC."""
+    a = time.monotonic_ns()
+    utc_ns = time.time_ns()
+    b = time.monotonic_ns()
+    return (a + b) // 2, utc_ns
+
+
 class Unwrapper:
     """Extends a counter that wraps at `modulus` into an unbounded integer.
 

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from device.sessions import rosmsg
-from device.sessions.replay import SessionSource
-from drivers.frames import CameraFrame, ImuSample, LidarSweep
+from drivers.sessions import rosmsg
+from drivers.sessions.replay import SessionSource
+from drivers.source import Frame, Sensor
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +30,13 @@ class EmulateSettings:
     loop: bool = False
 
 
-def looped(session: Path, topics: tuple[str, ...], loop: bool) -> Iterator[object]:
-    """The session's frames, again and again with times shifted on, if loop."""
+def looped(session: Path, sensors: tuple[Sensor, ...], loop: bool) -> Iterator[Frame]:
+    """The session's frames of these sensors, again and again with times shifted on, if loop."""
     shift_ns = 0
     while True:
         first_ns = last_ns = None
-        for frame in SessionSource(session, topics=topics):
+        for tagged in SessionSource(session, sensors=sensors).frames():
+            frame = tagged.frame
             first_ns = frame.t_ns if first_ns is None else first_ns
             last_ns = frame.t_ns
             yield replace(frame, t_ns=frame.t_ns + shift_ns) if shift_ns else frame
@@ -48,10 +49,9 @@ def write_camera_folder(session: Path, folder: Path) -> int:
     """The session's JPEGs as NNNNNN.jpg (the camera driver's folder source) -> count."""
     folder.mkdir(parents=True, exist_ok=True)
     n = 0
-    for frame in SessionSource(session, topics=(rosmsg.IMAGE_TOPIC,)):
-        if isinstance(frame, CameraFrame):
-            (folder / f"{n:06d}.jpg").write_bytes(frame.jpeg)
-            n += 1
+    for tagged in SessionSource(session, sensors=(Sensor.camera,)).frames():
+        (folder / f"{n:06d}.jpg").write_bytes(tagged.frame.jpeg)
+        n += 1
     return n
 
 
@@ -63,22 +63,21 @@ class SessionEmulator:
 
         self.session = Path(session)
         self.settings = settings
-        lidar_frames = looped(self.session, (rosmsg.LIDAR_TOPIC, rosmsg.IMU_TOPIC), settings.loop)
         self.lidar = Mid360Emulator(
             settings.lidar_ip,
             settings.host_ip,
-            source=(f for f in lidar_frames if isinstance(f, LidarSweep | ImuSample)),
+            source=looped(self.session, (Sensor.lidar, Sensor.imu), settings.loop),
             rate=settings.rate,
         )
         self.imu = None
         if settings.imu_link is not None:
-            from device.sessions.recording import count_messages
+            from drivers.sessions.recording import count_messages
             from drivers.xsens.emulator import XsensEmulator
 
             # the session's serial IMU if it has one, else the lidar's own stands in for it
             has_ext = count_messages(self.session / "raw.mcap", rosmsg.EXTERNAL_IMU_TOPIC) > 0
-            topic = rosmsg.EXTERNAL_IMU_TOPIC if has_ext else rosmsg.IMU_TOPIC
-            imu_frames = looped(self.session, (topic,), settings.loop)
+            sensor = Sensor.external_imu if has_ext else Sensor.imu
+            imu_frames = looped(self.session, (sensor,), settings.loop)
             self.imu = XsensEmulator(imu_frames, settings.imu_link, rate=settings.rate)
         self.n_images = 0
         if settings.camera_dir is not None:

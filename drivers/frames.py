@@ -36,6 +36,22 @@ class LidarSweep:
     def t_s(self) -> float:
         return self.t_ns * 1e-9
 
+    @property
+    def end_ns(self) -> int:
+        """The time of the sweep's last point (t_ns when points carry no times)."""
+        if self.point_dt_s is None or len(self.point_dt_s) == 0:
+            return self.t_ns
+        return self.t_ns + round(float(self.point_dt_s.max()) * 1e9)
+
+    @property
+    def mid_ns(self) -> int:
+        """Halfway between the sweep's first and last point (t_ns when points carry no times):
+        the time every SLAM pose of this sweep refers to."""
+        if self.point_dt_s is None or len(self.point_dt_s) == 0:
+            return self.t_ns
+        span = float(self.point_dt_s.min()) + float(self.point_dt_s.max())
+        return self.t_ns + round(0.5 * span * 1e9)
+
     def __len__(self) -> int:
         return len(self.xyz_m)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from drivers.frames import LidarSweep
+from drivers.source import Counter, Sensor, SensorHealth, Tagged
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,8 @@ def normalize_point_times(point_t: np.ndarray) -> np.ndarray:
 
 
 class ScanFolderSource:
-    """Iterates a folder of scans as `LidarSweep`s. Bad files are logged, counted and skipped."""
+    """A folder of scans as a Source of lidar sweeps. Bad files are logged, counted (as the
+    lidar's errors) and skipped."""
 
     def __init__(self, folder: Path, default_period_s: float = 0.1) -> None:
         self.folder = Path(folder)
@@ -115,6 +117,7 @@ class ScanFolderSource:
             raise ScanReadError(f"{self.folder}: no .pcd, .ply or .npy scans in this folder")
         self.times_s = self._read_times(default_period_s)
         self.skipped: list[tuple[Path, str]] = []
+        self._counter = Counter((Sensor.lidar,))
 
     def _read_times(self, default_period_s: float) -> np.ndarray:
         times_file = self.folder / "times.txt"
@@ -135,7 +138,7 @@ class ScanFolderSource:
     def __len__(self) -> int:
         return len(self.files)
 
-    def __iter__(self) -> Iterator[LidarSweep]:
+    def frames(self) -> Iterator[Tagged]:
         self.skipped = []
         for i, (path, t_s) in enumerate(zip(self.files, self.times_s, strict=True)):
             try:
@@ -143,8 +146,16 @@ class ScanFolderSource:
             except ScanReadError as exc:
                 log.warning("skipping scan: %s", exc)
                 self.skipped.append((path, str(exc)))
+                self._counter.error(Sensor.lidar)
                 continue
             dt = normalize_point_times(point_t) if point_t is not None and len(point_t) else None
-            yield LidarSweep(
+            sweep = LidarSweep(
                 t_ns=round(t_s * 1e9), xyz_m=xyz, intensity=intensity, point_dt_s=dt, index=i
             )
+            yield self._counter.count(Tagged(Sensor.lidar, sweep))
+
+    def health(self) -> dict[Sensor, SensorHealth]:
+        return self._counter.health()
+
+    def close(self) -> None:
+        pass  # each scan file is opened and closed as it is read

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from drivers.source import Sensor
+
 
 class OdometryConfig(BaseModel):
     """Lidar odometry and local mapping. Distances in metres, angles in degrees."""
@@ -110,3 +112,8 @@ class OdometryConfig(BaseModel):
         if self.map_point_spacing_m >= self.map_voxel_m:
             raise ValueError("map_point_spacing_m must be smaller than map_voxel_m")
         return self
+
+    @property
+    def imu_sensor(self) -> Sensor:
+        """The IMU whose samples the filter fuses: decided here, once, for every source."""
+        return Sensor.external_imu if self.imu == "external" else Sensor.imu

@@ -1,10 +1,11 @@
 """The SLAM engine as one plain object, the same live in the daemon and offline in `scanner slam`.
 
-Feed it frames in time order (sweeps and IMU samples; anything else is ignored) and it returns
-the steps it could register. With an IMU extrinsic it runs the LiDAR-inertial filter and holds
-each sweep until the IMU has passed the sweep's end, so it can be deskewed; if the IMU stays
-silent for a few sweeps it goes on without it. Without an extrinsic it is the lidar-only
-odometry. No threads, no I/O, no config parsing.
+Feed it a source's tagged frames in time order and it returns the steps it could register. It
+takes the lidar's sweeps and the samples of the one IMU it fuses (`imu`, a Sensor: the Mid-360's
+own or the serial one); every other frame is ignored. With an IMU extrinsic it runs the
+LiDAR-inertial filter and holds each sweep until the IMU has passed the sweep's end, so it can
+be deskewed; if the IMU stays silent for a few sweeps it goes on without it. Without an
+extrinsic it is the lidar-only odometry. No threads, no I/O, no config parsing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from drivers.frames import ImuSample, LidarSweep
+from drivers.frames import LidarSweep
+from drivers.source import Sensor, Tagged
 from slam.config import OdometryConfig
 from slam.odometry import LidarOdometry, OdometryStep, TooFewPointsError
 
@@ -38,23 +40,20 @@ class EngineStats:
     latencies_s: list[float] = field(default_factory=list)  # per processed sweep
 
 
-def sweep_end_ns(sweep: LidarSweep) -> int:
-    if sweep.point_dt_s is None or len(sweep.point_dt_s) == 0:
-        return sweep.t_ns
-    return sweep.t_ns + round(float(sweep.point_dt_s.max()) * 1e9)
-
-
 class SlamEngine:
-    """LiDAR-inertial when given T_lidar_imu, lidar-only otherwise."""
+    """LiDAR-inertial when given T_lidar_imu (the pose of `imu` in the lidar frame), lidar-only
+    otherwise."""
 
     def __init__(
         self,
         config: OdometryConfig,
-        T_lidar_imu: np.ndarray | None = None,
+        T_lidar_imu: np.ndarray | None = None,  # [4, 4]
         full_scan: bool = False,  # steps also carry every deskewed point (for the map products)
         on_step: Callable[[OdometryStep, LidarSweep], None] | None = None,  # with its sweep
+        imu: Sensor = Sensor.imu,  # which IMU's samples it fuses
     ) -> None:
         self.config = config
+        self.imu = imu
         self.on_step = on_step
         self.stats = EngineStats()
         self._pending: deque[LidarSweep] = deque()
@@ -81,19 +80,14 @@ class SlamEngine:
     def imu_ok(self) -> bool:
         return bool(self.lio is not None and self.lio.imu_ok)
 
-    def push(self, frame: object) -> list[OdometryStep]:
+    def wants(self, sensor: Sensor) -> bool:
+        """Whether this sensor's frames feed the engine (the daemon sends it nothing else)."""
+        return sensor == Sensor.lidar or (sensor == self.imu and self.lio is not None)
+
+    def push(self, tagged: Tagged) -> list[OdometryStep]:
         """One frame in; the steps it completed out (often none, sometimes several)."""
-        if isinstance(frame, ImuSample):
-            if self.lio is None:
-                return []
-            t0 = time.perf_counter()
-            self.lio.add_imu(frame)
-            self.stats.wall_s += time.perf_counter() - t0
-            steps = []
-            while self._pending and sweep_end_ns(self._pending[0]) <= frame.t_ns:
-                steps += self._run(self._pending.popleft())
-            return steps
-        if isinstance(frame, LidarSweep):
+        sensor, frame = tagged.sensor, tagged.frame
+        if sensor == Sensor.lidar:
             if self.lio is None:
                 return self._run(frame)
             self._pending.append(frame)
@@ -101,7 +95,15 @@ class SlamEngine:
             while len(self._pending) > MAX_PENDING_SWEEPS:
                 steps += self._run(self._pending.popleft())
             return steps
-        return []
+        if sensor != self.imu or self.lio is None:
+            return []
+        t0 = time.perf_counter()
+        self.lio.add_imu(frame)
+        self.stats.wall_s += time.perf_counter() - t0
+        steps = []
+        while self._pending and self._pending[0].end_ns <= frame.t_ns:
+            steps += self._run(self._pending.popleft())
+        return steps
 
     def flush(self) -> list[OdometryStep]:
         """The sweeps still held for the IMU, at the end of a recording."""

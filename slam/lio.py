@@ -322,7 +322,7 @@ class LidarInertialOdometry:
         if len(keep) < MIN_POINTS:
             raise TooFewPointsError(f"sweep {sweep.index}: {len(keep)} usable points")
         dt = sweep.point_dt_s if sweep.point_dt_s is not None else np.zeros(len(sweep), np.float32)
-        t_end_ns = sweep.t_ns + round(float(dt.max()) * 1e9)
+        t_end_ns = sweep.end_ns  # the filter's state is at the sweep's end
         if self.state is None and not self._initialise(t_end_ns):
             return None
         trace = self._propagate(t_end_ns)  # IMU poses across the sweep
@@ -339,7 +339,23 @@ class LidarInertialOdometry:
         scan = (None, None)
         if self.full_scan:
             scan = (points @ T_world_lidar[:3, :3].T + T_world_lidar[:3, 3], keep)
-        return OdometryStep(t_end_ns, T_world_lidar, points_world, inliers, info, False, *scan)
+        # the step reports the pose at the sweep's middle, as the lidar-only odometry does: the
+        # IMU's path across the sweep, hung on the updated state at its end
+        T_mid = T_world_lidar @ self._motion_since(trace, sweep.mid_ns)
+        return OdometryStep(sweep.mid_ns, T_mid, points_world, inliers, info, False, *scan)
+
+    def _motion_since(self, tr: Trace, t_ns: int) -> np.ndarray:
+        """[4, 4] the lidar at t_ns in the lidar frame at the trace's end (T_end^-1 T_t)."""
+        k = int(np.clip(np.searchsorted(tr.t_ns, t_ns, side="right") - 1, 0, len(tr.gyro) - 1))
+        tau = (t_ns - tr.t_ns[k]) * 1e-9
+        R_t = tr.R[k] @ so3_exp(tr.gyro[k] * tau)  # the IMU at t_ns, as propagated
+        p_t = tr.p[k] + tr.v[k] * tau + 0.5 * tr.acc_world[k] * tau * tau
+        T_imu = np.eye(4)  # the IMU at t_ns in the IMU frame at the end
+        T_imu[:3, :3] = tr.R[-1].T @ R_t
+        T_imu[:3, 3] = tr.R[-1].T @ (p_t - tr.p[-1])
+        T_il = np.eye(4)  # the lidar in the IMU frame
+        T_il[:3, :3], T_il[:3, 3] = self.R_il, self.t_il
+        return np.linalg.inv(T_il) @ T_imu @ T_il
 
     @property
     def R_il(self) -> np.ndarray:  # [3, 3] R_imu_lidar

@@ -33,8 +33,12 @@ class TooFewPointsError(ValueError):
 class OdometryStep:
     """The result of one sweep."""
 
-    t_ns: int  # the time of the pose: the sweep's time, or its middle when it was deskewed
-    T_world_lidar: np.ndarray  # [4, 4]
+    # The time of the pose, the same for every odometry (lidar-only and LiDAR-inertial): the
+    # sweep's middle, halfway between its first and last point (LidarSweep.mid_ns); a scan
+    # without per-point times is one instant, its t_ns. Trajectory files (TUM), the live view
+    # and the products all carry this time.
+    t_ns: int
+    T_world_lidar: np.ndarray  # [4, 4] the lidar's pose at t_ns
     points_world: np.ndarray  # [M, 3] deskewed points at map resolution, world frame
     inlier_fraction: float
     information: np.ndarray  # [6, 6]
@@ -88,16 +92,17 @@ class LidarOdometry:
         if len(keep) < MIN_POINTS:
             raise TooFewPointsError(f"sweep {sweep.index}: {len(keep)} usable points")
         points = sweep.xyz_m[keep]
-        t_ns = sweep.t_ns  # the time the pose refers to
+        t_ns = sweep.mid_ns  # the time the pose refers to
         if cfg.deskew and sweep.point_dt_s is not None:
-            # deskew to the middle of the sweep, as kiss-icp does: an error in the velocity then
-            # blurs the sweep symmetrically instead of biasing its pose, which would feed back
-            # into the next velocity estimate and oscillate
-            dt = sweep.point_dt_s[keep]
-            mid_s = 0.5 * float(dt.min() + dt.max())
-            t_ns += round(mid_s * 1e9)
+            # deskew to the middle of the sweep: an error in the velocity then blurs the sweep
+            # symmetrically instead of biasing its pose, which would feed back into the next
+            # velocity estimate and oscillate (deskewed to its end, the twin's ATE was 1.5-2x)
+            mid_s = (t_ns - sweep.t_ns) * 1e-9
             points = deskew(
-                points, dt - mid_s, se3_exp(self.twist_per_s * cfg.scan_period_s), cfg.scan_period_s
+                points,
+                sweep.point_dt_s[keep] - mid_s,
+                se3_exp(self.twist_per_s * cfg.scan_period_s),
+                cfg.scan_period_s,
             )
         dt_s = 0.0 if self.t_ns is None else (t_ns - self.t_ns) * 1e-9
         frame = points[voxel_downsample(points, cfg.map_point_spacing_m)]

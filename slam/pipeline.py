@@ -1,4 +1,4 @@
-"""Run the odometry over a source of sweeps and collect the trajectory and the map."""
+"""Run the SLAM engine over a source's tagged frames and collect the trajectory and the map."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from drivers.frames import ImuSample, LidarSweep
+from drivers.source import Sensor, Tagged
 from slam.config import OdometryConfig
 from slam.engine import SlamEngine
 from slam.preprocess import voxel_downsample
@@ -62,29 +62,30 @@ class SlamRun:
 
 
 def run_odometry(
-    sweeps: Iterable[LidarSweep],
+    frames: Iterable[Tagged],
     config: OdometryConfig,
     map_voxel_m: float | None = 0.1,
     on_step: Callable[[int], None] | None = None,
 ) -> SlamRun:
     """Register every sweep lidar-only; a sweep that cannot be registered is logged and skipped."""
-    return run_engine(SlamEngine(config), sweeps, map_voxel_m, on_step)
+    return run_engine(SlamEngine(config), frames, map_voxel_m, on_step)
 
 
 def run_lio(
-    frames: Iterable[LidarSweep | ImuSample | object],
+    frames: Iterable[Tagged],
     config: OdometryConfig,
-    T_lidar_imu: np.ndarray,  # [4, 4]
+    T_lidar_imu: np.ndarray,  # [4, 4] the pose of `imu` in the lidar frame
     map_voxel_m: float | None = 0.1,
     on_step: Callable[[int], None] | None = None,
+    imu: Sensor = Sensor.imu,
 ) -> SlamRun:
-    """The LiDAR-inertial filter over frames in time order (other frame types are ignored)."""
-    return run_engine(SlamEngine(config, T_lidar_imu), frames, map_voxel_m, on_step)
+    """The LiDAR-inertial filter over frames in time order (other sensors are ignored)."""
+    return run_engine(SlamEngine(config, T_lidar_imu, imu=imu), frames, map_voxel_m, on_step)
 
 
 def run_engine(
     engine: SlamEngine,
-    frames: Iterable[object],
+    frames: Iterable[Tagged],
     map_voxel_m: float | None = 0.1,
     on_step: Callable[[int], None] | None = None,
 ) -> SlamRun:

@@ -45,6 +45,18 @@ class SplatConfig(BaseModel):
         10.0, gt=0.0, description="how often the live splat is written into the scan's products"
     )
 
+    def torch_device(self) -> str:
+        """ "cpu" or "cuda": `device`, with auto meaning CUDA when there is a GPU."""
+        if self.device != "auto":
+            return self.device
+        return "cuda" if _cuda_available() else "cpu"
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
 
 def train_config(sc: SplatConfig):  # -> splat.train.TrainConfig
     """The offline training settings these give (the rest keep TrainConfig's defaults)."""

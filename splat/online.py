@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation, Slerp
 
-from device.sessions.manifest import CameraCalibration
 from drivers.frames import CameraFrame
+from drivers.sessions.manifest import CameraCalibration
 from splat.gaussians import PARAM_NAMES, init_from_map
 from splat.render import Backend, render
 from splat.train import Keyframe, photometric_loss, pinhole_K, pixels, psnr

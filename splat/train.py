@@ -116,12 +116,12 @@ def blind_zone(
 def pick_keyframes(session: Path, cfg: TrainConfig):
     """Which camera frames to train on, and where the SLAM put them -> (calibration, frames,
     T_world_camera [K, 4, 4], map [N, 6] xyz and rgb)."""
-    from device.products.colour import ColourSettings, camera_poses, select_keyframes
-    from device.products.export import read_ply
-    from device.sessions import rosmsg
-    from device.sessions.manifest import read_manifest
-    from device.sessions.replay import SessionSource
-    from slam.trajectory_io import read_tum
+    from drivers.sessions.manifest import read_manifest
+    from drivers.sessions.replay import SessionSource
+    from drivers.sessions.trajectory import read_tum
+    from drivers.source import Sensor
+    from products.colour import ColourSettings, camera_poses, select_keyframes
+    from products.export import read_ply
 
     products = session / "products"
     cal = read_manifest(session).calibration.camera
@@ -131,7 +131,7 @@ def pick_keyframes(session: Path, cfg: TrainConfig):
         raise ValueError(f"{session}: only undistorted pinhole cameras are supported so far")
     t_traj, T_world_lidar = read_tum(products / "trajectory.tum")
     cloud = read_ply(products / "map.ply")
-    frames = list(SessionSource(session, topics=(rosmsg.IMAGE_TOPIC,)))
+    frames = [t.frame for t in SessionSource(session, sensors=(Sensor.camera,)).frames()]
     if not frames:
         raise ValueError(f"{session}: no camera images")
     keep, T_wc = camera_poses(

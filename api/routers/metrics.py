@@ -29,20 +29,20 @@ class DaemonCollector:
         st = self.daemon.status()
         state = GaugeMetricFamily("scanner_state", "1 for the current state", labels=["state"])
         for s in State:
-            state.add_metric([s.value], 1.0 if st["state"] == s.value else 0.0)
+            state.add_metric([s.value], 1.0 if st.state == s.value else 0.0)
         yield state
         connected = GaugeMetricFamily("scanner_sensor_connected", "sensor up", labels=["sensor"])
         rate = GaugeMetricFamily("scanner_sensor_rate_hz", "message rate", labels=["sensor"])
         drops = CounterMetricFamily("scanner_sensor_drops", "messages lost", labels=["sensor"])
         errors = CounterMetricFamily("scanner_sensor_errors", "bad messages", labels=["sensor"])
-        for name, h in st["sensors"].items():
-            connected.add_metric([name], float(h["connected"]))
-            rate.add_metric([name], h["rate_hz"])
-            drops.add_metric([name], h["drops"])
-            errors.add_metric([name], h["errors"])
+        for name, h in st.sensors.items():
+            connected.add_metric([name], float(h.connected))
+            rate.add_metric([name], h.rate_hz)
+            drops.add_metric([name], h.drops)
+            errors.add_metric([name], h.errors)
         yield from (connected, rate, drops, errors)
         free = GaugeMetricFamily("scanner_storage_free_bytes", "free space in the data directory")
-        free.add_metric([], st["storage"]["free_bytes"])
+        free.add_metric([], st.storage.free_bytes)
         yield free
         c = self.daemon.counters
         for name, value, doc in (
@@ -54,16 +54,15 @@ class DaemonCollector:
             m = CounterMetricFamily(name, doc)
             m.add_metric([], value)
             yield m
-        slam = st["slam"] or {}
         for name, key, doc in (
             ("scanner_slam_map_points", "map_points", "points in the live map"),
             ("scanner_slam_distance_m", "distance_m", "distance walked in this scan"),
             ("scanner_slam_lag_seconds", "lag_s", "newest pose behind the sensor"),
             ("scanner_slam_realtime_factor", "realtime_factor", "sensor time / compute time"),
         ):
-            if slam.get(key) is not None:
+            if (value := getattr(st.slam, key, None)) is not None:
                 g = GaugeMetricFamily(name, doc)
-                g.add_metric([], slam[key])
+                g.add_metric([], value)
                 yield g
 
 

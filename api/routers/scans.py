@@ -3,8 +3,9 @@ from fastapi import APIRouter, HTTPException, Response, status
 from api.deps import DaemonDep
 from api.schemas import ScanOut, StopOut
 from device.daemon import ScanBusyError, ScanNotFoundError
-from device.sessions.storage import StorageFullError
 from device.state import TransitionError
+from device.status import ScanReport
+from device.storage import StorageFullError
 
 router = APIRouter(prefix="/scans", tags=["scans"])
 
@@ -14,7 +15,7 @@ def _not_found(what: str) -> HTTPException:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ScanOut)
-def start_scan(daemon: DaemonDep) -> dict:
+def start_scan(daemon: DaemonDep) -> ScanReport:
     """Start a scan: 409 while one runs (or the device is busy), 507 when storage is full."""
     try:
         manifest = daemon.start_scan()
@@ -26,13 +27,13 @@ def start_scan(daemon: DaemonDep) -> dict:
 
 
 @router.get("", response_model=list[ScanOut])
-def list_scans(daemon: DaemonDep) -> list[dict]:
+def list_scans(daemon: DaemonDep) -> list[ScanReport]:
     """Every scan, newest first."""
     return daemon.scans()
 
 
 @router.get("/{scan_id}", response_model=ScanOut)
-def get_scan(scan_id: str, daemon: DaemonDep) -> dict:
+def get_scan(scan_id: str, daemon: DaemonDep) -> ScanReport:
     try:
         return daemon.scan(scan_id)
     except ScanNotFoundError:
@@ -51,6 +52,20 @@ def stop_scan(scan_id: str, daemon: DaemonDep) -> StopOut:
             status.HTTP_409_CONFLICT, f"{scan_id} is not scanning ({exc})"
         ) from None
     return StopOut(id=scan_id)
+
+
+@router.post("/{scan_id}/process", status_code=status.HTTP_202_ACCEPTED, response_model=ScanOut)
+def process_scan(scan_id: str, daemon: DaemonDep) -> ScanReport:
+    """Make the scan's products again, in the background after any other processing: a scan
+    whose processing was cut off, a recovered one, or one to remake with a new config.
+    404 unknown id; 409 while it records or is being processed."""
+    try:
+        daemon.process_scan(scan_id)
+        return daemon.scan(scan_id)
+    except ScanNotFoundError:
+        raise _not_found("scan") from None
+    except ScanBusyError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
 
 
 @router.delete("/{scan_id}", status_code=status.HTTP_204_NO_CONTENT)

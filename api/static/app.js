@@ -256,7 +256,14 @@ function scanRow(scan) {
         (scan.products || []).includes('scene.splat')
           ? el('a', { class: 'product-link splat-link', href: `/static/splat.html?scan=${encodeURIComponent(scan.id)}`, target: '_blank', rel: 'noopener' }, 'view splat')
           : null),
+      ['recorded', 'recovered', 'failed'].includes(scan.state) && !processing // products not made (yet)
+        ? el('button', { class: 'process', type: 'button', onclick: () => processScan(scan.id) }, 'Process')
+        : null,
       el('button', { class: 'delete', type: 'button', onclick: () => deleteScan(scan.id) }, 'Delete')));
+}
+
+async function processScan(id) { // its products made again, after any other processing
+  await act(() => api('POST', `/api/v1/scans/${encodeURIComponent(id)}/process`));
 }
 
 async function deleteScan(id) {

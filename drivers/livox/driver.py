@@ -39,11 +39,11 @@ import numpy as np
 from drivers.config import LidarConfig
 from drivers.frames import ImuSample, LidarSweep
 from drivers.livox import protocol as p
+from drivers.source import Sensor, SensorHealth, Tagged
 
 log = logging.getLogger(__name__)
 
 Endpoint = tuple[str, int]
-Frame = LidarSweep | ImuSample
 
 COMMAND_TIMEOUT_S = 0.3
 COMMAND_ATTEMPTS = 3
@@ -350,8 +350,12 @@ class Mid360Driver:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def frames(self, timeout_s: float | None = None) -> Iterator[Frame]:
-        """Frames as they come; ends at stop(), or after timeout_s without a frame.
+    def close(self) -> None:
+        self.stop()
+
+    def frames(self, timeout_s: float | None = None) -> Iterator[Tagged]:
+        """Sweeps (Sensor.lidar) and IMU samples (Sensor.imu) as they come; ends at stop(), or
+        after timeout_s without a frame.
 
         A sweep is handed out once the next one begins (or the stream stops), so IMU samples
         run about one sweep period ahead of the sweeps; each stream is in time order. If the
@@ -367,7 +371,22 @@ class Mid360Driver:
                 return
             yield item  # type: ignore[misc]
 
+    def health(self) -> dict[Sensor, SensorHealth]:
+        """The point stream and the built-in IMU, each in the shape every sensor shares."""
+        st = self.status()
+        return {
+            Sensor.lidar: SensorHealth(
+                st.connected,
+                st.sweep_rate_hz,
+                st.point_drops + st.frames_dropped,  # on the wire, or not consumed in time
+                st.errors.total,
+                st.sweeps,
+            ),
+            Sensor.imu: SensorHealth(st.connected, st.imu_rate_hz, st.imu_drops, 0, st.imu_samples),
+        }
+
     def status(self) -> DriverStatus:
+        """Everything the driver knows, for diagnostics (health() is the summary)."""
         now = time.monotonic_ns()
         with self._lock:
             c, r = self._counters, self._rates
@@ -521,7 +540,7 @@ class Mid360Driver:
         self._sweep_index += 1
         with self._lock:
             self._counters.sweeps += 1
-        self._put(sweep)
+        self._put(Tagged(Sensor.lidar, sweep))
 
     def _on_imu(self, data: bytes, recv_ns: int) -> None:
         try:
@@ -537,7 +556,8 @@ class Mid360Driver:
             self._counters.imu_samples += 1
             self._last_data_ns = recv_ns
             t_ns = self._clock.to_host(h.timestamp_ns)
-        self._put(ImuSample(t_ns=t_ns, gyro_radps=pkt.gyro_radps, accel_mps2=pkt.acc_mps2))
+        sample = ImuSample(t_ns=t_ns, gyro_radps=pkt.gyro_radps, accel_mps2=pkt.acc_mps2)
+        self._put(Tagged(Sensor.imu, sample))
 
     def _on_command(self, name: str, data: bytes) -> None:
         try:

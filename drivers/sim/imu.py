@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from drivers.sessions.manifest import MID360_T_LIDAR_IMU
 from drivers.sim.motion import Trajectory
 
 log = logging.getLogger(__name__)
@@ -71,9 +72,8 @@ EXTERNAL_IMU = ImuNoise(
     accel_turn_on_bias=5.0 * _MG,
 )
 
-# The Mid-360's IMU in the lidar frame: FAST-LIO's mid360.yaml extrinsic_T, identity rotation.
-T_LIDAR_IMU_MID360 = np.eye(4)  # [4, 4]
-T_LIDAR_IMU_MID360[:3, 3] = (-0.011, -0.02329, 0.04412)
+# The Mid-360's IMU in the lidar frame: the one constant the sessions' factory calibration uses
+T_LIDAR_IMU_MID360 = np.array(MID360_T_LIDAR_IMU)  # [4, 4]
 T_LIDAR_IMU_MID360.setflags(write=False)
 
 

@@ -32,6 +32,7 @@ import serial
 from drivers.clock import ClockSync, DeviceTickClock, monotonic_ns
 from drivers.config import ImuConfig
 from drivers.frames import ImuSample
+from drivers.source import Sensor, SensorHealth, Tagged
 from drivers.xsens.xbus import (
     PACKET_COUNTER_MODULUS,
     RATE_EVERY_PACKET,
@@ -253,14 +254,32 @@ class XsensDriver:
         except queue.Empty:
             return None
 
-    def frames(self, timeout_s: float | None = None) -> Iterator[ImuSample]:
-        """Samples as they come, until stop() (or nothing for timeout_s, when given)."""
+    def frames(self, timeout_s: float | None = None) -> Iterator[Tagged]:
+        """Samples (Sensor.external_imu) as they come, until stop() (or nothing for timeout_s,
+        when given)."""
         while True:
             try:
-                yield self.queue.get(timeout=0.1 if timeout_s is None else timeout_s)
+                sample = self.queue.get(timeout=0.1 if timeout_s is None else timeout_s)
             except queue.Empty:
                 if timeout_s is not None or self._stop.is_set():
                     return
+                continue
+            yield Tagged(Sensor.external_imu, sample)
+
+    def close(self) -> None:
+        self.stop()
+
+    def health(self) -> dict[Sensor, SensorHealth]:
+        st = self.status()
+        return {
+            Sensor.external_imu: SensorHealth(
+                st.connected,
+                st.rate_hz,
+                st.gaps + st.dropped,
+                st.checksum_errors + st.decode_errors + st.device_errors,
+                st.samples,
+            )
+        }
 
     def status(self) -> XsensStatus:
         now = monotonic_ns()

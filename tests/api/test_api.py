@@ -11,7 +11,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from device.live import KIND_TRAJECTORY, KIND_UPDATE, unpack
-from device.sessions.manifest import read_manifest
+from drivers.sessions.manifest import read_manifest
 from tests.api.conftest import TOKEN
 
 
@@ -37,6 +37,7 @@ def test_health_needs_no_token(scanner):
         ("POST", "/api/v1/button"),
         ("GET", "/api/v1/scans/x/products/map.ply"),
         ("DELETE", "/api/v1/scans/x"),
+        ("POST", "/api/v1/scans/x/process"),
         ("GET", "/metrics"),
     ],
 )
@@ -68,9 +69,11 @@ def test_status_reports_sensor_health_while_idle(scanner):
                 break
             time.sleep(0.2)
     assert st["state"] == "idle" and st["scan_id"] is None
-    assert set(st["sensors"]) == {"lidar", "external_imu", "camera"}
+    # the Mid-360's points and its own IMU, the serial IMU and the camera, each on its own
+    assert set(st["sensors"]) == {"lidar", "imu", "external_imu", "camera"}
     assert all(s["connected"] for s in st["sensors"].values()), st["sensors"]
     assert 8 < st["sensors"]["lidar"]["rate_hz"] < 12
+    assert st["sensors"]["imu"]["messages"] > 0
     assert st["storage"]["free_bytes"] > 0
 
 
@@ -79,6 +82,7 @@ def test_bad_requests_get_their_answers(scanner):
         assert c.get("/api/v1/scans/no-such-scan").status_code == 404
         assert c.post("/api/v1/scans/no-such-scan/stop").status_code == 404
         assert c.delete("/api/v1/scans/no-such-scan").status_code == 404
+        assert c.post("/api/v1/scans/no-such-scan/process").status_code == 404
         for name in ("..", "..%2Fsession.json", "%2E%2E%2Fsession.json", "nope.ply"):
             assert c.get(f"/api/v1/scans/x/products/{name}").status_code == 404, name
         assert c.post("/api/v1/button", json={"press": "sideways"}).status_code == 422
@@ -169,6 +173,19 @@ def test_a_scan_end_to_end(scanner):
         sensors = {x.name: x for x in read_manifest(scanner.daemon.store.root / sid).sensors}
         assert sensors["lidar"].messages >= 20 and sensors["lidar"].drops == 0
         assert sensors["external_imu"].messages > 400 and sensors["camera"].messages > 5
+        assert sensors["imu"].messages > 400  # the Mid-360's own IMU, counted on its own
+
+        # its products made again (a new config, a cut-off run), in the background, once at a time
+        assert c.post(f"/api/v1/scans/{sid}/process").status_code == 202
+        assert c.post(f"/api/v1/scans/{sid}/process").status_code == 409
+        assert c.delete(f"/api/v1/scans/{sid}").status_code == 409
+        deadline = time.monotonic() + 90
+        while (again := c.get(f"/api/v1/scans/{sid}").json())["state"] != "done" or again[
+            "progress"
+        ] is not None:
+            assert time.monotonic() < deadline, again
+            time.sleep(0.2)
+        assert c.get("/api/v1/status").json()["state"] == "idle"  # the scanner stayed free
 
         assert c.delete(f"/api/v1/scans/{sid}").status_code == 204
         assert c.get(f"/api/v1/scans/{sid}").status_code == 404

@@ -114,7 +114,7 @@ def test_the_splat_viewer_renders_a_scans_splat(scanner, browser, tmp_path):
     import cv2
     import numpy as np
 
-    from device.products.export import read_ply
+    from products.export import read_ply
     from slam.preprocess import voxel_downsample
     from splat.export import write_splat
     from splat.gaussians import init_from_map

@@ -9,6 +9,8 @@ import os
 import queue
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -17,26 +19,20 @@ import pytest
 
 from device.button import Press
 from device.config import ScannerConfig
-from device.daemon import Daemon, ScanNotFoundError
-from device.sensors import Tagged
-from device.sessions import rosmsg
-from device.sessions.manifest import SessionState, read_manifest
-from device.sessions.replay import SessionSource
-from device.sessions.storage import StorageFullError
+from device.daemon import Daemon, ScanBusyError, ScanNotFoundError
 from device.state import State, TransitionError
-from drivers.frames import CameraFrame, ImuSample, LidarSweep
+from device.storage import StorageFullError
+from drivers.sessions.manifest import SessionState, read_manifest
+from drivers.sessions.replay import SessionSource
+from drivers.source import Tagged
 
 
 class ReplayHub:
-    """SensorHub's interface over a session's frames, played in real time, looping."""
+    """A Source in SensorHub's place: a session's frames played in real time, looping, with
+    their times moved onto the host clock as the drivers' are."""
 
     def __init__(self, session) -> None:
-        self.frames_list = list(
-            SessionSource(
-                session, topics=(rosmsg.LIDAR_TOPIC, rosmsg.IMU_TOPIC, rosmsg.IMAGE_TOPIC)
-            )
-        )
-        self.drivers: dict = {}
+        self.frames_list = list(SessionSource(session).frames())
         self._q: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._play, daemon=True)
@@ -49,28 +45,25 @@ class ReplayHub:
         t0_data, t0_wall, shift = self.frames_list[0].t_ns, time.monotonic_ns(), 0
         span = self.frames_list[-1].t_ns - t0_data + 100_000_000
         while not self._stop.is_set():
-            for f in self.frames_list:
-                t_ns = f.t_ns - t0_data + shift
+            for tagged in self.frames_list:
+                t_ns = tagged.t_ns - t0_data + shift
                 wait = (t0_wall + t_ns - time.monotonic_ns()) * 1e-9
                 if wait > 0 and self._stop.wait(wait):
                     return
-                if isinstance(f, LidarSweep | ImuSample):
-                    self._q.put(Tagged("lidar", replace(f, t_ns=t0_wall + t_ns)))
-                elif isinstance(f, CameraFrame):
-                    self._q.put(Tagged("camera", replace(f, t_ns=t0_wall + t_ns)))
+                self._q.put(Tagged(tagged.sensor, replace(tagged.frame, t_ns=t0_wall + t_ns)))
             shift += span
 
-    def frames(self, timeout_s: float = 0.5):
+    def frames(self):
         while not self._stop.is_set():
             try:
-                yield self._q.get(timeout=timeout_s)
+                yield self._q.get(timeout=0.2)
             except queue.Empty:
-                yield None
+                continue
 
-    def status(self) -> dict:
+    def health(self) -> dict:
         return {}
 
-    def stop(self) -> None:
+    def close(self) -> None:
         self._stop.set()
 
 
@@ -104,20 +97,20 @@ def test_a_short_press_starts_and_the_next_stops(make_daemon):
     d = make_daemon()
     assert d.press(Press.short).startswith("started")
     assert d.sm.state == State.scanning
-    wait_for(lambda: d.status()["slam"]["poses"] > 20, 20)  # processing needs 1 s of IMU
-    assert d.status()["slam"]["first_pose_s"] < 3.0
+    wait_for(lambda: d.status().slam.poses > 20, 20)  # processing needs 1 s of IMU
+    assert d.status().slam.first_pose_s < 3.0
     assert d.press(Press.short).startswith("stopping")
     assert d.press(Press.short).startswith("ignored")  # busy while stopping or processing
     wait_for(lambda: d.sm.state == State.idle)
     (scan,) = d.scans()
-    assert scan["state"] == "done" and "map.ply" in scan["products"]
+    assert scan.state == "done" and "map.ply" in scan.products
 
 
 def test_errors_are_acknowledged_by_a_press(make_daemon):
     d = make_daemon()
     d.sm.move(State.starting)
     d.sm.move(State.error, error="simulated")
-    assert d.status()["error"] == "simulated"
+    assert d.status().error == "simulated"
     assert d.press(Press.short) == "error acknowledged"
     assert d.sm.state == State.idle
 
@@ -190,7 +183,38 @@ def test_a_session_cut_off_by_a_power_loss_is_recovered_at_start(make_daemon, tm
     shutil.rmtree(d.store.root / sid)
     d2 = make_daemon()
     (scan,) = d2.scans()
-    assert scan["state"] == "recovered" and scan["stats"]["recovered_messages"] > 100
+    assert scan.state == "recovered" and scan.stats["recovered_messages"] > 100
+    # a recovered scan is processed when asked (POST /scans/{id}/process, the UI's button)
+    d2.process_scan(scan.id)
+    with pytest.raises(ScanBusyError):
+        d2.process_scan(scan.id)  # once is enough
+    wait_for(lambda: d2.scan(scan.id).state == "done", 120)
+    assert "map.ply" in d2.scan(scan.id).products
+    assert d2.sm.state == State.idle  # in the background: the scanner stayed free
+
+
+def test_a_scan_whose_processing_was_killed_is_processed_at_the_next_start(
+    make_daemon, twin_session, tmp_path
+):
+    """kill -9 during processing (a crash, a power cut) leaves the session `processing`; the
+    next start makes its products, in the background."""
+    session = tmp_path / "data" / read_manifest(twin_session).id
+    shutil.copytree(twin_session, session)
+    code = (
+        "import sys; from pathlib import Path; from device.config import ScannerConfig;"
+        "from device.processing import process_session;"
+        "process_session(Path(sys.argv[1]), ScannerConfig())"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(session)])
+    wait_for(lambda: read_manifest(session).state == SessionState.processing, 60)
+    time.sleep(1.0)  # well into SLAM
+    proc.kill()
+    proc.wait()
+    assert read_manifest(session).state == SessionState.processing  # cut off
+    d = make_daemon()
+    wait_for(lambda: read_manifest(session).state == SessionState.done, 120)
+    assert (session / "products" / "map.ply").is_file()
+    assert d.sm.state == State.idle
 
 
 def test_systemd_hears_ready_and_the_state(make_daemon, tmp_path, monkeypatch):

@@ -8,9 +8,9 @@ import pytest
 
 from device.config import ScannerConfig
 from device.processing import ProcessingError, ProcessingJob, process_session
-from device.products.accuracy import session_colour_accuracy, session_map_accuracy
-from device.sessions.manifest import SessionState, read_manifest
-from slam.trajectory_io import read_tum
+from drivers.sessions.manifest import SessionState, read_manifest
+from drivers.sessions.trajectory import read_tum
+from products.accuracy import session_colour_accuracy, session_map_accuracy
 
 
 @pytest.fixture

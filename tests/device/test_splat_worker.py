@@ -6,14 +6,14 @@ import time
 
 import numpy as np
 
-from device.products.export import read_ply
-from device.sessions import rosmsg
-from device.sessions.manifest import read_manifest
-from device.sessions.replay import SessionSource
 from device.splat_worker import SplatWorker
 from drivers.frames import CameraFrame
+from drivers.sessions.manifest import read_manifest
+from drivers.sessions.replay import SessionSource
+from drivers.sessions.trajectory import read_tum
+from drivers.source import Sensor
+from products.export import read_ply
 from slam.preprocess import voxel_downsample
-from slam.trajectory_io import read_tum
 from splat.config import SplatConfig
 
 CONFIG = SplatConfig(
@@ -28,7 +28,7 @@ CONFIG = SplatConfig(
 def test_the_worker_trains_and_writes_the_splat_into_the_products(processed, tmp_path):
     t_s, T = read_tum(processed / "products" / "trajectory.tum")
     cloud = read_ply(processed / "products" / "map.ply")
-    frames = list(SessionSource(processed, topics=(rosmsg.IMAGE_TOPIC,)))
+    frames = [t.frame for t in SessionSource(processed, sensors=(Sensor.camera,)).frames()]
     worker = SplatWorker(CONFIG).start()
     try:
         out = tmp_path / "products"

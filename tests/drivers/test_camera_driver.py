@@ -28,8 +28,18 @@ from drivers.camera import (
 )
 from drivers.config import CameraConfig
 from drivers.frames import CameraFrame
+from drivers.source import Sensor
 
 W, H = 32, 24
+
+
+def frames_of(cam: CameraDriver, timeout_s: float) -> list:
+    """The driver's frames, each checked to be tagged as the camera's."""
+    out = []
+    for tagged in cam.frames(timeout_s=timeout_s):
+        assert tagged.sensor == Sensor.camera
+        out.append(tagged.frame)
+    return out
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float = 3.0) -> bool:
@@ -88,7 +98,7 @@ def test_folder_frames_in_name_order_at_the_requested_rate(tmp_path: Path) -> No
     paths = make_folder(tmp_path / "imgs", 8, (".jpg", ".png", ".jpeg"))
     (tmp_path / "imgs" / "notes.txt").write_text("not an image")
     with CameraDriver(config(tmp_path / "imgs", rate_hz=10.0), rate=2.0) as cam:  # 20 Hz
-        frames = list(cam.frames(timeout_s=2.0))
+        frames = list(frames_of(cam, timeout_s=2.0))
         status = cam.status()
 
     assert [index_of(f) for f in frames] == list(range(8))
@@ -120,7 +130,7 @@ def test_video_file_is_read_back_frame_by_frame(tmp_path: Path) -> None:
 
     assert source_kind(str(path)) == "video"
     with CameraDriver(config(path, jpeg_quality=95), rate=0.0, queue_size=16) as cam:
-        frames = list(cam.frames(timeout_s=2.0))
+        frames = list(frames_of(cam, timeout_s=2.0))
         status = cam.status()
     assert [index_of(f) for f in frames] == list(range(9))
     assert all((f.width, f.height) == (64, 48) for f in frames)
@@ -143,11 +153,11 @@ def test_exposure_from_exif_unless_set_in_the_config(tmp_path: Path) -> None:
     (tmp_path / "b.png").write_bytes(encode(image_of(1), ".png"))
 
     with CameraDriver(config(tmp_path), rate=0.0) as cam:
-        exif_frame, png_frame = cam.frames(timeout_s=2.0)
+        exif_frame, png_frame = frames_of(cam, timeout_s=2.0)
     assert exif_frame.exposure_s == pytest.approx(0.0125)
     assert png_frame.exposure_s == 0.0
     with CameraDriver(config(tmp_path, exposure_us=2000), rate=0.0) as cam:
-        assert [f.exposure_s for f in cam.frames(timeout_s=2.0)] == [0.002, 0.002]
+        assert [f.exposure_s for f in frames_of(cam, timeout_s=2.0)] == [0.002, 0.002]
 
 
 def test_corrupt_images_are_counted_and_skipped(tmp_path: Path) -> None:
@@ -160,7 +170,7 @@ def test_corrupt_images_are_counted_and_skipped(tmp_path: Path) -> None:
     (tmp_path / "05.jpeg").write_bytes(encode(image_of(5), ".jpg"))
 
     with CameraDriver(config(tmp_path), rate=0.0) as cam:
-        frames = list(cam.frames(timeout_s=2.0))
+        frames = list(frames_of(cam, timeout_s=2.0))
         status = cam.status()
     assert [index_of(f) for f in frames] == [0, 2, 5]
     assert status.finished and status.frames == 3 and status.errors == 3
@@ -174,7 +184,7 @@ def test_queue_overflow_drops_the_oldest_and_counts(tmp_path: Path) -> None:
         assert wait_for(lambda: cam.status().finished)
         status = cam.status()
         assert (status.frames, status.drops) == (12, 8)
-        assert [index_of(f) for f in cam.frames(timeout_s=0.1)] == [8, 9, 10, 11]
+        assert [index_of(f) for f in frames_of(cam, timeout_s=0.1)] == [8, 9, 10, 11]
     finally:
         cam.stop()
 
@@ -218,7 +228,7 @@ def test_folder_taken_away_mid_run_disconnects_then_resumes(
         assert not status.connected and status.errors == 1
         assert "no such folder" in (status.last_error or "")
         away.rename(folder)
-        got += list(cam.frames(timeout_s=2.0))
+        got += list(frames_of(cam, timeout_s=2.0))
         status = cam.status()
     finally:
         cam.stop()
@@ -320,7 +330,7 @@ def test_source_that_stops_delivering_times_out_and_resumes() -> None:
         assert 0.25 < time.monotonic() - t0 < 1.0
         status = cam.status()
         assert status.last_error == "fake0: no frame for 0.3 s" and status.errors == 1
-        assert len(list(cam.frames(timeout_s=0.05))) <= 4  # drains, then times out
+        assert len(list(frames_of(cam, timeout_s=0.05))) <= 4  # drains, then times out
         assert cam.status().last_frame_age_s > 0.25
 
         source.stalled.clear()

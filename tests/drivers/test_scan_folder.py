@@ -21,6 +21,7 @@ from drivers.scan_folder import (
     normalize_point_times,
     read_scan,
 )
+from drivers.source import Sensor
 
 ENCODINGS = [pypcd4.Encoding.ASCII, pypcd4.Encoding.BINARY, pypcd4.Encoding.BINARY_COMPRESSED]
 
@@ -368,6 +369,15 @@ def test_damaged_valid_files_read_or_raise_scan_read_error(
     _check_read_or_scan_read_error(path)
 
 
+def sweeps_of(source: ScanFolderSource) -> list[LidarSweep]:
+    """The source's frames, each checked to be the lidar's."""
+    out = []
+    for tagged in source.frames():
+        assert tagged.sensor == Sensor.lidar
+        out.append(tagged.frame)
+    return out
+
+
 # --- ScanFolderSource -----------------------------------------------------------------------
 
 
@@ -395,7 +405,7 @@ def test_source_sorts_files_by_name(tmp_path: Path) -> None:
     (tmp_path / "readme.txt").write_text("ignored\n")
 
     source = ScanFolderSource(tmp_path)
-    sweeps = list(source)
+    sweeps = sweeps_of(source)
 
     assert [p.name for p in source.files] == ["000000.npy", "000001.npy", "000002.npy"]
     assert len(source) == 3
@@ -410,7 +420,7 @@ def test_source_mixed_formats(tmp_path: Path) -> None:
     save_ply(tmp_path / "b.ply", points)
     np.save(tmp_path / "c.npy", points)
 
-    sweeps = list(ScanFolderSource(tmp_path))
+    sweeps = sweeps_of(ScanFolderSource(tmp_path))
 
     assert len(sweeps) == 3
     for s in sweeps:
@@ -422,7 +432,7 @@ def test_source_uses_times_txt(tmp_path: Path) -> None:
     write_npy_scans(tmp_path, ["a.npy", "b.npy", "c.npy"])
     (tmp_path / "times.txt").write_text("0.05\n0.15\n0.30\n")
 
-    sweeps = list(ScanFolderSource(tmp_path, default_period_s=1.0))
+    sweeps = sweeps_of(ScanFolderSource(tmp_path, default_period_s=1.0))
 
     assert [s.t_ns for s in sweeps] == [50_000_000, 150_000_000, 300_000_000]
     assert sweeps[1].t_s == pytest.approx(0.15)
@@ -431,7 +441,7 @@ def test_source_uses_times_txt(tmp_path: Path) -> None:
 def test_source_default_times(tmp_path: Path) -> None:
     write_npy_scans(tmp_path, ["a.npy", "b.npy", "c.npy"])
 
-    sweeps = list(ScanFolderSource(tmp_path, default_period_s=0.05))
+    sweeps = sweeps_of(ScanFolderSource(tmp_path, default_period_s=0.05))
 
     assert [s.t_ns for s in sweeps] == [0, 50_000_000, 100_000_000]
 
@@ -465,7 +475,7 @@ def test_source_skips_a_corrupt_file(tmp_path: Path, caplog: pytest.LogCaptureFi
 
     source = ScanFolderSource(tmp_path)
     with caplog.at_level(logging.WARNING, logger="drivers.scan_folder"):
-        sweeps = list(source)
+        sweeps = sweeps_of(source)
 
     assert [s.index for s in sweeps] == [0, 2]
     assert [s.t_ns for s in sweeps] == [1_000_000_000, 3_000_000_000]
@@ -473,6 +483,8 @@ def test_source_skips_a_corrupt_file(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert "000001.npy" in source.skipped[0][1]
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "000001.npy" in warnings[0].getMessage()
+    health = source.health()[Sensor.lidar]  # the bad file is counted as the lidar's error
+    assert (health.messages, health.errors) == (2, 1)
 
 
 def test_source_per_point_times_in_seconds(tmp_path: Path) -> None:
@@ -482,7 +494,7 @@ def test_source_per_point_times_in_seconds(tmp_path: Path) -> None:
         [*points.T, t_us], ("x", "y", "z", "intensity", "time"), (np.float32,) * 4 + (np.float64,)
     ).save(tmp_path / "scan.pcd", encoding=pypcd4.Encoding.BINARY)
 
-    (sweep,) = list(ScanFolderSource(tmp_path))
+    (sweep,) = sweeps_of(ScanFolderSource(tmp_path))
 
     assert sweep.point_dt_s is not None and sweep.point_dt_s.dtype == np.float32
     np.testing.assert_allclose(sweep.point_dt_s, t_us * 1e-6, atol=1e-6)

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from drivers.frames import ImuSample, LidarSweep
+from drivers.frames import ImuSample
 from drivers.sim.imu import T_LIDAR_IMU_MID360, simulate_imu
 from drivers.sim.motion import make_trajectory
+from drivers.source import Sensor
 from slam.config import OdometryConfig
 from slam.lio import G_WORLD, LidarInertialOdometry, LioState, _normal_equations
 from slam.se3 import so3_exp
@@ -163,35 +164,35 @@ def twin_session(tmp_path_factory):
 
 
 def _ate(session, frames, external=False):
-    from device.sessions.manifest import read_manifest
+    from drivers.sessions.manifest import read_manifest
+    from drivers.sessions.trajectory import read_tum
     from slam.metrics import ate_rmse
     from slam.pipeline import run_lio
-    from slam.trajectory_io import read_tum
 
-    cal = read_manifest(session).calibration
-    T_lidar_imu = np.array(cal.T_lidar_external_imu if external else cal.T_lidar_imu)
-    run = run_lio(frames, OdometryConfig(), T_lidar_imu, None)
+    imu = Sensor.external_imu if external else Sensor.imu
+    T_lidar_imu = read_manifest(session).calibration.T_lidar(imu)
+    run = run_lio(frames, OdometryConfig(), T_lidar_imu, None, imu=imu)
     t_gt, T_gt = read_tum(session / "ground_truth.tum")
     return ate_rmse(run.t_s, run.T_world_lidar, t_gt, T_gt), run
 
 
 def test_twin_sequence_is_tracked_to_centimetres(twin_session):
-    from device.sessions.replay import SessionSource
+    from drivers.sessions.replay import SessionSource
 
-    ate, run = _ate(twin_session, list(SessionSource(twin_session)))
+    ate, run = _ate(twin_session, list(SessionSource(twin_session).frames()))
     assert ate.n_matched >= 45  # initialised within the first second
     assert ate.rmse_m < 0.03 and ate.max_m < 0.06
 
 
 def test_an_imu_dropout_mid_scan_is_survived(twin_session):
-    from device.sessions.replay import SessionSource
+    from drivers.sessions.replay import SessionSource
 
     frames = [
-        f
-        for f in SessionSource(twin_session)
-        if not (isinstance(f, ImuSample) and 3.2e9 < f.t_ns - 1_767_225_600e9 < 4.2e9)
+        t
+        for t in SessionSource(twin_session).frames()
+        if not (t.sensor == Sensor.imu and 3.2e9 < t.t_ns - 1_767_225_600e9 < 4.2e9)
     ]
-    assert sum(isinstance(f, LidarSweep) for f in frames) == 60
+    assert sum(t.sensor == Sensor.lidar for t in frames) == 60
     ate, _ = _ate(twin_session, frames)
     assert ate.rmse_m < 0.05
 
@@ -218,13 +219,10 @@ def test_degeneracy_is_found_along_a_corridor():
 
 
 def test_the_external_serial_imu_can_be_fused_instead(twin_session):
-    from device.sessions import rosmsg
-    from device.sessions.replay import SessionSource
+    from drivers.sessions.replay import SessionSource
 
-    frames = list(
-        SessionSource(twin_session, topics=(rosmsg.LIDAR_TOPIC, rosmsg.EXTERNAL_IMU_TOPIC))
-    )
-    assert sum(isinstance(f, ImuSample) for f in frames) == 2400  # 400 Hz for 6 s
+    frames = list(SessionSource(twin_session, sensors=(Sensor.lidar, Sensor.external_imu)).frames())
+    assert sum(t.sensor == Sensor.external_imu for t in frames) == 2400  # 400 Hz for 6 s
     ate, _ = _ate(twin_session, frames, external=True)
     assert ate.rmse_m < 0.03 and ate.max_m < 0.06
 
@@ -232,16 +230,15 @@ def test_the_external_serial_imu_can_be_fused_instead(twin_session):
 def test_online_refinement_pulls_a_wrong_extrinsic_rotation_back(twin_session):
     """A calibration off by 1.7 degrees and 4.7 cm: in 6 s of walking the filter takes the
     rotation most of the way back. (The lever arm is weakly observable; the bench measures it.)"""
-    from device.sessions import rosmsg
-    from device.sessions.manifest import read_manifest
-    from device.sessions.replay import SessionSource
+    from drivers.sessions.manifest import read_manifest
+    from drivers.sessions.replay import SessionSource
+    from drivers.sessions.trajectory import read_tum
     from slam.engine import SlamEngine
     from slam.metrics import ate_rmse
     from slam.pipeline import run_engine
     from slam.se3 import so3_log
-    from slam.trajectory_io import read_tum
 
-    frames = list(SessionSource(twin_session, topics=(rosmsg.LIDAR_TOPIC, rosmsg.IMU_TOPIC)))
+    frames = list(SessionSource(twin_session, sensors=(Sensor.lidar, Sensor.imu)).frames())
     T_true = np.array(read_manifest(twin_session).calibration.T_lidar_imu)
     D = np.eye(4)
     D[:3, :3], D[:3, 3] = so3_exp(np.radians([1.0, -1.0, 1.0])), (0.03, -0.03, 0.02)
@@ -257,3 +254,64 @@ def test_online_refinement_pulls_a_wrong_extrinsic_rotation_back(twin_session):
     assert rotation_error_deg(D @ T_true, refine=False) > 1.7  # left as it was given
     assert rotation_error_deg(D @ T_true, refine=True) < 1.0  # measured 0.79
     assert rotation_error_deg(T_true, refine=True) < 0.3  # a right one stays right (0.09)
+
+
+def test_the_lever_arm_of_the_mid360_imu_against_a_known_centripetal_acceleration():
+    """The rig spins about the lidar's own z axis, the lidar standing still on it. The IMU, at
+    (11.0, 23.29, -44.12) mm in the point-cloud frame (the Livox Mid-360 manual), is carried
+    round a circle and feels the centripetal acceleration -w^2 r (and w' x r while the spin
+    builds up): IMU readings written down from physics, not from the twin. Propagating them,
+    the filter must keep the lidar where it is; with the IMU on the wrong side of the lidar (the
+    sign error this once had) the lidar would wander round a circle 10 cm across."""
+    from drivers.sessions.manifest import MID360_T_LIDAR_IMU
+    from slam.lio import GRAVITY_MPS2
+
+    r = np.array([0.011, 0.02329, -0.04412])  # the manual's, in metres
+    np.testing.assert_allclose(np.array(MID360_T_LIDAR_IMU)[:3, 3], r)
+    W, rate_hz = 4.0, 400.0  # rad/s once spun up
+
+    def spin(t):  # w(t), w'(t): still for 1 s, a smooth ramp over 1 s, then steady
+        s = np.clip(t - 1.0, 0.0, 1.0)
+        return W * s * s * (3 - 2 * s), W * 6 * s * (1 - s) * (0.0 < t - 1.0 < 1.0)
+
+    samples = []
+    for k in range(int(4.0 * rate_hz) + 1):
+        t = k / rate_hz
+        w, dw = spin(t)
+        accel = dw * np.array([-r[1], r[0], 0.0]) - w * w * np.array([r[0], r[1], 0.0])
+        accel[2] += GRAVITY_MPS2  # the rig stays level: gravity stays on the IMU's z
+        samples.append(ImuSample(round(t * 1e9), np.array([0.0, 0.0, w]), accel))
+    lio = LidarInertialOdometry(OdometryConfig(), np.array(MID360_T_LIDAR_IMU))
+    for s in samples:
+        lio.add_imu(s)
+    assert lio._initialise(round(1.0 * 1e9))
+    start = lio.T_world_lidar[:3, 3].copy()
+    wander = []
+    for t in np.arange(1.05, 4.0, 0.05):  # through the ramp and two turns
+        lio._propagate(round(t * 1e9))
+        wander.append(np.linalg.norm(lio.T_world_lidar[:3, 3] - start))
+    assert max(wander) < 0.003  # measured: 0.002 mm; with the IMU on the wrong side, 103 mm
+
+
+def test_both_odometries_stamp_each_pose_at_its_sweeps_middle(twin_session):
+    """One meaning of a pose's time, lidar-only and LiDAR-inertial alike: the sweep's middle.
+    Matched to the truth at that time the poses are right; half a sweep later they are not."""
+    from drivers.sessions.manifest import read_manifest
+    from drivers.sessions.replay import SessionSource
+    from drivers.sessions.trajectory import read_tum
+    from slam.metrics import ate_rmse
+    from slam.pipeline import run_lio, run_odometry
+
+    frames = list(SessionSource(twin_session, sensors=(Sensor.lidar, Sensor.imu)).frames())
+    mids_s = np.array([t.frame.mid_ns for t in frames if t.sensor == Sensor.lidar]) * 1e-9
+    t_gt, T_gt = read_tum(twin_session / "ground_truth.tum")
+    T_lidar_imu = read_manifest(twin_session).calibration.T_lidar(Sensor.imu)
+    for run in (
+        run_lio(frames, OdometryConfig(), T_lidar_imu, None),
+        run_odometry(frames, OdometryConfig(), None),
+    ):
+        off_s = np.abs(run.t_s[:, None] - mids_s[None, :]).min(axis=1)
+        assert off_s.max() < 1e-6, "not the sweeps' middles"
+        at_mid = ate_rmse(run.t_s, run.T_world_lidar, t_gt, T_gt).rmse_m
+        at_end = ate_rmse(run.t_s + 0.05, run.T_world_lidar, t_gt, T_gt).rmse_m
+        assert at_mid < 0.6 * at_end, (at_mid, at_end)

@@ -1,4 +1,4 @@
-"""Tests of slam.metrics (ATE, map sharpness) and slam.trajectory_io (TUM files)."""
+"""Tests of slam.metrics (ATE, map sharpness) and drivers.sessions.trajectory (TUM files)."""
 
 import os
 from pathlib import Path
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from drivers.sessions.trajectory import read_tum, write_tum
 from slam.metrics import ate_rmse, map_sharpness
-from slam.trajectory_io import read_tum, write_tum
 
 REPO = Path(__file__).resolve().parents[2]
 BALM_CANDIDATES = [

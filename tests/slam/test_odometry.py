@@ -92,8 +92,8 @@ def test_bad_sweeps_raise_or_are_cleaned():
 @pytest.mark.skipif(not BALM.is_dir(), reason=f"real BALM scans not found at {BALM}")
 def test_real_scans_follow_the_reference():
     """The first 16 real scans (8 s of walking): ATE well under 10 cm against BALM's poses."""
+    from drivers.sessions.trajectory import read_tum
     from slam.metrics import ate_rmse
-    from slam.trajectory_io import read_tum
 
     t_ref, T_ref = read_tum(BALM / "reference_poses.tum")
     odom = LidarOdometry()

@@ -4,12 +4,12 @@ points within a budget, training that raises held-out PSNR, exports at any time.
 import numpy as np
 import pytest
 
-from device.products.export import read_ply
-from device.sessions import rosmsg
-from device.sessions.manifest import read_manifest
-from device.sessions.replay import SessionSource
+from drivers.sessions.manifest import read_manifest
+from drivers.sessions.replay import SessionSource
+from drivers.sessions.trajectory import read_tum
+from drivers.source import Sensor
+from products.export import read_ply
 from slam.preprocess import voxel_downsample
-from slam.trajectory_io import read_tum
 from splat.export import SPLAT_BYTES
 from splat.online import OnlineConfig, OnlineSplat
 
@@ -22,7 +22,7 @@ def live(processed):
     t_s, T = read_tum(processed / "products" / "trajectory.tum")
     cloud = read_ply(processed / "products" / "map.ply")
     points = cloud.xyz_m[voxel_downsample(cloud.xyz_m, 0.25)]
-    frames = list(SessionSource(processed, topics=(rosmsg.IMAGE_TOPIC,)))
+    frames = [t.frame for t in SessionSource(processed, sensors=(Sensor.camera,)).frames()]
     events = [(round(t * 1e9), "pose", Ti) for t, Ti in zip(t_s, T, strict=True)]
     events += [(f.t_ns, "image", f) for f in frames]
     events.sort(key=lambda e: e[0])

@@ -20,6 +20,7 @@ from drivers.livox.driver import (
     UdpCntTracker,
 )
 from drivers.livox.emulator import Mid360Emulator, sweep_to_packets
+from drivers.source import Sensor
 
 from .conftest import Endpoints
 from .sources import SWEEP_PERIOD_NS, synthetic_frames
@@ -41,8 +42,9 @@ def collect(
     out_s: list[LidarSweep] = []
     out_i: list[ImuSample] = []
     deadline = time.monotonic() + timeout_s
-    for f in driver.frames(timeout_s=timeout_s):
-        (out_s if isinstance(f, LidarSweep) else out_i).append(f)
+    for t in driver.frames(timeout_s=timeout_s):
+        assert isinstance(t.frame, LidarSweep if t.sensor == Sensor.lidar else ImuSample)
+        (out_s if t.sensor == Sensor.lidar else out_i).append(t.frame)
         if len(out_s) >= sweeps or time.monotonic() > deadline:
             break
     return out_s, out_i
@@ -271,8 +273,8 @@ def test_as_fast_as_possible(endpoints: Endpoints) -> None:
         assert emu.wait_finished(timeout=5.0)
         frames = list(driver.frames(timeout_s=2.0))
         s = driver.status()
-    sweeps = [f for f in frames if isinstance(f, LidarSweep)]
-    imus = [f for f in frames if isinstance(f, ImuSample)]
+    sweeps = [t.frame for t in frames if t.sensor == Sensor.lidar]
+    imus = [t.frame for t in frames if t.sensor == Sensor.imu]
     assert [len(w) for w in sweeps] == [4800] * n_sweeps
     assert len(imus) == n_sweeps * 20
     assert s.drops == 0 and s.errors.total == 0 and s.frames_dropped == 0

@@ -6,13 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.sessions import rosmsg
-from device.sessions.manifest import SessionState, read_manifest
-from device.sessions.recording import read_frames
+from drivers.sessions import rosmsg
+from drivers.sessions.manifest import SessionState, read_manifest
+from drivers.sessions.recording import read_frames
+from drivers.sessions.trajectory import read_tum
 from drivers.sim.camera import CameraModel
 from drivers.sim.generate import T0_NS, SimSettings, generate_session
 from drivers.sim.scenes import Raycaster, make_scene
-from slam.trajectory_io import read_tum
 
 SMALL = SimSettings(
     scene="office",
@@ -41,7 +41,7 @@ def test_session_files_and_manifest(session):
         m.stats["lidar_sweeps"] == 15 and m.stats["imu_samples"] == 300 and m.stats["images"] == 15
     )
     assert m.calibration.camera.width == 160
-    assert np.allclose(np.array(m.calibration.T_lidar_imu)[:3, 3], [-0.011, -0.02329, 0.04412])
+    assert np.allclose(np.array(m.calibration.T_lidar_imu)[:3, 3], [0.011, 0.02329, -0.04412])
     json.loads((session / "session.json").read_text())  # plain JSON for any tool
     t, T = read_tum(session / "ground_truth.tum")
     assert np.all(np.diff(t) > 0) and 1.0 / np.median(np.diff(t)) >= 100.0
@@ -122,7 +122,7 @@ def test_refuses_a_non_empty_folder(tmp_path):
 
 
 def test_the_external_imu_is_written_beside_the_lidar_imu(tmp_path):
-    from drivers.sim.generate import EXTERNAL_IMU_RATE_HZ, T_LIDAR_EXTERNAL_IMU
+    from drivers.sim.twin import EXTERNAL_IMU_RATE_HZ, T_LIDAR_EXTERNAL_IMU
 
     settings = SimSettings(
         scene="corridor", seed=1, duration_s=1.0, camera_rate_hz=0.0, external_imu=True

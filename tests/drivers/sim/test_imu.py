@@ -127,8 +127,10 @@ K_SIGMA_3D = 4.6
 
 
 def test_mid360_extrinsic() -> None:
+    """The twin's IMU sits where the Livox manual puts it: (11.0, 23.29, -44.12) mm in the
+    point-cloud frame (not FAST-LIO's extrinsic_T, which is the lidar in the IMU frame)."""
     np.testing.assert_array_equal(T_LIDAR_IMU_MID360[:3, :3], np.eye(3))
-    np.testing.assert_array_equal(T_LIDAR_IMU_MID360[:3, 3], [-0.011, -0.02329, 0.04412])
+    np.testing.assert_array_equal(T_LIDAR_IMU_MID360[:3, 3], [0.011, 0.02329, -0.04412])
     np.testing.assert_array_equal(T_LIDAR_IMU_MID360[3], [0, 0, 0, 1])
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from device.config import ScannerConfig
 from device.processing import process_session
-from device.products.accuracy import session_colour_accuracy, session_map_accuracy
+from products.accuracy import session_colour_accuracy, session_map_accuracy
 
 
 def products_row(session: Path, config: ScannerConfig) -> dict:

@@ -17,7 +17,7 @@ from mcap.records import Channel, Message, Schema
 from mcap.stream_reader import StreamReader
 from mcap.writer import CompressionType, Writer
 
-from device.sessions.manifest import RECORDING, SessionState, read_manifest, write_manifest
+from drivers.sessions.manifest import RECORDING, SessionState, read_manifest, write_manifest
 
 log = logging.getLogger(__name__)
 

@@ -42,8 +42,8 @@ def cloud_to_mesh_m(points_world: np.ndarray, mesh_path: Path) -> np.ndarray:  #
 def _map_and_truth(session: Path):
     """A processed twin session's map, the motion taking it into the truth's frame, and the
     true trajectory -> (MapCloud, T_truth_map [4, 4], t_gt [M], T_gt [M, 4, 4])."""
-    from device.products.export import read_ply
-    from slam.trajectory_io import read_tum
+    from drivers.sessions.trajectory import read_tum
+    from products.export import read_ply
 
     t_est, T_est = read_tum(session / "products" / "trajectory.tum")
     t_gt, T_gt = read_tum(session / "ground_truth.tum")
@@ -70,7 +70,7 @@ def session_colour_accuracy(session: Path) -> dict:
     twin's camera shades it (its `shading` towards the default sun), in 0..255."""
     import open3d as o3d
 
-    from device.sessions.manifest import read_manifest
+    from drivers.sessions.manifest import read_manifest
     from drivers.sim.camera import DEFAULT_AMBIENT, DEFAULT_LIGHT_DIR_WORLD, shading
     from drivers.sim.scenes import make_scene
 

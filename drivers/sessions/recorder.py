@@ -14,17 +14,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device.sessions import rosmsg
-from device.sessions.manifest import (
+from drivers.sessions.manifest import (
     RECORDING,
     Calibration,
+    ClockPair,
     SensorInfo,
     SessionManifest,
     SessionState,
     write_manifest,
 )
-from device.sessions.recording import RecordingWriter
-from drivers.frames import CameraFrame, ImuSample, LidarSweep
+from drivers.sessions.recording import RecordingWriter
+from drivers.source import Sensor, Tagged
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ class SessionRecorder:
             end_ns=0,
             sensors=sensors,
             calibration=calibration,
+            clock=ClockPair.now(),
             config=config_snapshot or {},
         )
         write_manifest(self.dir, self.manifest)
@@ -81,10 +82,9 @@ class SessionRecorder:
         self._last_flush = time.monotonic()
         self.closed = False
 
-    def write(
-        self, frame: LidarSweep | ImuSample | CameraFrame, external_imu: bool = False
-    ) -> None:
-        """Append one frame; flushes and fsyncs when a second has passed since the last time.
+    def write(self, tagged: Tagged) -> None:
+        """Append one frame to its sensor's topic; flushes and fsyncs when a second has passed
+        since the last time.
 
         A write error (a full disk, a pulled card) never raises: it is logged once, counted,
         and sets `disk_low` so the owner stops the scan; what was flushed before stays readable.
@@ -93,20 +93,16 @@ class SessionRecorder:
         if self.write_error is not None:
             st.dropped += 1
             return
+        frame = tagged.frame
         try:
-            if isinstance(frame, LidarSweep):
-                self._writer.write_sweep(frame)
+            self._writer.write(tagged)
+            if tagged.sensor == Sensor.lidar:
                 st.lidar_sweeps += 1
                 st.lidar_points += len(frame)
-            elif isinstance(frame, ImuSample):
-                topic = rosmsg.EXTERNAL_IMU_TOPIC if external_imu else rosmsg.IMU_TOPIC
-                self._writer.write_imu(frame, topic)
-                st.imu_samples += 1
-            elif isinstance(frame, CameraFrame):
-                self._writer.write_image(frame)
+            elif tagged.sensor == Sensor.camera:
                 st.images += 1
             else:
-                raise TypeError(f"cannot record a {type(frame).__name__}")
+                st.imu_samples += 1
             st.messages += 1
             st.first_ns = frame.t_ns if st.first_ns is None else min(st.first_ns, frame.t_ns)
             st.last_ns = frame.t_ns if st.last_ns is None else max(st.last_ns, frame.t_ns)

@@ -21,9 +21,9 @@ import numba as nb
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from device.products.map import MapCloud
-from device.sessions.manifest import CameraCalibration
 from drivers.frames import CameraFrame
+from drivers.sessions.manifest import CameraCalibration
+from products.map import MapCloud
 from slam.voxel_map import voxel_keys
 
 log = logging.getLogger(__name__)

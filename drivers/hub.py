@@ -1,8 +1,8 @@
-"""The sensors of the device as one stream: every configured driver, started and stopped together.
+"""The live sensors as one Source: every configured driver, started and stopped together.
 
-Each driver runs its own threads; a pump per driver moves its frames into one queue, tagged with
-the sensor's name, so the recorder and SLAM see a single time-ordered-enough stream and a
-sensor that stalls or disappears never blocks the others.
+Each driver runs its own threads; a pump per driver moves its tagged frames into one queue, so
+the recorder and SLAM see a single stream (each sensor in time order) and a sensor that stalls
+or disappears never blocks the others.
 """
 
 from __future__ import annotations
@@ -11,24 +11,15 @@ import logging
 import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from drivers.config import CameraConfig, ImuConfig, LidarConfig
-from drivers.frames import CameraFrame, ImuSample, LidarSweep
+from drivers.source import Sensor, SensorHealth, Source, Tagged
 
 log = logging.getLogger(__name__)
 
-Frame = LidarSweep | ImuSample | CameraFrame
-
-
-@dataclass(frozen=True)
-class Tagged:
-    sensor: str  # lidar, external_imu, camera
-    frame: Frame
-
 
 class SensorHub:
-    """Starts the enabled drivers and merges their frames."""
+    """Starts the enabled drivers and merges their frames: a Source of every live sensor."""
 
     def __init__(
         self,
@@ -38,7 +29,7 @@ class SensorHub:
         camera_rate: float = 1.0,
         queue_size: int = 20_000,
     ) -> None:
-        self.drivers: dict[str, object] = {}
+        self.drivers: dict[str, Source] = {}
         if lidar.enabled:
             from drivers.livox.driver import Mid360Driver
 
@@ -66,27 +57,46 @@ class SensorHub:
             self._pumps.append(pump)
         return self
 
-    def _pump(self, name: str, driver) -> None:
-        for frame in driver.frames():
+    def _pump(self, name: str, driver: Source) -> None:
+        for tagged in driver.frames():
             if self._stop.is_set():
                 return
             try:
-                self._queue.put_nowait(Tagged(name, frame))
+                self._queue.put_nowait(tagged)
             except queue.Full:
                 self.dropped += 1
                 if self.dropped == 1:
                     log.error("sensor frames are not being consumed: dropping them")
 
-    def frames(self, timeout_s: float = 0.5) -> Iterator[Tagged | None]:
-        """Frames as they come; None every timeout_s without one (to let callers check state)."""
+    def frames(self, timeout_s: float | None = None) -> Iterator[Tagged]:
+        """Frames as they come, until close(); with timeout_s, the stream also ends after that
+        long without a frame."""
         while not self._stop.is_set():
             try:
-                yield self._queue.get(timeout=timeout_s)
+                yield self._queue.get(timeout=0.2 if timeout_s is None else timeout_s)
             except queue.Empty:
-                yield None
+                if timeout_s is not None:
+                    return
+
+    def poll(self, timeout_s: float) -> Tagged | None:
+        """The next frame, or None after timeout_s without one (callers check their state)."""
+        try:
+            return self._queue.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+
+    def health(self) -> dict[Sensor, SensorHealth]:
+        out: dict[Sensor, SensorHealth] = {}
+        for driver in self.drivers.values():
+            out.update(driver.health())
+        return out
 
     def status(self) -> dict[str, object]:
+        """Each driver's full status, for diagnostics."""
         return {name: driver.status() for name, driver in self.drivers.items()}
+
+    def close(self) -> None:
+        self.stop()
 
     def stop(self) -> None:
         self._stop.set()

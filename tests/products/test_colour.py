@@ -3,10 +3,10 @@
 import cv2
 import numpy as np
 
-from device.products.colour import ColourSettings, colourise
-from device.products.map import MapCloud
-from device.sessions.manifest import CameraCalibration
 from drivers.frames import CameraFrame
+from drivers.sessions.manifest import CameraCalibration
+from products.colour import ColourSettings, colourise
+from products.map import MapCloud
 
 W, H, F = 160, 120, 100.0
 CAL = CameraCalibration(
@@ -68,7 +68,7 @@ def test_images_outside_the_trajectory_and_bad_ones_are_skipped():
 
 
 def test_projection_matches_opencv():
-    from device.products.colour import project
+    from products.colour import project
 
     rng = np.random.default_rng(0)
     p = rng.normal(size=(1000, 3))
@@ -92,7 +92,7 @@ def test_projection_matches_opencv():
 
 
 def test_voxel_normals_are_the_planes_and_zero_off_them():
-    from device.products.colour import voxel_normals
+    from products.colour import voxel_normals
 
     rng = np.random.default_rng(2)
     floor = np.column_stack([rng.uniform(0, 2, 5000), rng.uniform(0, 2, 5000), np.zeros(5000)])

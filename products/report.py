@@ -12,8 +12,8 @@ import io
 
 import numpy as np
 
-from device.products.map import MapCloud
-from device.sessions.manifest import SessionManifest
+from drivers.sessions.manifest import SessionManifest
+from products.map import MapCloud
 from slam.pipeline import SlamRun
 
 LOOP_CLOSED_M = 1.0  # a walk that ends this close to its start came back: show the gap

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from device.products.dynamic import static_mask
+from products.dynamic import static_mask
 
 
 def sweep_of_room(rng, person: bool, n: int = 20000):

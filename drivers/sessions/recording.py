@@ -9,8 +9,9 @@ from pathlib import Path
 from mcap.reader import make_reader
 from mcap.writer import CompressionType, Writer
 
-from device.sessions import rosmsg
 from drivers.frames import CameraFrame, ImuSample, LidarSweep
+from drivers.sessions import rosmsg
+from drivers.source import Sensor, Tagged
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,18 @@ class RecordingWriter:
         )
         self._seq[topic] += 1
         self.message_count += 1
+
+    def write(self, tagged: Tagged) -> None:
+        """One frame, on its sensor's topic."""
+        sensor, frame = tagged.sensor, tagged.frame
+        if sensor == Sensor.lidar:
+            self.write_sweep(frame)
+        elif sensor in (Sensor.imu, Sensor.external_imu):
+            self.write_imu(frame, rosmsg.TOPICS[sensor])
+        elif sensor == Sensor.camera:
+            self.write_image(frame)
+        else:
+            raise TypeError(f"cannot record {sensor!r}")
 
     def write_sweep(self, sweep: LidarSweep) -> None:
         self._write(rosmsg.LIDAR_TOPIC, sweep.t_ns, rosmsg.encode_sweep(sweep))

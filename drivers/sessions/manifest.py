@@ -9,13 +9,30 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+from drivers.clock import utc_pair
+from drivers.source import Sensor
 
 MANIFEST = "session.json"
 RECORDING = "raw.mcap"
 GROUND_TRUTH = "ground_truth.tum"
 SCENE_MESH = "scene.ply"
 PRODUCTS = "products"
+
+
+# The Mid-360's built-in IMU (an ICM-40609-D) in the lidar's point-cloud frame: the IMU's pose in
+# the lidar frame, T_lidar_imu, so that p_lidar = T_lidar_imu @ p_imu. The Livox Mid-360 User
+# Manual puts the IMU at (11.0, 23.29, -44.12) mm in the point-cloud coordinate system, axes
+# parallel. (FAST-LIO's mid360.yaml lists extrinsic_T = [-0.011, -0.02329, 0.04412]: that is the
+# *lidar's* position in the *IMU* frame, the inverse of this, not the same thing.)
+MID360_T_LIDAR_IMU = [
+    [1.0, 0.0, 0.0, 0.011],
+    [0.0, 1.0, 0.0, 0.02329],
+    [0.0, 0.0, 1.0, -0.04412],
+    [0.0, 0.0, 0.0, 1.0],
+]
 
 
 class SessionState(StrEnum):
@@ -55,6 +72,29 @@ class Calibration(BaseModel):
     T_lidar_external_imu: list[list[float]] | None = None  # the serial IMU's, if there is one
     camera: CameraCalibration | None = None
 
+    def T_lidar(self, imu: Sensor) -> np.ndarray | None:
+        """[4, 4] the pose of this IMU (Sensor.imu or Sensor.external_imu) in the lidar frame;
+        None when the session has no calibration for it."""
+        T = self.T_lidar_external_imu if imu == Sensor.external_imu else self.T_lidar_imu
+        return None if T is None else np.array(T)
+
+
+class ClockPair(BaseModel):
+    """The recording's clock against UTC, read together when the recording started."""
+
+    host_ns: int  # the clock frames are stamped with (the host's monotonic clock on the device)
+    utc_ns: int  # UTC, Unix nanoseconds, at the same instant
+
+    @classmethod
+    def now(cls) -> ClockPair:
+        host_ns, utc_ns = utc_pair()
+        return cls(host_ns=host_ns, utc_ns=utc_ns)
+
+    @property
+    def utc_offset_s(self) -> float:
+        """UTC (Unix seconds) minus the recording's clock."""
+        return (self.utc_ns - self.host_ns) * 1e-9
+
 
 class SessionManifest(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -69,12 +109,23 @@ class SessionManifest(BaseModel):
     end_ns: int
     sensors: list[SensorInfo] = Field(default_factory=list)
     calibration: Calibration
+    # the recording's clock against UTC; None in sessions from before it was recorded, whose
+    # UTC comes from created_utc (to the second)
+    clock: ClockPair | None = None
     config: dict[str, Any] = Field(default_factory=dict)
     stats: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def duration_s(self) -> float:
         return (self.end_ns - self.start_ns) * 1e-9
+
+    @property
+    def utc_offset_s(self) -> float:
+        """UTC (Unix seconds) minus the recording's clock: from the clock pair read when the
+        recording started, else (older sessions) from created_utc, which is to the second."""
+        if self.clock is not None:
+            return self.clock.utc_offset_s
+        return datetime.fromisoformat(self.created_utc).timestamp() - self.start_ns * 1e-9
 
 
 def write_manifest(session_dir: Path, manifest: SessionManifest) -> Path:

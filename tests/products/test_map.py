@@ -1,7 +1,7 @@
 import numpy as np
 
-from device.products.map import MapBuilder, inliers
 from drivers.frames import LidarSweep
+from products.map import MapBuilder, inliers
 from slam.odometry import OdometryStep
 
 

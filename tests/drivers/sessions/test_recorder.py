@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.sessions import rosmsg
-from device.sessions.manifest import Calibration, SessionState, read_manifest, write_manifest
-from device.sessions.recorder import SessionRecorder
-from device.sessions.recording import RecordingWriter, read_frames
-from device.sessions.recovery import recover_all, recover_session, salvage_mcap
-from device.sessions.replay import SessionSource
-from device.sessions.storage import SessionStore, StorageFullError
+from device.storage import SessionStore, StorageFullError
 from drivers.frames import CameraFrame, ImuSample, LidarSweep
+from drivers.sessions import rosmsg
+from drivers.sessions.manifest import Calibration, SessionState, read_manifest, write_manifest
+from drivers.sessions.recorder import SessionRecorder
+from drivers.sessions.recording import RecordingWriter, read_frames
+from drivers.sessions.recovery import recover_all, recover_session, salvage_mcap
+from drivers.sessions.replay import SessionSource
+from drivers.source import Sensor, Tagged
 
 REPO = Path(__file__).resolve().parents[3]
 CAL = Calibration(T_lidar_imu=np.eye(4).tolist())
@@ -43,9 +44,9 @@ def imu(k: int) -> ImuSample:
 def record(dirpath: Path, n_sweeps: int, **kw) -> SessionRecorder:
     rec = SessionRecorder(dirpath, dirpath.name, CAL, [], **kw)
     for i in range(n_sweeps):
-        rec.write(sweep(i))
+        rec.write(Tagged(Sensor.lidar, sweep(i)))
         for k in range(20 * i, 20 * i + 20):
-            rec.write(imu(k))
+            rec.write(Tagged(Sensor.imu, imu(k)))
     return rec
 
 
@@ -54,7 +55,7 @@ def test_an_independent_reader_reads_back_exactly_what_was_written(tmp_path):
     from mcap_ros2.decoder import DecoderFactory
 
     rec = record(tmp_path / "s", 5)
-    rec.write(CameraFrame(123, b"\xff\xd8fakejpeg\xff\xd9", 4, 3, 0.002))
+    rec.write(Tagged(Sensor.camera, CameraFrame(123, b"\xff\xd8fakejpeg\xff\xd9", 4, 3, 0.002)))
     m = rec.close()
     assert m.state == SessionState.recorded and m.stats["lidar_sweeps"] == 5
     got_sweeps, got_imu = [], []
@@ -86,14 +87,15 @@ def test_an_independent_reader_reads_back_exactly_what_was_written(tmp_path):
 CHILD = """
 import sys, time, numpy as np
 sys.path.insert(0, {repo!r})
-from tests.device.sessions.test_recorder import CAL, imu, sweep
-from device.sessions.recorder import SessionRecorder
+from tests.drivers.sessions.test_recorder import CAL, imu, sweep
+from drivers.source import Sensor, Tagged
+from drivers.sessions.recorder import SessionRecorder
 rec = SessionRecorder({path!r}, "killed", CAL, [])
 i = 0
 while True:
-    rec.write(sweep(i, n=5000))
+    rec.write(Tagged(Sensor.lidar, sweep(i, n=5000)))
     for k in range(20 * i, 20 * i + 20):
-        rec.write(imu(k))
+        rec.write(Tagged(Sensor.imu, imu(k)))
     i += 1
     time.sleep(0.1)  # a real-rate sensor
 """
@@ -126,7 +128,7 @@ def test_sigkill_loses_at_most_the_last_second_and_is_recovered(tmp_path):
     for i, s in enumerate(sweeps):
         np.testing.assert_array_equal(s.xyz_m, sweep(i, n=5000).xyz_m.astype(np.float32))
     # and it can be processed like any other session (here: replayed)
-    assert sum(isinstance(f, LidarSweep) for f in SessionSource(path)) == len(sweeps)
+    assert sum(t.sensor == Sensor.lidar for t in SessionSource(path).frames()) == len(sweeps)
 
 
 def test_truncation_at_any_offset_is_recovered_without_crashing(tmp_path):
@@ -157,9 +159,9 @@ def test_a_write_error_stops_recording_cleanly_and_keeps_what_was_flushed(tmp_pa
         real(self, s)
 
     monkeypatch.setattr(RecordingWriter, "write_sweep", failing)
-    rec.write(sweep(3))  # fine
-    rec.write(sweep(4))  # the disk is full: no exception, the recorder asks to stop
-    rec.write(sweep(5))
+    rec.write(Tagged(Sensor.lidar, sweep(3)))  # fine
+    rec.write(Tagged(Sensor.lidar, sweep(4)))  # the disk is full: no exception; it asks to stop
+    rec.write(Tagged(Sensor.lidar, sweep(5)))
     assert rec.disk_low and rec.stats.write_errors == 1 and rec.stats.dropped == 1
     m = rec.close()
     assert m.state == SessionState.failed
@@ -212,14 +214,14 @@ def test_replay_paces_at_the_recorded_rate(tmp_path):
     record(tmp_path / "s", 4).close()
     arrivals, frames = [], []
     t_start = time.monotonic()  # before the source's own clock starts
-    for f in SessionSource(tmp_path / "s", rate=2.0, topics=(rosmsg.LIDAR_TOPIC,)):
+    for t in SessionSource(tmp_path / "s", rate=2.0, sensors=(Sensor.lidar,)).frames():
         arrivals.append(time.monotonic())
-        frames.append(f)
+        frames.append(t.frame)
     assert [f.index for f in frames] == [0, 1, 2, 3]
     # 0.3 s of data at twice real time: the last frame never sooner than 0.15 s after the start
     # (from the first arrival would be flaky: a slow first decode shortens that span)
     assert arrivals[-1] - t_start >= 0.149
-    fast = list(SessionSource(tmp_path / "s", rate=0.0, topics=(rosmsg.LIDAR_TOPIC,)))
+    fast = list(SessionSource(tmp_path / "s", rate=0.0, sensors=(Sensor.lidar,)).frames())
     assert len(fast) == 4  # rate 0: as fast as possible
 
 

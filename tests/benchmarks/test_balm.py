@@ -12,7 +12,7 @@ BALM = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "balm"
 @pytest.mark.skipif(not BALM.is_dir(), reason=f"real BALM scans not found at {BALM}")
 def test_quick_bench_writes_the_comparison(tmp_path):
     pytest.importorskip("kiss_icp")
-    from slam.bench import QUICK_SCANS, run_bench
+    from benchmarks.balm import QUICK_SCANS, run_bench
 
     out = tmp_path / "bench.md"
     rows = run_bench(BALM, out, OdometryConfig(), quick=True, cache_dir=tmp_path / "cache")
@@ -28,7 +28,7 @@ def test_quick_bench_writes_the_comparison(tmp_path):
 
 def test_twin_sequence_bench_compares_the_three_methods(tmp_path):
     pytest.importorskip("kiss_icp")
-    from slam.bench_twin import format_twin_table, run_sequence, twin_session
+    from benchmarks.twin import format_twin_table, run_sequence, twin_session
 
     session = twin_session(tmp_path, "office", "walk", 6.0, seed=3)
     assert twin_session(tmp_path, "office", "walk", 6.0, seed=3) == session  # cached

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from device.sessions.manifest import MANIFEST, SessionManifest, read_manifest
+from drivers.sessions.manifest import MANIFEST, SessionManifest, read_manifest
 
 # what a scan writes, measured: Mid-360 at 200k points/s (26 B/point, zstd ~0.6) + IMU +
 # 10 Hz 720p JPEG; refined at run time from the bytes actually written

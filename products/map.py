@@ -120,7 +120,7 @@ class MapBuilder:
             return MapCloud(np.zeros((0, 3)), np.zeros(0, np.float32), np.zeros(0))
         xyz, intensity, t = self._xyz[0], self._intensity[0], self._t[0]
         if self.remove_moving:
-            from device.products.dynamic import static_mask
+            from products.dynamic import static_mask
 
             ok = static_mask(xyz, *self.rays())
             xyz, intensity, t = xyz[ok], intensity[ok], t[ok]

@@ -17,10 +17,10 @@ import numpy as np
 
 from drivers.frames import LidarSweep
 from drivers.scan_folder import ScanFolderSource
+from drivers.sessions.trajectory import read_tum, write_tum
 from slam.config import OdometryConfig
 from slam.metrics import ate_rmse, map_sharpness
 from slam.pipeline import run_odometry
-from slam.trajectory_io import read_tum, write_tum
 
 log = logging.getLogger(__name__)
 
@@ -99,16 +99,17 @@ def run_bench(
 ) -> list[BenchRow]:
     out_file.parent.mkdir(parents=True, exist_ok=True)
     folder = balm_to_scan_folder(data_dir, (cache_dir or out_file.parent / "cache") / "balm_pcd")
-    sweeps = list(ScanFolderSource(folder))
+    frames = list(ScanFolderSource(folder).frames())
     if quick:
-        sweeps = sweeps[:QUICK_SCANS]
+        frames = frames[:QUICK_SCANS]
+    sweeps = [t.frame for t in frames]
     t_ref, T_ref = read_tum(data_dir / "reference_poses.tum")
     scans = [s.xyz_m for s in sweeps]
     n_points = sum(len(s) for s in sweeps)
     t_s = np.array([s.t_s for s in sweeps])
     log.info("bench: %d scans, %d points from %s", len(sweeps), n_points, data_dir)
 
-    ours = run_odometry(sweeps, config, map_voxel_m=None)
+    ours = run_odometry(frames, config, map_voxel_m=None)
     kiss = run_kiss_icp(sweeps)
 
     rows = []

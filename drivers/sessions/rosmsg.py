@@ -11,6 +11,7 @@ from functools import cache
 import numpy as np
 
 from drivers.frames import CameraFrame, ImuSample, LidarSweep
+from drivers.source import Sensor
 
 LIDAR_TOPIC = "/livox/lidar"
 IMU_TOPIC = "/livox/imu"
@@ -20,6 +21,15 @@ CAMERA_INFO_TOPIC = "/camera/camera_info"
 LIDAR_FRAME_ID = "livox_frame"
 IMU_FRAME_ID = "livox_imu"
 CAMERA_FRAME_ID = "camera"
+
+# which topic holds which sensor's frames
+TOPICS = {
+    Sensor.lidar: LIDAR_TOPIC,
+    Sensor.imu: IMU_TOPIC,
+    Sensor.external_imu: EXTERNAL_IMU_TOPIC,
+    Sensor.camera: IMAGE_TOPIC,
+}
+SENSORS = {topic: sensor for sensor, topic in TOPICS.items()}
 
 TYPES = {
     LIDAR_TOPIC: "sensor_msgs/msg/PointCloud2",

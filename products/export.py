@@ -8,13 +8,11 @@ the other formats carry seconds on the recording's clock.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from device.products.map import MapCloud
-from device.sessions.manifest import SessionManifest
+from products.map import MapCloud
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +34,8 @@ def write_map(
     gps_offset_s: float = 0.0,
     epsg: int | None = None,
 ) -> Path:
-    """One map file. gps_offset_s takes the recording's clock to UTC (session_utc_offset_s)."""
+    """One map file. gps_offset_s takes the recording's clock to UTC (the manifest's
+    utc_offset_s)."""
     path = Path(path)
     if fmt in ("las", "laz"):
         write_las(path, cloud, gps_offset_s=gps_offset_s, epsg=epsg)
@@ -152,11 +151,6 @@ def write_pcd(path: Path, cloud: MapCloud) -> None:
         cols.append(packed)
     pc = PointCloud.from_points(np.column_stack(cols), tuple(names), tuple(types))
     pc.save(str(path), encoding=Encoding.BINARY)
-
-
-def session_utc_offset_s(manifest: SessionManifest) -> float:
-    """UTC (Unix seconds) minus the recording's clock: the session began at created_utc."""
-    return datetime.fromisoformat(manifest.created_utc).timestamp() - manifest.start_ns * 1e-9
 
 
 def read_ply(path: Path) -> MapCloud:

@@ -2,6 +2,8 @@
 
 One pose per line: ``t tx ty tz qx qy qz qw`` (time in seconds, translation in metres, unit
 quaternion with the scalar last). Each pose is T_world_sensor, the sensor's pose in the world.
+The scanner's own trajectories are the lidar's, one pose a sweep, stamped at the sweep's middle
+(halfway between its first and last point) on the recording's clock.
 Lines that are empty or start with ``#`` are ignored.
 """
 

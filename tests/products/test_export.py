@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from device.products.export import read_ply, utc_to_adjusted_gps, write_map
-from device.products.map import MapCloud
+from products.export import read_ply, utc_to_adjusted_gps, write_map
+from products.map import MapCloud
 
 
 @pytest.fixture

@@ -13,15 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from device.sessions import rosmsg
-from device.sessions.manifest import read_manifest
-from device.sessions.replay import SessionSource
-from drivers.frames import LidarSweep
-from slam.bench import run_kiss_icp
+from benchmarks.balm import run_kiss_icp
+from drivers.sessions.manifest import read_manifest
+from drivers.sessions.replay import SessionSource
+from drivers.sessions.trajectory import read_tum
+from drivers.source import Sensor
 from slam.config import OdometryConfig
 from slam.metrics import ate_rmse
 from slam.pipeline import run_lio, run_odometry
-from slam.trajectory_io import read_tum
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +65,8 @@ def twin_session(
 def run_sequence(session: Path, config: OdometryConfig, with_kiss: bool = True) -> list[TwinRow]:
     name = session.name.rsplit("-seed", 1)[0]
     t_gt, T_gt = read_tum(session / "ground_truth.tum")
-    frames = list(SessionSource(session, topics=(rosmsg.LIDAR_TOPIC, rosmsg.IMU_TOPIC)))
-    sweeps = [f for f in frames if isinstance(f, LidarSweep)]
+    frames = list(SessionSource(session, sensors=(Sensor.lidar, Sensor.imu)).frames())
+    sweeps = [t.frame for t in frames if t.sensor == Sensor.lidar]
     n_points = sum(len(s) for s in sweeps)
     span_s = (sweeps[-1].t_ns - sweeps[0].t_ns) * 1e-9 + 0.1
     T_lidar_imu = np.array(read_manifest(session).calibration.T_lidar_imu)
@@ -87,7 +86,7 @@ def run_sequence(session: Path, config: OdometryConfig, with_kiss: bool = True) 
 
     # warm up: numba loads (or compiles) its kernels on first use; kiss-icp is compiled C++
     run_lio(frames[:700], config, T_lidar_imu, map_voxel_m=None)  # ~3 s: past initialisation
-    run_odometry(sweeps[:5], config, map_voxel_m=None)
+    run_odometry(frames[:120], config, map_voxel_m=None)
     rows = []
     lio = run_lio(frames, config, T_lidar_imu, map_voxel_m=None)
     rows.append(
@@ -100,7 +99,7 @@ def run_sequence(session: Path, config: OdometryConfig, with_kiss: bool = True) 
             f"{lio.n_degenerate} degenerate sweeps",
         )
     )
-    lo = run_odometry(sweeps, config, map_voxel_m=None)
+    lo = run_odometry(frames, config, map_voxel_m=None)
     rows.append(
         row(
             "scanner lidar-only",

@@ -1,0 +1,53 @@
+"""A new session from the scanner's config: what the daemon's scans and `scanner record` share.
+
+The session.json of every recording says the same things, whoever made it: the calibration of
+every sensor that is on (the Mid-360's factory IMU extrinsic, the serial IMU's from the config,
+the camera's), the sensor table, and the config it was recorded with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from device.config import ScannerConfig
+from drivers.sessions import rosmsg
+from drivers.sessions.manifest import MID360_T_LIDAR_IMU, Calibration, SensorInfo
+from drivers.sessions.recorder import SessionRecorder
+from drivers.source import Sensor
+
+
+def session_calibration(cfg: ScannerConfig) -> Calibration:
+    T_ext = cfg.imu.T_lidar_imu if cfg.imu.enabled else None
+    camera = cfg.camera_calibration if cfg.camera.enabled else None
+    return Calibration(T_lidar_imu=MID360_T_LIDAR_IMU, T_lidar_external_imu=T_ext, camera=camera)
+
+
+def sensor_info(cfg: ScannerConfig) -> list[SensorInfo]:
+    """The sensors that are on, as session.json lists them."""
+    table = [  # (on, sensor, model, rate_hz, frame_id)
+        (cfg.lidar.enabled, Sensor.lidar, "Livox Mid-360", 1.0 / cfg.lidar.sweep_period_s,
+         rosmsg.LIDAR_FRAME_ID),
+        (cfg.lidar.enabled and cfg.lidar.imu_enabled, Sensor.imu, "Mid-360 built-in", 200.0,
+         rosmsg.IMU_FRAME_ID),
+        (cfg.imu.enabled, Sensor.external_imu, "Xsens MTi", 400.0, "imu_link"),
+        (cfg.camera.enabled, Sensor.camera, "USB camera", cfg.camera.rate_hz,
+         rosmsg.CAMERA_FRAME_ID),
+    ]  # fmt: skip
+    return [
+        SensorInfo(name=s.value, model=m, topic=rosmsg.TOPICS[s], rate_hz=r, frame_id=f)
+        for on, s, m, r, f in table
+        if on
+    ]
+
+
+def new_session_recorder(cfg: ScannerConfig, session_dir: Path) -> SessionRecorder:
+    """A recorder for a new session in `session_dir` (created; its name is the session's id)."""
+    session_dir = Path(session_dir)
+    return SessionRecorder(
+        session_dir,
+        session_dir.name,
+        session_calibration(cfg),
+        sensor_info(cfg),
+        config_snapshot=cfg.model_dump(mode="json"),
+        min_free_bytes=cfg.storage_reserve_mb * 1_000_000,
+    )

@@ -1,0 +1,190 @@
+"""The digital twin as a Source: a virtual scanner walking through a scene.
+
+`TwinSource(settings).frames()` yields what the real device's drivers would, tagged by sensor and
+in time order: Mid-360 sweeps (its real firing pattern, every point cast from the pose at its
+own time), the built-in IMU, the optional serial IMU and camera images, each simulated as it is
+asked for. It also knows what only a twin can: the true trajectory and the scene's mesh.
+`generate_session` records it into the session format, like the device's recorder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from drivers.frames import CameraFrame, ImuSample
+from drivers.sessions import rosmsg
+from drivers.sessions.manifest import Calibration, CameraCalibration, SensorInfo
+from drivers.sim.camera import CameraModel, encode_jpeg, render
+from drivers.sim.imu import EXTERNAL_IMU, ICM40609, T_LIDAR_IMU_MID360, simulate_imu
+from drivers.sim.lidar import LidarModel, Mid360Pattern, simulate_sweep
+from drivers.sim.motion import make_trajectory
+from drivers.sim.scenes import Raycaster, make_scene
+from drivers.source import Counter, Sensor, SensorHealth, Tagged
+
+T0_NS = 1_767_225_600 * 1_000_000_000  # the twin's clock starts at 2026-01-01T00:00:00Z (UTC)
+SWEEP_PERIOD_S = 0.1
+IMU_RATE_HZ = 200.0
+EXTERNAL_IMU_RATE_HZ = 400.0
+# the serial IMU sits under the lidar on the handle, turned 180 degrees about z
+T_LIDAR_EXTERNAL_IMU = np.array(
+    [[-1.0, 0.0, 0.0, 0.02], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 1.0, -0.12], [0.0, 0.0, 0.0, 1.0]]
+)
+# the camera looks forward, 8 cm below the lidar: camera axes x right, y down, z forward
+T_LIDAR_CAMERA = np.array(
+    [[0.0, 0.0, 1.0, 0.05], [-1.0, 0.0, 0.0, 0.0], [0.0, -1.0, 0.0, -0.08], [0.0, 0.0, 0.0, 1.0]]
+)
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    scene: str = "office"
+    seed: int = 0
+    duration_s: float = 60.0
+    motion: str = "walk"
+    camera_rate_hz: float = 10.0  # 0 turns the camera off
+    external_imu: bool = False  # also an Xsens-class serial IMU, 400 Hz, on /xsens/imu
+    camera: CameraModel = CameraModel()
+    exposure_s: float = 0.005
+
+
+class TwinSource:
+    """The twin's sensors as a Source. Frames come sweep by sweep: each 100 ms window's sweep,
+    IMU samples and images, sorted by time (so each sensor is in time order, as live)."""
+
+    def __init__(self, settings: SimSettings) -> None:
+        self.settings = s = settings
+        self.scene = make_scene(s.scene, s.seed)
+        self.raycaster = Raycaster(self.scene)
+        self.trajectory = make_trajectory(self.scene.walk_path, s.motion, s.duration_s, s.seed)
+        self.n_sweeps = int(round(s.duration_s / SWEEP_PERIOD_S))
+        self.imu = simulate_imu(
+            self.trajectory, T_LIDAR_IMU_MID360, s.duration_s, IMU_RATE_HZ, ICM40609, s.seed
+        )
+        self.external_imu = (
+            simulate_imu(
+                self.trajectory,
+                T_LIDAR_EXTERNAL_IMU,
+                s.duration_s,
+                EXTERNAL_IMU_RATE_HZ,
+                EXTERNAL_IMU,
+                s.seed + 1,
+            )
+            if s.external_imu
+            else None
+        )
+        self.camera_times_s = (
+            np.arange(0.0, s.duration_s, 1.0 / s.camera_rate_hz)
+            if s.camera_rate_hz > 0
+            else np.zeros(0)
+        )  # [C]
+        self._counter = Counter(tuple(self.sensors()))
+
+    def sensors(self) -> list[Sensor]:
+        out = [Sensor.lidar, Sensor.imu]
+        if self.external_imu is not None:
+            out.append(Sensor.external_imu)
+        if len(self.camera_times_s):
+            out.append(Sensor.camera)
+        return out
+
+    def frames(self) -> Iterator[Tagged]:
+        s = self.settings
+        rng = np.random.default_rng(s.seed)  # the lidar's noise: the same seed, the same scan
+        pattern, lidar = Mid360Pattern.load(), LidarModel()
+        for i in range(self.n_sweeps):
+            t_a, t_b = i * SWEEP_PERIOD_S, (i + 1) * SWEEP_PERIOD_S
+            sweep = simulate_sweep(
+                pattern,
+                lidar,
+                self.trajectory.pose,
+                self.raycaster,
+                self.scene.albedo_at,
+                t_a,
+                SWEEP_PERIOD_S,
+                rng,
+                T0_NS,
+                index=i,
+            )
+            window = [Tagged(Sensor.lidar, sweep)]
+            window += self._imu_window(self.imu, Sensor.imu, t_a, t_b)
+            if self.external_imu is not None:
+                window += self._imu_window(self.external_imu, Sensor.external_imu, t_a, t_b)
+            ts = self.camera_times_s
+            window += [Tagged(Sensor.camera, self._image(t)) for t in ts[(ts >= t_a) & (ts < t_b)]]
+            for tagged in sorted(window, key=lambda f: f.t_ns):
+                yield self._counter.count(tagged)
+
+    @staticmethod
+    def _imu_window(imu, sensor: Sensor, t_a: float, t_b: float) -> list[Tagged]:
+        return [
+            Tagged(
+                sensor,
+                ImuSample(T0_NS + round(imu.t_s[k] * 1e9), imu.gyro_radps[k], imu.accel_mps2[k]),
+            )
+            for k in np.flatnonzero((imu.t_s >= t_a) & (imu.t_s < t_b))
+        ]
+
+    def _image(self, t_s: float) -> CameraFrame:
+        s, cam = self.settings, self.settings.camera
+        T_world_camera = self.trajectory.pose(np.array([t_s]))[0] @ T_LIDAR_CAMERA
+        image = render(self.raycaster, self.scene, cam, T_world_camera)
+        return CameraFrame(
+            T0_NS + round(t_s * 1e9),
+            encode_jpeg(image, exposure_s=s.exposure_s),
+            cam.width,
+            cam.height,
+            s.exposure_s,
+        )
+
+    def health(self) -> dict[Sensor, SensorHealth]:
+        return self._counter.health()
+
+    def close(self) -> None:
+        pass
+
+    # --- what the twin's session says about its sensors --------------------------------------
+    def calibration(self) -> Calibration:
+        cam = self.settings.camera
+        return Calibration(
+            T_lidar_imu=T_LIDAR_IMU_MID360.tolist(),
+            T_lidar_external_imu=T_LIDAR_EXTERNAL_IMU.tolist()
+            if self.external_imu is not None
+            else None,
+            camera=CameraCalibration(
+                width=cam.width,
+                height=cam.height,
+                model=cam.model,
+                fx=cam.fx,
+                fy=cam.fy,
+                cx=cam.cx,
+                cy=cam.cy,
+                distortion=list(cam.k) if cam.model == "fisheye" else [],
+                T_lidar_camera=T_LIDAR_CAMERA.tolist(),
+            )
+            if len(self.camera_times_s)
+            else None,
+        )
+
+    def sensor_info(self) -> list[SensorInfo]:
+        s, n = self.settings, self._counter.messages
+        table = {  # sensor: (model, rate_hz, frame_id)
+            Sensor.lidar: ("Livox Mid-360 (twin)", 1 / SWEEP_PERIOD_S, rosmsg.LIDAR_FRAME_ID),
+            Sensor.imu: ("ICM40609 in the Mid-360 (twin)", IMU_RATE_HZ, rosmsg.IMU_FRAME_ID),
+            Sensor.external_imu: ("Xsens MTi (twin)", EXTERNAL_IMU_RATE_HZ, "imu_link"),
+            Sensor.camera: (f"{s.camera.model} camera (twin)", s.camera_rate_hz,
+                            rosmsg.CAMERA_FRAME_ID),
+        }  # fmt: skip
+        return [
+            SensorInfo(
+                name=sensor.value,
+                model=table[sensor][0],
+                topic=rosmsg.TOPICS[sensor],
+                rate_hz=table[sensor][1],
+                frame_id=table[sensor][2],
+                messages=n.get(sensor, 0),
+            )
+            for sensor in self.sensors()
+        ]
