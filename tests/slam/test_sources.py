@@ -53,14 +53,16 @@ def truth(twin: TwinSource, offset_ns: int = 0) -> tuple[np.ndarray, np.ndarray]
 
 def test_the_twin_and_its_recording_give_one_trajectory(twin, session):
     replay = SessionSource(session)
-    live = slam(twin.frames())
+    simulated = slam(twin.frames())
     replayed = slam(replay.frames())
-    assert len(live.t_s) == len(replayed.t_s) >= N_SWEEPS - 12  # the filter starts after 1 s
-    np.testing.assert_allclose(live.t_s, replayed.t_s, rtol=0, atol=1e-6)
+    assert len(simulated.t_s) == len(replayed.t_s) >= N_SWEEPS - 12  # the filter starts after 1 s
+    np.testing.assert_allclose(simulated.t_s, replayed.t_s, rtol=0, atol=1e-6)
     # the recording keeps points as float32 (livox_ros_driver2's layout): the same within a mm
-    gap = np.linalg.norm(live.T_world_lidar[:, :3, 3] - replayed.T_world_lidar[:, :3, 3], axis=1)
+    gap = np.linalg.norm(
+        simulated.T_world_lidar[:, :3, 3] - replayed.T_world_lidar[:, :3, 3], axis=1
+    )
     assert gap.max() < 0.002
-    assert ate_rmse(live.t_s, live.T_world_lidar, *truth(twin)).rmse_m < 0.02  # 6.3 mm
+    assert ate_rmse(simulated.t_s, simulated.T_world_lidar, *truth(twin)).rmse_m < 0.02  # 6.3 mm
     for source in (twin, replay):
         assert source.health()[Sensor.lidar].messages == N_SWEEPS
 
