@@ -22,61 +22,37 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
 from device.button import Button, Press, StatusLed
 from device.config import ScannerConfig
 from device.jobs import Jobs, ScanBusyError
 from device.live import LiveBuffer, LivePose
 from device.notify import SystemdNotifier
 from device.processing import ProcessingJob, product_names
-from device.recording import new_session_recorder
+from device.recording import new_session_recorder, slam_imu
+from device.scan import ActiveScan
 from device.slam_worker import Ended, SlamWorker, Step
 from device.splat_worker import SplatWorker
 from device.state import State, StateMachine, TransitionError
-from device.status import (
-    ProcessingReport,
-    RecordingReport,
-    ScanReport,
-    SlamReport,
-    StatusReport,
-    StorageReport,
-)
+from device.status import ProcessingReport, ScanReport, StatusReport, StorageReport
 from device.storage import SessionStore, StorageFullError
 from drivers.hub import SensorHub
 from drivers.sessions.manifest import (
-    MID360_T_LIDAR_IMU,
     PRODUCTS,
     SessionManifest,
     SessionState,
     read_manifest,
     write_manifest,
 )
-from drivers.sessions.recorder import SessionRecorder
 from drivers.sessions.recovery import recover_all
 from drivers.source import Sensor, SensorHealth, Source, Tagged
 
 log = logging.getLogger(__name__)
 
 IMU_BACKLOG_S = 1.5  # IMU kept while idle, so the filter can initialise at once
-__all__ = ["Daemon", "ScanBusyError", "ScanNotFoundError"]
 
 
 class ScanNotFoundError(KeyError):
     """No scan with this id."""
-
-
-@dataclass
-class ActiveScan:
-    id: str
-    dir: Path
-    recorder: SessionRecorder
-    started_monotonic: float
-    first_pose_monotonic: float | None = None
-    last_step: Step | None = None
-    slam_error: str | None = None
-    stop_requested: bool = False
-    health_at_start: dict[Sensor, SensorHealth] = field(default_factory=dict)
 
 
 @dataclass
@@ -119,19 +95,7 @@ class Daemon:
         self._stop = threading.Event()
         self._ingest = threading.Thread(target=self._ingest_loop, name="ingest", daemon=True)
         self.started_monotonic = time.monotonic()
-        # which IMU live SLAM fuses, and where it sits: decided here, once
-        self._slam_imu, self._T_lidar_imu = Sensor.imu, np.array(MID360_T_LIDAR_IMU)
-        if config.slam.imu_sensor == Sensor.external_imu:
-            if config.imu.enabled and config.imu.T_lidar_imu is not None:
-                self._slam_imu, self._T_lidar_imu = (
-                    Sensor.external_imu,
-                    np.array(config.imu.T_lidar_imu),
-                )
-            else:
-                log.warning(
-                    "slam.imu = external needs imu.enabled and imu.T_lidar_imu: using the"
-                    " lidar's own IMU"
-                )
+        self._slam_imu, self._T_lidar_imu = slam_imu(config)  # which IMU live SLAM fuses
 
     # --- life cycle ---------------------------------------------------------------------------
     def start(self, slam_ready_timeout_s: float = 120.0) -> Daemon:
@@ -199,8 +163,7 @@ class Daemon:
             self.sm.move(State.error, error=f"cannot start a scan: {exc}")
             self.counters.scans_failed += 1
             raise
-        scan = ActiveScan(recorder.manifest.id, recorder.dir, recorder, time.monotonic())
-        scan.health_at_start = self._health()
+        scan = ActiveScan(recorder, self._health())
         self.live.reset()
         with self._scan_lock:
             self.slam.begin(scan.id, self._T_lidar_imu, self._slam_imu, list(self._imu_backlog))
@@ -297,52 +260,29 @@ class Daemon:
 
     def product_path(self, scan_id: str, name: str) -> Path:
         """The product file; ScanNotFoundError for any name that is not a file in products/."""
-        folder = self._path(scan_id) / PRODUCTS
-        if not name or "/" in name or "\\" in name or name.startswith(".") or ".." in name:
-            raise ScanNotFoundError(name)
-        path = folder / name
-        if not path.is_file():
-            raise ScanNotFoundError(name)
-        return path
+        try:
+            return self.store.product(scan_id, name)
+        except KeyError:
+            raise ScanNotFoundError(name) from None
 
     def status(self) -> StatusReport:
-        now = time.monotonic()
         scan = self._scan  # no lock: the ingest thread holds it while it writes each frame
         storage, health = self.store.status(), self._health()
-        recording = None
-        if scan is not None:
-            st = scan.recorder.stats
-            recording = RecordingReport(
-                round(now - scan.started_monotonic, 2),
-                st.bytes_written,
-                st.messages,
-                st.write_errors,
-            )
         processing = None
         if (sid := self.jobs.running_id()) is not None and (job := self.jobs.get(sid)):
             processing = ProcessingReport(sid, job.stage, job.fraction)
         return StatusReport(
             state=self.sm.state.value,
-            since_s=round(now - self.sm.since_monotonic, 3),
+            since_s=round(time.monotonic() - self.sm.since_monotonic, 3),
             error=self.sm.error,
             scan_id=scan.id if scan else None,
             sensors={s.value: replace(h, rate_hz=round(h.rate_hz, 2)) for s, h in health.items()},
-            slam=self._slam_status(scan),
-            recording=recording,
+            slam=None if scan is None else scan.slam_report(self.live, self.slam.dropped),
+            recording=None if scan is None else scan.recording_report(),
             storage=StorageReport(
                 storage.total_bytes, storage.free_bytes, round(storage.minutes_left, 1)
             ),
             processing=processing,
-        )
-
-    def _slam_status(self, scan: ActiveScan | None) -> SlamReport | None:
-        if scan is None:
-            return None
-        first_pose_s = None
-        if scan.first_pose_monotonic is not None:
-            first_pose_s = scan.first_pose_monotonic - scan.started_monotonic
-        return SlamReport.of(
-            scan.last_step, self.live, self.slam.dropped, first_pose_s, scan.slam_error
         )
 
     # --- internals ----------------------------------------------------------------------------
@@ -354,15 +294,10 @@ class Daemon:
             return False
 
     def _path(self, scan_id: str) -> Path:
-        if not scan_id or "/" in scan_id or ".." in scan_id or scan_id.startswith("."):
-            raise ScanNotFoundError(scan_id)
-        path = self.store.root / scan_id
-        if not (path / "session.json").is_file():
-            try:
-                return self.store.get(scan_id)
-            except KeyError:
-                raise ScanNotFoundError(scan_id) from None
-        return path
+        try:
+            return self.store.get(scan_id)
+        except KeyError:
+            raise ScanNotFoundError(scan_id) from None
 
     def _check_not_recording(self, scan_id: str) -> None:
         with self._scan_lock:
@@ -371,9 +306,7 @@ class Daemon:
 
     def _describe(self, path: Path, m: SessionManifest) -> ScanReport:
         scan = self._scan
-        duration = m.duration_s
-        if scan is not None and scan.id == m.id:
-            duration = time.monotonic() - scan.started_monotonic
+        duration = scan.duration_s if scan is not None and scan.id == m.id else m.duration_s
         return ScanReport.of(m, duration, product_names(path / PRODUCTS), self.jobs.get(m.id))
 
     def _ingest_loop(self) -> None:
@@ -420,9 +353,7 @@ class Daemon:
             if msg.error:
                 scan.slam_error = msg.error
             return
-        if scan.first_pose_monotonic is None:
-            scan.first_pose_monotonic = time.monotonic()
-        scan.last_step = msg
+        scan.on_step(msg)
         self.live.add(LivePose(msg.t_ns, msg.T_world_lidar), msg.new_points)
         if self.splat is not None:
             self.splat.pose(msg.t_ns, msg.T_world_lidar)
@@ -442,24 +373,7 @@ class Daemon:
                 self.slam.end()
                 if self.splat is not None:
                     self.splat.end()
-        # each sensor's messages and drops over the scan go into session.json (and the report)
-        now, before = self._health(), scan.health_at_start
-        sensors = []
-        for info in scan.recorder.manifest.sensors:
-            h, h0 = now.get(Sensor(info.name)), before.get(Sensor(info.name))
-            if h is not None and h0 is not None:
-                info = info.model_copy(
-                    update={
-                        "connected": h.connected,
-                        "messages": h.messages - h0.messages,
-                        "drops": h.drops - h0.drops,
-                    }
-                )
-            sensors.append(info)
-        scan.recorder.manifest = scan.recorder.manifest.model_copy(update={"sensors": sensors})
-        manifest = scan.recorder.close()
-        log.info("scan %s %s: %s, %.1f s", scan.id, reason, manifest.state, manifest.duration_s)
-        return manifest
+        return scan.close(self._health(), reason)
 
     def _stop_and_process(self, scan: ActiveScan, reason: str) -> None:
         try:

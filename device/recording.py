@@ -7,13 +7,18 @@ the camera's), the sensor table, and the config it was recorded with.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import numpy as np
 
 from device.config import ScannerConfig
 from drivers.sessions import rosmsg
 from drivers.sessions.manifest import MID360_T_LIDAR_IMU, Calibration, SensorInfo
 from drivers.sessions.recorder import SessionRecorder
 from drivers.source import Sensor
+
+log = logging.getLogger(__name__)
 
 
 def session_calibration(cfg: ScannerConfig) -> Calibration:
@@ -38,6 +43,18 @@ def sensor_info(cfg: ScannerConfig) -> list[SensorInfo]:
         for on, s, m, r, f in table
         if on
     ]
+
+
+def slam_imu(cfg: ScannerConfig) -> tuple[Sensor, np.ndarray]:
+    """The IMU live SLAM fuses, and its pose in the lidar frame ([4, 4]): the config's choice,
+    or the Mid-360's own when the serial IMU it names is off or has no calibration."""
+    if cfg.slam.imu_sensor == Sensor.external_imu:
+        if cfg.imu.enabled and cfg.imu.T_lidar_imu is not None:
+            return Sensor.external_imu, np.array(cfg.imu.T_lidar_imu)
+        log.warning(
+            "slam.imu = external needs imu.enabled and imu.T_lidar_imu: using the lidar's own IMU"
+        )
+    return Sensor.imu, np.array(MID360_T_LIDAR_IMU)
 
 
 def new_session_recorder(cfg: ScannerConfig, session_dir: Path) -> SessionRecorder:

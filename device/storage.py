@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from drivers.sessions.manifest import MANIFEST, SessionManifest, read_manifest
+from drivers.sessions.manifest import MANIFEST, PRODUCTS, SessionManifest, read_manifest
 
 # what a scan writes, measured: Mid-360 at 200k points/s (26 B/point, zstd ~0.6) + IMU +
 # 10 Hz 720p JPEG; refined at run time from the bytes actually written
@@ -75,10 +75,27 @@ class SessionStore:
         return out
 
     def get(self, session_id: str) -> Path:
+        """The session's folder (by its folder name, else by the id in its manifest); KeyError
+        for anything else, a path that tries to leave the data directory included."""
+        if not session_id or "/" in session_id or ".." in session_id or session_id.startswith("."):
+            raise KeyError(session_id)
+        if (self.root / session_id / MANIFEST).is_file():
+            return self.root / session_id
         for d, m in self.sessions():
             if m.id == session_id:
                 return d
         raise KeyError(session_id)
+
+    def product(self, session_id: str, name: str) -> Path:
+        """A file in the session's products/; KeyError for any name that is not one (hidden
+        files, files still being written, paths that try to leave the folder)."""
+        folder = self.get(session_id) / PRODUCTS
+        if not name or "/" in name or "\\" in name or name.startswith(".") or ".." in name:
+            raise KeyError(name)
+        path = folder / name
+        if not path.is_file():
+            raise KeyError(name)
+        return path
 
     def delete(self, session_id: str) -> None:
         shutil.rmtree(self.get(session_id))

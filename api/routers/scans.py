@@ -2,7 +2,8 @@ from fastapi import APIRouter, HTTPException, Response, status
 
 from api.deps import DaemonDep
 from api.schemas import ScanOut, StopOut
-from device.daemon import ScanBusyError, ScanNotFoundError
+from device.daemon import ScanNotFoundError
+from device.jobs import ScanBusyError
 from device.state import TransitionError
 from device.status import ScanReport
 from device.storage import StorageFullError

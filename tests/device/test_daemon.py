@@ -19,7 +19,8 @@ import pytest
 
 from device.button import Press
 from device.config import ScannerConfig
-from device.daemon import Daemon, ScanBusyError, ScanNotFoundError
+from device.daemon import Daemon, ScanNotFoundError
+from device.jobs import ScanBusyError
 from device.state import State, TransitionError
 from device.storage import StorageFullError
 from drivers.sessions.manifest import SessionState, read_manifest
