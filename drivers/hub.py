@@ -39,7 +39,7 @@ class SensorHub:
 
             self.drivers["external_imu"] = XsensDriver(imu)
         if camera.enabled:
-            from drivers.camera import CameraDriver
+            from drivers.camera.driver import CameraDriver
 
             self.drivers["camera"] = CameraDriver(camera, rate=camera_rate, loop=camera.loop)
         self._queue: queue.Queue[Tagged] = queue.Queue(maxsize=queue_size)

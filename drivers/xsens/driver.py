@@ -1,17 +1,16 @@
-"""The Xsens MTi on a serial port: a stream reader, and the live driver with reconnection.
+"""The Xsens MTi on a serial port: the live driver with reconnection.
 
-`XsensReader` works on any byte stream with `read(n)` (a serial port, a file, BytesIO): it
-feeds the bytes to an `XbusFrameFinder` and decodes MTData2 messages, counting what it could
-not use; it never sees a clock.
+`XsensDriver` owns the port (pyserial) and reads it through an `XsensReader`
+(`drivers.xsens.reader`). On start, and again after every reconnection or device restart, it
+puts the MTi in config state, sets the output configuration (PacketCounter, SampleTimeFine,
+Quaternion, Acceleration, RateOfTurn), and goes to measurement. A thread reads the port and turns
+each MTData2 into an `ImuSample` whose time is the sample's SampleTimeFine mapped onto the host
+monotonic clock (drivers/clock.py); lost messages are counted by a `GapDetector`
+(`drivers.xsens.gaps`). When the port goes away (SerialException/OSError) or is silent for
+`timeout_s`, the driver reports itself disconnected and tries to reopen the port every
+`reopen_interval_s` until the device is back.
 
-`XsensDriver` owns the port (pyserial). On start, and again after every reconnection or
-device restart, it puts the MTi in config state, sets the output configuration
-(PacketCounter, SampleTimeFine, Quaternion, Acceleration, RateOfTurn), and goes to
-measurement. A thread reads the port and turns each MTData2 into an `ImuSample` whose time is
-the sample's SampleTimeFine mapped onto the host monotonic clock (drivers/clock.py). When the
-port goes away (SerialException/OSError) or is silent for `timeout_s`, the driver reports
-itself disconnected and tries to reopen the port every `reopen_interval_s` until the device
-is back.
+The module is one job a little over 400 lines, the driver thread's sessions, and is kept whole.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, BinaryIO, Protocol
+from typing import Any
 
 import numpy as np
 import serial
@@ -33,92 +32,22 @@ from drivers.clock import ClockSync, DeviceTickClock, monotonic_ns
 from drivers.config import ImuConfig
 from drivers.frames import ImuSample
 from drivers.source import Sensor, SensorHealth, Tagged
-from drivers.xsens.xbus import (
-    PACKET_COUNTER_MODULUS,
+from drivers.xsens.control import (
     RATE_EVERY_PACKET,
-    SAMPLE_TIME_FINE_MODULUS,
-    SAMPLE_TIME_FINE_NS,
-    FinderStats,
-    Mid,
-    MtData2,
     OutputSetting,
-    XbusError,
-    XbusFrame,
-    XbusFrameFinder,
-    Xdi,
     decode_device_id,
-    decode_mtdata2,
     decode_output_configuration,
     describe_error,
-    encode_frame,
     encode_output_configuration,
 )
+from drivers.xsens.gaps import GapDetector
+from drivers.xsens.mtdata2 import SAMPLE_TIME_FINE_MODULUS, SAMPLE_TIME_FINE_NS, MtData2, Xdi
+from drivers.xsens.reader import XsensReader
+from drivers.xsens.xbus import FinderStats, Mid, XbusError, XbusFrame, encode_frame
 
 log = logging.getLogger(__name__)
 
 _SERIAL_ERRORS = (serial.SerialException, OSError)
-
-
-class _Readable(Protocol):
-    def read(self, size: int = ..., /) -> bytes | None: ...
-
-
-class XsensReader:
-    """MTData2 messages out of any byte stream (serial port, file, BytesIO).
-
-    `read_frames()` does one read and returns the frames it completed, or None when the read
-    returned nothing (end of a file; a timeout on a serial port). Iterating yields decoded
-    MtData2 until the stream ends; messages that do not decode are counted and skipped.
-    """
-
-    def __init__(
-        self,
-        stream: _Readable | BinaryIO,
-        chunk_size: int = 4096,
-        finder: XbusFrameFinder | None = None,
-    ) -> None:
-        self.stream = stream
-        self.chunk_size = chunk_size
-        self.finder = finder if finder is not None else XbusFrameFinder()
-        self.bytes_read = 0
-        self.decode_errors = 0
-
-    def read_frames(self) -> list[XbusFrame] | None:
-        waiting = getattr(self.stream, "in_waiting", None)
-        if waiting is None:
-            data = self.stream.read(self.chunk_size)
-        else:
-            # A serial port: block (up to its timeout) for one byte, then take what is there.
-            data = self.stream.read(max(1, min(int(waiting), self.chunk_size)))
-            more = int(getattr(self.stream, "in_waiting", 0)) if data else 0
-            if more:
-                data += self.stream.read(min(more, self.chunk_size))
-        if not data:
-            return None
-        self.bytes_read += len(data)
-        return self.finder.feed(data)
-
-    def frames(self) -> Iterator[XbusFrame]:
-        """Every valid frame until the stream ends."""
-        while (frames := self.read_frames()) is not None:
-            yield from frames
-
-    def decode(self, frame: XbusFrame) -> MtData2 | None:
-        """The MtData2 in an MTData2 frame; None (and counted) when it does not decode."""
-        try:
-            return decode_mtdata2(frame.data)
-        except XbusError as e:
-            self.decode_errors += 1
-            log.debug("MTData2 not decoded: %s", e)
-            return None
-
-    def __iter__(self) -> Iterator[MtData2]:
-        for frame in self.frames():
-            if frame.mid == Mid.MTDATA2 and (m := self.decode(frame)) is not None:
-                yield m
-
-    def stats(self) -> FinderStats:
-        return self.finder.stats()
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +138,7 @@ class XsensDriver:
         self._device_id: int | None = None
         self._last_error: str | None = None
         self._rx_times: deque[int] = deque(maxlen=8192)
-        self._last_pc: int | None = None
-        self._last_stf: int | None = None
-        self._stf_step: int | None = None
+        self._gap_detector = GapDetector()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -450,7 +377,7 @@ class XsensDriver:
         with self._lock:
             self._device_id = device_id
             self._clock.reset()  # the device may have restarted: its clock with it
-            self._last_pc = self._last_stf = self._stf_step = None
+            self._gap_detector.reset()
             self._sessions += 1
             self._last_error = None
         log.info(
@@ -486,7 +413,8 @@ class XsensDriver:
     def _on_data(self, m: MtData2, rx_ns: int) -> None:
         with self._lock:
             self._connected = True  # configured, and data is flowing
-            self._count_gaps(m)
+            if self._gap_detector.update(m):
+                self._gaps += 1
             if m.accel_mps2 is None or m.gyro_radps is None:
                 return
             if not (np.isfinite(m.accel_mps2).all() and np.isfinite(m.gyro_radps).all()):
@@ -509,23 +437,3 @@ class XsensDriver:
                         self._dropped += 1
                     except queue.Empty:
                         pass
-
-    def _count_gaps(self, m: MtData2) -> None:
-        """PacketCounter must step by 1; without it, SampleTimeFine by its usual step."""
-        gap = False
-        if m.packet_counter is not None:
-            if self._last_pc is not None:
-                gap = (m.packet_counter - self._last_pc) % PACKET_COUNTER_MODULUS != 1
-            self._last_pc = m.packet_counter
-        if m.sample_time_fine is not None:
-            if self._last_stf is not None and m.packet_counter is None:
-                step = (m.sample_time_fine - self._last_stf) % SAMPLE_TIME_FINE_MODULUS
-                if step == 0 or step >= SAMPLE_TIME_FINE_MODULUS // 2:
-                    gap = True  # repeated or backwards
-                elif self._stf_step is None or step < self._stf_step:
-                    self._stf_step = step  # the smallest step seen is the period
-                elif step > 1.5 * self._stf_step:
-                    gap = True
-            self._last_stf = m.sample_time_fine
-        if gap:
-            self._gaps += 1

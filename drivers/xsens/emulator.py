@@ -11,7 +11,8 @@ behaves like an MTi at the other end:
 * in measurement state it streams one MTData2 per sample, paced by the samples' own times
   divided by `rate` (0: as fast as the reader takes them). SampleTimeFine comes from the
   sample times on the emulator's own clock (starting at `start_ticks`, wrapping at 2^32),
-  PacketCounter counts messages, the quaternion integrates the gyro from identity.
+  PacketCounter counts messages, the quaternion integrates the gyro from identity (the messages
+  are made by `drivers.xsens.synth`).
 
 The output configuration chooses which items each message holds and their format bits; the
 rates in it are acknowledged but the stream follows the samples' rate.
@@ -38,25 +39,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-import numpy as np
-
 from drivers.frames import ImuSample
-from drivers.xsens.xbus import (
+from drivers.xsens.control import (
     RATE_EVERY_PACKET,
-    SAMPLE_TIME_FINE_MODULUS,
-    SAMPLE_TIME_FINE_NS,
     ErrorCode,
-    Mid,
     OutputSetting,
-    XbusError,
-    XbusFrame,
-    XbusFrameFinder,
-    Xdi,
     decode_output_configuration,
-    encode_frame,
     encode_output_configuration,
-    encode_value,
 )
+from drivers.xsens.mtdata2 import SAMPLE_TIME_FINE_MODULUS, Xdi
+from drivers.xsens.synth import MtData2Maker
+from drivers.xsens.xbus import Mid, XbusError, XbusFrame, XbusFrameFinder, encode_frame
 
 log = logging.getLogger(__name__)
 
@@ -73,19 +66,6 @@ WAKEUP_WINDOW_S = 0.5
 _PACED_BACKLOG_BYTES = 4096  # paced: drop messages while this much is unread (like a UART)
 _FAST_BACKLOG_BYTES = 512  # rate 0: make the next message only when the line has drained
 _MAX_BURST = 64  # messages made per loop turn when behind schedule
-
-
-def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    w1, x1, y1, z1 = a
-    w2, x2, y2, z2 = b
-    return np.array(
-        [
-            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
-            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
-            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
-        ]
-    )
 
 
 class XsensEmulator:
@@ -115,10 +95,7 @@ class XsensEmulator:
         self._samples: Iterator[ImuSample] = iter(samples)
         self._next: ImuSample | None = None
         self._exhausted = False
-        self._first_t_ns: int | None = None
-        self._prev_t_ns: int | None = None
-        self._quat = np.array([1.0, 0.0, 0.0, 0.0])
-        self._packet_counter = 0
+        self._maker = MtData2Maker(self.start_ticks)
         self._anchor: tuple[float, int] | None = None  # (wall s, sample t_ns) of the pacing
 
         self.output_configuration: tuple[OutputSetting, ...] = DEFAULT_OUTPUT
@@ -410,38 +387,9 @@ class XsensEmulator:
             elif self._due(sample) > time.monotonic():
                 return
             self._next = None
-            message = self._message(sample)
+            message = self._maker.message(sample, self.output_configuration)
             if self.rate != 0.0 and len(self._out) >= _PACED_BACKLOG_BYTES:
                 self.messages_dropped += 1  # nobody reads the line: the bytes are lost
                 continue
             self._out += message
             self.messages_sent += 1
-
-    def _message(self, sample: ImuSample) -> bytes:
-        if self._first_t_ns is None:
-            self._first_t_ns = sample.t_ns
-        if self._prev_t_ns is not None:
-            dt_s = (sample.t_ns - self._prev_t_ns) * 1e-9
-            w = np.asarray(sample.gyro_radps, dtype=np.float64)
-            angle = float(np.linalg.norm(w)) * dt_s
-            if angle > 0.0:
-                axis = w / np.linalg.norm(w)
-                dq = np.concatenate([[np.cos(angle / 2)], np.sin(angle / 2) * axis])
-                self._quat = _quat_mul(self._quat, dq)
-                self._quat /= np.linalg.norm(self._quat)
-        self._prev_t_ns = sample.t_ns
-        ticks = self.start_ticks + (sample.t_ns - self._first_t_ns) // SAMPLE_TIME_FINE_NS
-        values: dict[int, int | np.ndarray] = {
-            Xdi.PACKET_COUNTER: self._packet_counter,
-            Xdi.SAMPLE_TIME_FINE: ticks,
-            Xdi.QUATERNION: self._quat,
-            Xdi.ACCELERATION: sample.accel_mps2,
-            Xdi.RATE_OF_TURN: sample.gyro_radps,
-        }
-        self._packet_counter += 1
-        data = bytearray()
-        for setting in self.output_configuration:
-            value = values.get(setting.xdi & 0xFFF0)
-            if value is not None:
-                data += encode_value(setting.xdi, value)
-        return encode_frame(Mid.MTDATA2, bytes(data))

@@ -16,16 +16,12 @@ import pytest
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
-from drivers import camera
-from drivers.camera import (
-    CameraDriver,
-    CameraError,
-    FolderSource,
-    RawFrame,
-    V4l2Source,
-    frame_time_ns,
-    source_kind,
-)
+from drivers.camera import v4l2
+from drivers.camera.driver import CameraDriver, source_kind
+from drivers.camera.files import FolderSource
+from drivers.camera.source import CameraError, RawFrame
+from drivers.camera.timing import frame_time_ns
+from drivers.camera.v4l2 import V4l2Source
 from drivers.config import CameraConfig
 from drivers.frames import CameraFrame
 from drivers.source import Sensor
@@ -385,7 +381,7 @@ class FakeCapture:
 @pytest.fixture
 def fake_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     FakeCapture.made = []
-    monkeypatch.setattr(camera.cv2, "VideoCapture", FakeCapture)
+    monkeypatch.setattr(v4l2.cv2, "VideoCapture", FakeCapture)
     device = tmp_path / "video0"
     device.touch()
     return str(device)

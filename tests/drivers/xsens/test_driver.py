@@ -15,15 +15,12 @@ import serial
 from drivers.clock import monotonic_ns
 from drivers.config import ImuConfig
 from drivers.frames import ImuSample
-from drivers.xsens.driver import XsensDriver, XsensReader
+from drivers.xsens.control import decode_output_configuration
+from drivers.xsens.driver import XsensDriver
 from drivers.xsens.emulator import XsensEmulator
-from drivers.xsens.xbus import (
-    Mid,
-    XbusFrame,
-    decode_output_configuration,
-    encode_frame,
-    encode_mtdata2,
-)
+from drivers.xsens.mtdata2 import encode_mtdata2
+from drivers.xsens.reader import XsensReader
+from drivers.xsens.xbus import Mid, XbusFrame, encode_frame
 
 RATE_HZ = 200.0
 PERIOD_NS = int(1e9 / RATE_HZ)
