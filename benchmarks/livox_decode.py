@@ -1,4 +1,4 @@
-"""Throughput of the Livox point decoder (drivers.livox.protocol) on one core.
+"""Throughput of the Livox point decoders (drivers.livox.packet_batch, .packets) on one core.
 
 Encodes one second of Mid-360 data (200,000 points in 96-point packets, about 2,083 packets)
 for each point data type, then times decode_point_packets on the list of datagrams (what the
@@ -15,13 +15,9 @@ import time
 
 import numpy as np
 
-from drivers.livox.protocol import (
-    POINTS_PER_PACKET,
-    DataType,
-    decode_point_packets,
-    decode_points,
-    encode_point_packet,
-)
+from drivers.livox.packet_batch import decode_point_packets
+from drivers.livox.packet_encode import encode_point_packet
+from drivers.livox.packets import POINTS_PER_PACKET, DataType, decode_points
 
 POINTS = 200_000  # one second of a Mid-360
 REPEATS = 5

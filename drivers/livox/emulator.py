@@ -10,6 +10,10 @@ the port the SDK expects it on. Time is preserved: packet timestamps come from t
 per-point times on the lidar's own clock (time_type 0: source time + an offset, so lidar time
 is not host time).
 
+Here are its state, lifecycle, test hooks and streaming thread; its command side (discovery,
+set/query, push messages) is the base class in :mod:`~drivers.livox.emulator_commands`, and
+cutting frames into datagrams is :mod:`~drivers.livox.emulator_packets`.
+
 Safety: by default it refuses to send to any address outside 127.0.0.0/8.
 """
 
@@ -19,48 +23,28 @@ import heapq
 import itertools
 import logging
 import math
-import selectors
 import socket
-import struct
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from ipaddress import IPv4Address
 from typing import Literal
 
-import numpy as np
-
 from drivers.frames import ImuSample, LidarSweep
-from drivers.livox import protocol as p
+from drivers.livox.commands import ParamKey, WorkMode
+from drivers.livox.emulator_commands import CommandServer, Endpoint, is_loopback
+from drivers.livox.emulator_packets import (
+    ImuEvent,
+    PointChunk,
+    encode_event,
+    imu_event,
+    sweep_to_packets,
+)
+from drivers.livox.packets import DataType, TimeType
 
 log = logging.getLogger(__name__)
 
-Endpoint = tuple[str, int]
 Channel = Literal["point", "imu", "push", "command"]
-
-_MAX_PACKET_SPAN_NS = 6_400_000  # keeps time_interval (u16, 0.1 us) in range at 96 points
-_WORK_STATE = {
-    p.WorkMode.NORMAL: p.WorkState.SAMPLING,
-    p.WorkMode.WAKE_UP: p.WorkState.READY,
-    p.WorkMode.SLEEP: p.WorkState.IDLE,
-}
-_ONE_BYTE_KEYS = {
-    p.ParamKey.PCL_DATA_TYPE: {1, 2, 3},
-    p.ParamKey.PATTERN_MODE: {0, 1, 2},
-    p.ParamKey.DUAL_EMIT_EN: {0, 1},
-    p.ParamKey.POINT_SEND_EN: {0, 1},
-    p.ParamKey.WORK_MODE: {1, 2, 3},
-    p.ParamKey.GLASS_HEAT: {0, 1, 2, 3},
-    p.ParamKey.IMU_DATA_EN: {0, 1},
-}
-_HOST_KEYS = {
-    p.ParamKey.STATE_INFO_HOST_IP_CFG: "push",
-    p.ParamKey.POINT_DATA_HOST_IP_CFG: "point",
-    p.ParamKey.IMU_DATA_HOST_IP_CFG: "imu",
-    p.ParamKey.CTL_HOST_IP_CFG: "ctl",
-    p.ParamKey.LOG_HOST_IP_CFG: "log",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,77 +74,7 @@ class EmulatorCounters:
     send_errors: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class PointChunk:
-    """The points of one packet, before the data type and udp_cnt are known."""
-
-    xyz_m: np.ndarray  # [n, 3]
-    reflectivity: np.ndarray  # [n] uint8
-    tag: np.ndarray  # [n] uint8
-    time_interval_100ns: int
-    frame_cnt: int
-
-
-@dataclass(frozen=True, slots=True)
-class _ImuEvent:
-    gyro_radps: np.ndarray  # [3]
-    acc_g: np.ndarray  # [3]
-
-
-def _is_loopback(ip: str) -> bool:
-    try:
-        return IPv4Address(ip).is_loopback
-    except ValueError:
-        return False
-
-
-def sweep_to_packets(
-    sweep: LidarSweep, max_points: int = p.POINTS_PER_PACKET
-) -> Iterator[tuple[int, PointChunk]]:
-    """(first point's source time ns, packet contents) for consecutive packets of a sweep.
-
-    Packets hold up to 96 points, fewer where 96 would span more time than time_interval can
-    say; time_interval is chosen so that the decoders' rule (timestamp + i * interval / n)
-    gives back points spaced evenly from the first to the last.
-    """
-    n = len(sweep)
-    if n == 0:
-        return
-    dt_ns = (
-        np.zeros(n, np.int64)
-        if sweep.point_dt_s is None
-        else np.rint(np.asarray(sweep.point_dt_s, np.float64) * 1e9).astype(np.int64)
-    )
-    t_ns = sweep.t_ns + dt_ns  # [N]
-    refl = (
-        np.zeros(n, np.uint8)
-        if sweep.intensity is None
-        else np.clip(np.rint(sweep.intensity), 0, 255).astype(np.uint8)
-    )
-    tag = np.zeros(n, np.uint8) if sweep.tag is None else np.asarray(sweep.tag, np.uint8)
-    xyz = sweep.xyz_m
-    if np.any(np.diff(t_ns) < 0):  # packets need points in time order
-        order = np.argsort(t_ns, kind="stable")
-        t_ns, xyz, refl, tag = t_ns[order], xyz[order], refl[order], tag[order]
-    frame_cnt = sweep.index & 0xFF
-    s = 0
-    while s < n:
-        e = min(s + max_points, int(np.searchsorted(t_ns, t_ns[s] + _MAX_PACKET_SPAN_NS, "right")))
-        e = max(e, s + 1)
-        k = e - s
-        interval = 0 if k == 1 else _time_interval(int(t_ns[e - 1] - t_ns[s]) / (k - 1), k)
-        yield int(t_ns[s]), PointChunk(xyz[s:e], refl[s:e], tag[s:e], interval, frame_cnt)
-        s = e
-
-
-def _time_interval(spacing_ns: float, k: int) -> int:
-    """time_interval (0.1 us) whose decoded spacing, time_interval * 100 // k, is nearest."""
-    lo = min(int(spacing_ns * k // 100), p.MAX_TIME_INTERVAL)
-    candidates = [ti for ti in (lo, lo + 1) if ti <= p.MAX_TIME_INTERVAL]
-    return min(candidates, key=lambda ti: abs(ti * 100 // k - spacing_ns))
-
-
-class Mid360Emulator:
+class Mid360Emulator(CommandServer):
     """An emulated Mid-360. Use as a context manager, or start() / stop()."""
 
     def __init__(
@@ -170,7 +84,7 @@ class Mid360Emulator:
         *,
         source: Iterable[LidarSweep | ImuSample] = (),
         rate: float = 1.0,
-        data_type: int = p.DataType.CARTESIAN_HIGH,
+        data_type: int = DataType.CARTESIAN_HIGH,
         serial: str = "47MDL9T0020193",
         discovery_port: int = 56000,
         command_port: int = 56100,
@@ -178,9 +92,9 @@ class Mid360Emulator:
         point_port: int = 56300,
         imu_port: int = 56400,
         host_port_offset: int = 1,
-        work_mode: int = p.WorkMode.NORMAL,
+        work_mode: int = WorkMode.NORMAL,
         imu_enabled: bool = True,
-        time_type: int = p.TimeType.NO_SYNC,
+        time_type: int = TimeType.NO_SYNC,
         lidar_time_origin_ns: int = 1_000 * 10**9,
         push_interval_s: float = 1.0,
         listen_broadcast: bool = False,
@@ -216,14 +130,14 @@ class Mid360Emulator:
         self._record = record_sent
         if not allow_non_loopback:
             for ip in (lidar_ip, host_ip):
-                if ip is not None and not _is_loopback(ip):
+                if ip is not None and not is_loopback(ip):
                     raise ValueError(f"{ip} is not a loopback address (allow_non_loopback=False)")
 
         self._lock = threading.Lock()
         self._work_mode = int(work_mode)
         self._imu_enabled = bool(imu_enabled)
         self._data_type = int(data_type)
-        self._params: dict[int, bytes] = {p.ParamKey.PATTERN_MODE: b"\0"}
+        self._params: dict[int, bytes] = {ParamKey.PATTERN_MODE: b"\0"}
         self._dests: dict[str, Endpoint | None] = {"push": None, "point": None, "imu": None}
         if host_ip is not None:
             for ch in ("push", "point", "imu"):
@@ -351,7 +265,7 @@ class Mid360Emulator:
     def _sendto(
         self, sock: socket.socket, data: bytes, dest: Endpoint, counter: str, channel: str
     ) -> bool:
-        if not self._allow_non_loopback and not _is_loopback(dest[0]):
+        if not self._allow_non_loopback and not is_loopback(dest[0]):
             log.error("refusing to send to non-loopback %s", dest)
             self._count(send_errors=1)
             return False
@@ -370,176 +284,11 @@ class Mid360Emulator:
     def _lidar_now_ns(self) -> int:
         return self._lidar_time_origin_ns + (time.monotonic_ns() - self._start_mono_ns)
 
-    def _param_values(self) -> dict[int, bytes]:
-        """Every key the emulator can report, with its current value."""
-        with self._lock:
-            work_mode, imu, data_type = self._work_mode, self._imu_enabled, self._data_type
-            dests = dict(self._dests)
-            params = dict(self._params)
-        values: dict[int, bytes] = {
-            p.ParamKey.PCL_DATA_TYPE: bytes([data_type]),
-            p.ParamKey.LIDAR_IP_CFG: socket.inet_aton(self.lidar_ip)
-            + socket.inet_aton("255.0.0.0")
-            + socket.inet_aton(self.lidar_ip),
-            p.ParamKey.WORK_MODE: bytes([work_mode]),
-            p.ParamKey.IMU_DATA_EN: bytes([int(imu)]),
-            p.ParamKey.SN: self.serial.encode("ascii").ljust(16, b"\0"),
-            p.ParamKey.PRODUCT_INFO: b"MID-360 emulator".ljust(64, b"\0"),
-            p.ParamKey.VERSION_APP: bytes([1, 0, 0, 0]),
-            p.ParamKey.CUR_WORK_STATE: bytes([_WORK_STATE.get(work_mode, p.WorkState.IDLE)]),
-            p.ParamKey.LOCAL_TIME_NOW: struct.pack("<Q", self._lidar_now_ns()),
-            p.ParamKey.TIME_SYNC_TYPE: bytes([self._time_type]),
-            p.ParamKey.FW_TYPE: b"\x01",  # application firmware, not the loader
-        }
-        for key, ch in _HOST_KEYS.items():
-            ep = dests.get(ch)
-            if ep is not None:
-                values[key] = p.encode_host_ip_value(ep[0], ep[1], self.ports.get(ch, 0))
-        params.update(values)
-        return params
-
-    # ---------------------------------------------------------------- commands
-
-    def _control_loop(self) -> None:
-        sel = selectors.DefaultSelector()
-        for name in ("discovery", "command", "broadcast", "push"):
-            if name in self._socks:
-                sel.register(self._socks[name], selectors.EVENT_READ, name)
-        next_push = time.monotonic()
-        try:
-            while not self._stop.is_set():
-                for key, _ in sel.select(timeout=0.05):
-                    self._drain(key.fileobj, key.data)  # type: ignore[arg-type]
-                now = time.monotonic()
-                if now >= next_push:
-                    next_push = now + self._push_interval_s
-                    self._push_state()
-        finally:
-            sel.close()
-
-    def _drain(self, sock: socket.socket, name: str) -> None:
-        while True:
-            try:
-                data, addr = sock.recvfrom(65535)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return
-            if self._unplugged.is_set() or name == "push":
-                continue
-            self._handle_command(name, data, addr)
-
-    def _handle_command(self, name: str, data: bytes, addr: Endpoint) -> None:
-        if addr[0] == self.lidar_ip:
-            return  # our own broadcast echo
-        try:
-            frame = p.decode_command(data)
-        except p.ProtocolError as e:
-            log.debug("bad command from %s: %s", addr, e)
-            self._count(bad_commands=1)
-            return
-        if frame.cmd_type != p.CmdType.REQUEST:
-            return
-        self._count(commands_received=1)
-        if name in ("discovery", "broadcast"):
-            if frame.cmd_id == p.CmdId.DISCOVERY:
-                info = p.DiscoveryInfo(
-                    0, p.DEVICE_TYPE_MID360, self.serial, self.lidar_ip, self.ports["command"]
-                )
-                reply = p.encode_command(p.discovery_ack(frame, info))
-                self._sendto(
-                    self._socks["discovery"], reply, addr, "discovery_replies", "discovery"
-                )
-            return
-        if frame.cmd_id == p.CmdId.SET_PARAMS:
-            ack = self._set_params(frame)
-        elif frame.cmd_id == p.CmdId.QUERY_PARAMS:
-            ack = self._query_params(frame)
-        elif frame.cmd_id in (p.CmdId.REBOOT, p.CmdId.RESET):
-            ack = p.ack_for(frame, bytes([p.RetCode.SUCCESS]))
-        else:
-            ack = p.ack_for(frame, bytes([p.RetCode.FAILURE]))
-        self._sendto(self._socks["command"], p.encode_command(ack), addr, "acks_sent", "command")
-
-    def _set_params(self, frame: p.CommandFrame) -> p.CommandFrame:
-        try:
-            items = p.decode_kv(frame.data)
-        except p.ProtocolError:
-            return p.set_params_ack(frame, p.RetCode.PARAM_INVALID_LENGTH, 0)
-        if not items:
-            return p.set_params_ack(frame, p.RetCode.PARAM_KEY_NUM_ERROR, 0)
-        hosts: dict[str, Endpoint] = {}
-        for key, value in items.items():  # validate all, then apply all
-            if key >= 0x8000:
-                return p.set_params_ack(frame, p.RetCode.PARAM_READ_ONLY, key)
-            if key == p.ParamKey.LIDAR_IP_CFG:
-                return p.set_params_ack(frame, p.RetCode.NOT_PERMIT_NOW, key)
-            if key in _ONE_BYTE_KEYS:
-                if len(value) != 1:
-                    return p.set_params_ack(frame, p.RetCode.PARAM_INVALID_LENGTH, key)
-                if value[0] not in _ONE_BYTE_KEYS[key]:
-                    return p.set_params_ack(frame, p.RetCode.OUT_OF_RANGE, key)
-            if key in _HOST_KEYS:
-                try:
-                    ep = p.decode_host_ip_value(value)
-                except p.ProtocolError:
-                    return p.set_params_ack(frame, p.RetCode.PARAM_INVALID_LENGTH, key)
-                if not self._allow_non_loopback and not _is_loopback(ep.ip):
-                    log.error("refusing host endpoint %s:%d (not loopback)", ep.ip, ep.host_port)
-                    return p.set_params_ack(frame, p.RetCode.OUT_OF_RANGE, key)
-                hosts[_HOST_KEYS[key]] = (ep.ip, ep.host_port)
-        with self._lock:
-            for key, value in items.items():
-                self._set_keys.add(key)
-                if key == p.ParamKey.PCL_DATA_TYPE:
-                    self._data_type = value[0]
-                elif key == p.ParamKey.WORK_MODE:
-                    self._work_mode = value[0]
-                elif key == p.ParamKey.IMU_DATA_EN:
-                    self._imu_enabled = bool(value[0])
-                elif key not in _HOST_KEYS:
-                    self._params[key] = bytes(value)
-            self._dests.update(hosts)
-        log.debug("set %s", {f"0x{k:04X}": v.hex() for k, v in items.items()})
-        return p.set_params_ack(frame, p.RetCode.SUCCESS, 0)
-
-    def _query_params(self, frame: p.CommandFrame) -> p.CommandFrame:
-        try:
-            keys = p.decode_query_keys(frame.data)
-        except p.ProtocolError:
-            return p.query_ack(frame, p.RetCode.PARAM_INVALID_LENGTH, {})
-        values = self._param_values()
-        return p.query_ack(frame, p.RetCode.SUCCESS, {k: values[k] for k in keys if k in values})
-
-    def _push_state(self) -> None:
-        with self._lock:
-            dest = self._dests["push"]
-        if dest is None or self._unplugged.is_set() or "push" not in self._socks:
-            return
-        values = self._param_values()
-        keys = (
-            p.ParamKey.PCL_DATA_TYPE,
-            p.ParamKey.PATTERN_MODE,
-            p.ParamKey.STATE_INFO_HOST_IP_CFG,
-            p.ParamKey.POINT_DATA_HOST_IP_CFG,
-            p.ParamKey.IMU_DATA_HOST_IP_CFG,
-            p.ParamKey.WORK_MODE,
-            p.ParamKey.IMU_DATA_EN,
-            p.ParamKey.SN,
-            p.ParamKey.CUR_WORK_STATE,
-            p.ParamKey.LOCAL_TIME_NOW,
-            p.ParamKey.TIME_SYNC_TYPE,
-            p.ParamKey.FW_TYPE,
-        )
-        frame = p.push_message(self._push_seq, {k: values[k] for k in keys if k in values})
-        self._push_seq = (self._push_seq + 1) & 0xFFFF
-        self._sendto(self._socks["push"], p.encode_command(frame), dest, "push_sent", "push")
-
     # ---------------------------------------------------------------- streaming
 
     def _sampling(self) -> bool:
         with self._lock:
-            return self._work_mode == p.WorkMode.NORMAL and self._dests["point"] is not None
+            return self._work_mode == WorkMode.NORMAL and self._dests["point"] is not None
 
     def _stream_loop(self) -> None:
         try:
@@ -551,12 +300,12 @@ class Mid360Emulator:
 
     def _stream(self) -> None:
         fast = self._rate <= 0 or math.isinf(self._rate)
-        heap: list[tuple[int, int, PointChunk | _ImuEvent]] = []
+        heap: list[tuple[int, int, PointChunk | ImuEvent]] = []
         order = itertools.count()
         lookahead: LidarSweep | ImuSample | None = next(self._source, None)
         if lookahead is None:
             return
-        if self._time_type == p.TimeType.NO_SYNC:
+        if self._time_type == TimeType.NO_SYNC:
             self._ts_offset_ns = self._lidar_time_origin_ns - lookahead.t_ns
         else:
             self._ts_offset_ns = 0
@@ -568,9 +317,7 @@ class Mid360Emulator:
                     for t, ev in sweep_to_packets(lookahead):
                         heapq.heappush(heap, (t, next(order), ev))
                 else:
-                    acc_g = np.asarray(lookahead.accel_mps2, np.float64) / p.STANDARD_GRAVITY_MPS2
-                    ev = _ImuEvent(np.asarray(lookahead.gyro_radps, np.float64), acc_g)
-                    heapq.heappush(heap, (lookahead.t_ns, next(order), ev))
+                    heapq.heappush(heap, (lookahead.t_ns, next(order), imu_event(lookahead)))
                 lookahead = next(self._source, None)
             if not heap:
                 break
@@ -589,7 +336,7 @@ class Mid360Emulator:
             _, _, ev = heapq.heappop(heap)
             self._emit(t_src, ev)
 
-    def _emit(self, t_src_ns: int, ev: PointChunk | _ImuEvent) -> None:
+    def _emit(self, t_src_ns: int, ev: PointChunk | ImuEvent) -> None:
         ts = t_src_ns + (self._ts_offset_ns or 0)
         channel = "point" if isinstance(ev, PointChunk) else "imu"
         with self._lock:
@@ -599,26 +346,7 @@ class Mid360Emulator:
             data_type = self._data_type
             udp_cnt = self._udp_cnt[channel]
             self._udp_cnt[channel] = (udp_cnt + 1) & 0xFFFF
-        if isinstance(ev, PointChunk):
-            pkt = p.encode_point_packet(
-                ev.xyz_m,
-                ev.reflectivity,
-                ev.tag,
-                timestamp_ns=ts,
-                time_interval_100ns=ev.time_interval_100ns,
-                udp_cnt=udp_cnt,
-                data_type=data_type,
-                time_type=self._time_type,
-                frame_cnt=ev.frame_cnt,
-            )
-        else:
-            pkt = p.encode_imu_packet(
-                ev.gyro_radps,
-                ev.acc_g,
-                timestamp_ns=ts,
-                udp_cnt=udp_cnt,
-                time_type=self._time_type,
-            )
+        pkt = encode_event(ev, ts, udp_cnt, data_type, self._time_type)
         if dest is None:
             return
         if self._unplugged.is_set():

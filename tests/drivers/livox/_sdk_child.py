@@ -72,8 +72,9 @@ def main(out: Path) -> None:
 
     import livox_sdk
 
-    from drivers.livox import protocol as p
+    from drivers.livox.commands import WorkMode
     from drivers.livox.emulator import Mid360Emulator
+    from drivers.livox.packets import DataType
     from tests.drivers.livox.sources import synthetic_frames
 
     source = list(synthetic_frames(N_SWEEPS, POINTS_PER_SWEEP))
@@ -83,9 +84,9 @@ def main(out: Path) -> None:
         source=iter(source),
         listen_broadcast=True,
         record_sent=True,
-        work_mode=p.WorkMode.WAKE_UP,  # the SDK user has to start it
+        work_mode=WorkMode.WAKE_UP,  # the SDK user has to start it
         imu_enabled=False,
-        data_type=p.DataType.CARTESIAN_LOW,  # and select Cartesian high
+        data_type=DataType.CARTESIAN_LOW,  # and select Cartesian high
     )
     got: dict[str, list] = {"info": [], "statuses": [], "points": [], "imu": []}
     lock = threading.Lock()

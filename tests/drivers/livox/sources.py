@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from drivers.frames import ImuSample, LidarSweep
-from drivers.livox.protocol import STANDARD_GRAVITY_MPS2
+from drivers.livox.packets import STANDARD_GRAVITY_MPS2
 
 SWEEP_PERIOD_NS = 100_000_000
 IMU_PERIOD_NS = 5_000_000  # 200 Hz

@@ -1,4 +1,4 @@
-"""The Mid-360 driver against the emulator over loopback, and the driver's pure parts."""
+"""The Mid-360 driver against the emulator over loopback (its pure parts: test_stream.py)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,12 @@ import numpy as np
 import pytest
 
 from drivers.frames import ImuSample, LidarSweep
-from drivers.livox import protocol as p
-from drivers.livox.driver import (
-    ClockMapper,
-    DriverStatus,
-    Mid360Driver,
-    SweepAssembler,
-    UdpCntTracker,
-)
-from drivers.livox.emulator import Mid360Emulator, sweep_to_packets
+from drivers.livox.command_frame import encode_command
+from drivers.livox.commands import WorkMode, set_work_mode_request
+from drivers.livox.driver import DriverStatus, Mid360Driver
+from drivers.livox.emulator import Mid360Emulator
+from drivers.livox.packet_encode import encode_point_packet
+from drivers.livox.packets import TimeType
 from drivers.source import Sensor
 
 from .conftest import Endpoints
@@ -50,61 +47,6 @@ def collect(
     return out_s, out_i
 
 
-# ------------------------------------------------------------------------------ pure parts
-
-
-def test_udp_cnt_tracker_counts_gaps_with_wraparound() -> None:
-    t = UdpCntTracker()
-    assert t.update(np.array([65533, 65534, 65535, 0, 1], np.uint16)) == 0
-    assert t.update(np.array([4, 5], np.uint16)) == 2
-    assert t.update(np.array([5], np.uint16)) == 0  # duplicate
-    assert t.update(np.array([65535 - 3, 0], np.uint16)) == 0 + 3  # restart, then a gap of 3
-    assert t.drops == 5
-
-
-def test_clock_mapper_takes_the_minimum_delay() -> None:
-    c = ClockMapper()
-    lidar = np.array([1_000, 2_000, 3_000], np.int64) * 1_000_000
-    host = lidar + 50_000_000_000 + np.array([3_000_000, 100_000, 7_000_000])
-    c.update(host, lidar, p.TimeType.NO_SYNC)
-    assert c.offset_ns == 50_000_000_000 + 100_000
-    assert c.to_host(10) == 10 + c.offset_ns
-    c.update(host[:1] + 10**9, lidar[:1] + 10**9 - 10**10, p.TimeType.NO_SYNC)  # clock reset
-    assert c.offset_ns == 50_000_000_000 + 3_000_000 + 10**10
-    c.update(host, lidar, p.TimeType.PTP)
-    assert c.to_host(12345) == 12345 and c.offset_ns is not None
-
-
-def test_sweep_assembler_cuts_on_point_times() -> None:
-    a = SweepAssembler(period_ns=SWEEP_PERIOD_NS)
-    sweeps = list(synthetic_frames(5, 1000, imu=False))
-    packets: list[bytes] = []
-    cnt = 0
-    for s in sweeps:
-        for t, ev in sweep_to_packets(s):
-            packets.append(
-                p.encode_point_packet(
-                    ev.xyz_m,
-                    ev.reflectivity,
-                    ev.tag,
-                    timestamp_ns=t,
-                    time_interval_100ns=ev.time_interval_100ns,
-                    udp_cnt=cnt,
-                )
-            )
-            cnt += 1
-    done = []
-    for k in range(0, len(packets), 7):  # bursts that straddle sweep boundaries
-        done += a.add(p.decode_point_packets(packets[k : k + 7]))
-    done += a.flush()
-    assert [len(d.xyz_m) for d in done] == [1000] * 5
-    for d, s in zip(done, sweeps, strict=True):
-        assert d.start_ns == s.t_ns
-        # float32 point_dt_s carries ~1 ns of rounding; packets space points evenly
-        np.testing.assert_allclose(d.t_ns - d.start_ns, np.arange(1000) * 100_000, atol=10)
-        assert np.abs(d.xyz_m - s.xyz_m).max() < 0.6e-3
-
-
 # ------------------------------------------------------------------------------ loopback
 
 
@@ -116,7 +58,7 @@ def test_discovery_configuration_and_streaming(endpoints: Endpoints, data_type: 
         **endpoints.emulator_kwargs(
             host_ip=None,  # knows no host: only the driver's configuration makes it stream
             source=iter(source),
-            work_mode=p.WorkMode.WAKE_UP,
+            work_mode=WorkMode.WAKE_UP,
             imu_enabled=False,
             data_type=1 if data_type != 1 else 3,
         )
@@ -168,14 +110,14 @@ def test_bad_packets_are_counted_and_the_stream_goes_on(endpoints: Endpoints) ->
     cfg = endpoints.driver_config()
     stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     stranger.bind((endpoints.lidar_ip, 0))  # right ip, wrong port
-    good = p.encode_point_packet(np.ones((96, 3)), timestamp_ns=1, time_interval_100ns=0, udp_cnt=0)
+    good = encode_point_packet(np.ones((96, 3)), timestamp_ns=1, time_interval_100ns=0, udp_cnt=0)
     with emu, Mid360Driver(cfg) as driver, stranger:
         collect(driver, sweeps=2)
         emu.send_raw("point", good[:100])  # truncated
         emu.send_raw("point", good[:10] + b"\x07" + good[11:])  # unknown data type
         emu.send_raw("point", good + bytes(400))  # oversized
         emu.send_raw("imu", good)  # points on the IMU port
-        bad_crc = bytearray(p.encode_command(p.set_work_mode_request(1)))
+        bad_crc = bytearray(encode_command(set_work_mode_request(1)))
         bad_crc[-1] ^= 0xFF
         emu.send_raw("push", bytes(bad_crc))
         stranger.sendto(good, (endpoints.host_ip, cfg.point_port + 1))
@@ -247,13 +189,13 @@ def test_rediscovers_a_rebooted_lidar(endpoints: Endpoints) -> None:
 def test_synchronised_time_keeps_its_epoch(endpoints: Endpoints) -> None:
     t0 = 1_700_000_000 * 10**9  # PTP time, ns since 1970
     source = synthetic_frames(None, 960, t0_ns=t0)
-    emu = Mid360Emulator(**endpoints.emulator_kwargs(source=source, time_type=p.TimeType.PTP))
+    emu = Mid360Emulator(**endpoints.emulator_kwargs(source=source, time_type=TimeType.PTP))
     with emu, Mid360Driver(endpoints.driver_config()) as driver:
         sweeps, imus = collect(driver, sweeps=3)
         s = driver.status()
     assert [w.t_ns for w in sweeps] == [t0 + k * SWEEP_PERIOD_NS for k in range(3)]
     assert all((i.t_ns - t0) % 5_000_000 == 0 for i in imus)
-    assert s.time_type == p.TimeType.PTP
+    assert s.time_type == TimeType.PTP
     assert s.clock_offset_ns is not None  # still reported: host monotonic - PTP time
     assert abs(s.clock_offset_ns - (time.monotonic_ns() - t0)) < 2 * 10**9
 

@@ -23,7 +23,14 @@ import numpy as np
 import pytest
 
 from drivers.frames import LidarSweep
-from drivers.livox import protocol as p
+from drivers.livox.commands import DEVICE_TYPE_MID360
+from drivers.livox.packets import (
+    CARTESIAN_HIGH_POINT,
+    DATA_HEADER_SIZE,
+    decode_imu,
+    decode_points,
+    parse_data_header,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -55,7 +62,7 @@ def sdk_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_sdk_discovers_and_configures_the_emulator(sdk_run: dict) -> None:
     handle = struct.unpack("<I", socket.inet_aton("127.0.0.2"))[0]  # the SDK's handle: the ip
-    assert sdk_run["info"] == [(handle, p.DEVICE_TYPE_MID360)]
+    assert sdk_run["info"] == [(handle, DEVICE_TYPE_MID360)]
     assert sdk_run["statuses"] == [0, 0, 0]
     state = sdk_run["state"]
     # what the SDK's Mid-360 handler sets after discovery (keys 0x0005-0x0007), then the user
@@ -71,16 +78,16 @@ def test_sdk_discovers_and_configures_the_emulator(sdk_run: dict) -> None:
 
 
 def test_sdk_receives_every_point_as_sent(sdk_run: dict) -> None:
-    sent = {p.parse_data_header(b).timestamp_ns: b for b in sdk_run["sent_points"]}
+    sent = {parse_data_header(b).timestamp_ns: b for b in sdk_run["sent_points"]}
     got = sdk_run["points"]
     assert len(sent) > 50 and len(got) == len(sent)
     for ts, dot_num, time_interval, raw in got:
         packet = sent[ts]
-        header = p.parse_data_header(packet)
+        header = parse_data_header(packet)
         assert (dot_num, time_interval) == (header.dot_num, header.time_interval)
-        assert raw == packet[p.DATA_HEADER_SIZE :]
-        ours = p.decode_points(packet)
-        theirs = np.frombuffer(raw, dtype=p.CARTESIAN_HIGH_POINT)
+        assert raw == packet[DATA_HEADER_SIZE:]
+        ours = decode_points(packet)
+        theirs = np.frombuffer(raw, dtype=CARTESIAN_HIGH_POINT)
         xyz_sdk = np.stack([theirs["x"], theirs["y"], theirs["z"]], axis=-1) / 1000.0
         np.testing.assert_array_equal(ours.xyz_m, xyz_sdk.astype(np.float32))
         np.testing.assert_array_equal(ours.reflectivity, theirs["reflectivity"])
@@ -96,7 +103,7 @@ def test_sdk_points_match_the_source(sdk_run: dict) -> None:
         [s.t_ns + np.rint(s.point_dt_s.astype(np.float64) * 1e9).astype(np.int64) for s in sweeps]
     )
     got = sorted(sdk_run["points"])
-    raw = np.frombuffer(b"".join(r for *_, r in got), dtype=p.CARTESIAN_HIGH_POINT)
+    raw = np.frombuffer(b"".join(r for *_, r in got), dtype=CARTESIAN_HIGH_POINT)
     xyz = np.stack([raw["x"], raw["y"], raw["z"]], axis=-1) / 1000.0
     t = (
         np.concatenate([ts + np.arange(n) * (ti * 100 // n) for ts, n, ti, _ in got])
@@ -108,7 +115,7 @@ def test_sdk_points_match_the_source(sdk_run: dict) -> None:
 
 
 def test_sdk_receives_imu_in_g(sdk_run: dict) -> None:
-    sent = {p.decode_imu(b).t_ns: p.decode_imu(b) for b in sdk_run["sent_imu"]}
+    sent = {decode_imu(b).t_ns: decode_imu(b) for b in sdk_run["sent_imu"]}
     got = sdk_run["imu"]
     assert len(sent) >= 100 and len(got) == len(sent)
     for ts, gyr, acc in got:
