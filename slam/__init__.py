@@ -1,4 +1,5 @@
-"""SLAM: SE(3) math, the local voxel map with plane fits, registration and odometry."""
+"""SLAM: SE(3) math, the voxel map with plane fits, registration, the lidar-only odometry and
+the LiDAR-inertial filter, the engine that runs either over a source's frames, and metrics."""
 
 import numba as _numba
 
