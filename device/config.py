@@ -21,7 +21,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from device.button import ButtonConfig, LedConfig
+from device.button import ButtonConfig
+from device.led import LedConfig
 from drivers.config import CameraConfig, ImuConfig, LidarConfig
 from drivers.sessions.manifest import CameraCalibration
 from products.map import ProductsConfig
@@ -122,6 +123,31 @@ def load_config(path: Path | None = None) -> ScannerConfig:
         raise ConfigError(f"invalid configuration ({where}): {_explain(exc)}") from exc
     finally:
         _toml_path.reset(token)
+
+
+def with_sensor_overrides(
+    config: ScannerConfig,
+    *,
+    lidar_ip: str | None = None,
+    host_ip: str | None = None,
+    imu_port: Path | None = None,
+    camera: str | None = None,
+) -> ScannerConfig:
+    """`config` with the sensor settings that were given in place of its own (an IMU port or a
+    camera source also turns that sensor on), validated like the file. Raises ValueError (a
+    pydantic ValidationError) for a bad value."""
+    overrides = {
+        "lidar": {
+            **({"lidar_ip": lidar_ip} if lidar_ip else {}),
+            **({"host_ip": host_ip} if host_ip else {}),
+        },
+        "imu": {"port": imu_port, "enabled": True} if imu_port else {},
+        "camera": {"source": camera, "enabled": True} if camera else {},
+    }
+    dumped = config.model_dump()
+    return type(config).model_validate(
+        {**dumped, **{k: {**dumped[k], **v} for k, v in overrides.items()}}
+    )
 
 
 def save_snapshot(config: ScannerConfig, output: Path) -> Path:

@@ -22,9 +22,10 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from device.button import Button, Press, StatusLed
+from device.button import Button, Press
 from device.config import ScannerConfig
 from device.jobs import Jobs, ScanBusyError
+from device.led import StatusLed
 from device.live import LiveBuffer, LivePose
 from device.notify import SystemdNotifier
 from device.processing import ProcessingJob, product_names

@@ -131,3 +131,10 @@ DEMO_SPLAT_CPU = SplatConfig(
     align_steps=0,  # on the CPU each step of it costs a training step, for every held-out view
     blind_zone=False,  # SIFT on every full-size keyframe: a minute of this CPU, for 200 iterations
 )
+
+
+def demo_splat() -> SplatConfig:
+    """The demo's splat settings for this machine: DEMO_SPLAT_GPU with CUDA, else DEMO_SPLAT_CPU."""
+    import torch
+
+    return DEMO_SPLAT_GPU if torch.cuda.is_available() else DEMO_SPLAT_CPU

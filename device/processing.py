@@ -21,7 +21,13 @@ import numpy as np
 from device.config import ScannerConfig
 from device.workers import Exited, Worker
 from drivers.sessions import rosmsg
-from drivers.sessions.manifest import PRODUCTS, SessionState, read_manifest, write_manifest
+from drivers.sessions.manifest import (
+    PRODUCTS,
+    SessionManifest,
+    SessionState,
+    read_manifest,
+    write_manifest,
+)
 from drivers.source import Sensor, Source
 from slam.pipeline import SlamRun
 
@@ -58,6 +64,12 @@ def product_names(products_dir: Path) -> list[str]:
         for p in products_dir.iterdir()
         if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".tmp")
     )
+
+
+def needs_processing(session_dir: Path, manifest: SessionManifest | None = None) -> bool:
+    """Whether the session has no map products yet: not processed, or its map.ply is gone."""
+    manifest = manifest if manifest is not None else read_manifest(session_dir)
+    return manifest.state != SessionState.done or not (session_dir / PRODUCTS / "map.ply").is_file()
 
 
 def open_recording(path: Path, config: ScannerConfig, lidar_only: bool = False) -> SlamInput:

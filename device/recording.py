@@ -2,21 +2,30 @@
 
 The session.json of every recording says the same things, whoever made it: the calibration of
 every sensor that is on (the Mid-360's factory IMU extrinsic, the serial IMU's from the config,
-the camera's), the sensor table, and the config it was recorded with.
+the camera's), the sensor table, and the config it was recorded with. `record_live` records the
+live sensors alone, with no daemon (`scanner record`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from device.config import ScannerConfig
 from drivers.sessions import rosmsg
-from drivers.sessions.manifest import MID360_T_LIDAR_IMU, Calibration, SensorInfo
+from drivers.sessions.manifest import (
+    MID360_T_LIDAR_IMU,
+    Calibration,
+    SensorInfo,
+    SessionManifest,
+)
 from drivers.sessions.recorder import SessionRecorder
-from drivers.source import Sensor
+from drivers.source import Sensor, SensorHealth
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +77,40 @@ def new_session_recorder(cfg: ScannerConfig, session_dir: Path) -> SessionRecord
         config_snapshot=cfg.model_dump(mode="json"),
         min_free_bytes=cfg.storage_reserve_mb * 1_000_000,
     )
+
+
+@dataclass(frozen=True)
+class LiveRecording:
+    """A closed recording of the live sensors, and how each sensor did."""
+
+    manifest: SessionManifest
+    health: dict[Sensor, SensorHealth]
+
+
+def record_live(
+    cfg: ScannerConfig,
+    session_dir: Path,
+    duration_s: float | None = None,
+    on_start: Callable[[list[str]], None] | None = None,
+) -> LiveRecording:
+    """Record the config's live sensors into a new session until `duration_s` seconds pass (no
+    limit: None), the disk runs low, or Ctrl-C (KeyboardInterrupt, which stops it cleanly).
+    `on_start` gets the running drivers' names once they are up. The session is closed whatever
+    happens; an error other than Ctrl-C goes on up after that."""
+    from drivers.hub import SensorHub
+
+    recorder = new_session_recorder(cfg, session_dir)
+    t_end = None if duration_s is None else time.monotonic() + duration_s
+    hub = SensorHub(cfg.lidar, cfg.imu, cfg.camera)
+    try:
+        with hub:
+            if on_start is not None:
+                on_start(list(hub.drivers))
+            while not (t_end is not None and time.monotonic() >= t_end or recorder.disk_low):
+                if (tagged := hub.poll(timeout_s=0.2)) is not None:
+                    recorder.write(tagged)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        manifest = recorder.close()
+    return LiveRecording(manifest, hub.health())

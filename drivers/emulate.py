@@ -30,6 +30,22 @@ class EmulateSettings:
     loop: bool = False
 
 
+def check_emulation(session: Path, settings: EmulateSettings) -> None:
+    """Raise ValueError, saying why, unless the addresses are loopback ones and `session` is a
+    session folder (with raw.mcap)."""
+    import ipaddress
+
+    for ip in (settings.lidar_ip, settings.host_ip):
+        try:
+            loopback = ipaddress.ip_address(ip).is_loopback
+        except ValueError:
+            raise ValueError(f"{ip}: not an IP address") from None
+        if not loopback:
+            raise ValueError(f"{ip}: the emulator serves loopback addresses only (127.0.0.0/8)")
+    if not (Path(session) / "raw.mcap").exists():
+        raise ValueError(f"{session}: not a session folder (no raw.mcap)")
+
+
 def looped(session: Path, sensors: tuple[Sensor, ...], loop: bool) -> Iterator[Frame]:
     """The session's frames of these sensors, again and again with times shifted on, if loop."""
     shift_ns = 0

@@ -17,9 +17,15 @@ from products.map import MapCloud
 log = logging.getLogger(__name__)
 
 FORMATS = ("las", "laz", "e57", "ply", "pcd")
+SPLAT_FILES = {"gs-ply": "splat.ply", "splat": "scene.splat"}  # the splat's, copied as they are
+EXPORT_FORMATS = (*FORMATS, "tum", *SPLAT_FILES)  # what export_product writes
 CHUNK = 1_000_000
 GPS_EPOCH_UNIX_S = 315_964_800  # 1980-01-06T00:00:00Z
 GPS_LEAP_S = 18  # GPS - UTC since 2017
+
+
+class MissingProductError(FileNotFoundError):
+    """The session has no such product yet (a splat is only there once one is trained)."""
 
 
 def utc_to_adjusted_gps(unix_s: np.ndarray) -> np.ndarray:
@@ -171,3 +177,34 @@ def read_ply(path: Path) -> MapCloud:
         rgb,
         np.asarray(v["coloured"], bool) if "coloured" in names else None,
     )
+
+
+def export_product(
+    products_dir: Path,
+    fmt: str,
+    out: Path,
+    *,
+    gps_offset_s: float = 0.0,
+    epsg: int | None = None,
+) -> str:
+    """Write one of a processed session's products (its `products/` folder) to `out` in one of
+    EXPORT_FORMATS: the splat's files and the trajectory (tum) copied as they are, the map made
+    from map.ply. -> what was written ("trajectory", "1,234 points (laz)", ...). Raises
+    MissingProductError for a splat not trained yet."""
+    import shutil
+
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt in SPLAT_FILES:
+        src = products_dir / SPLAT_FILES[fmt]
+        if not src.is_file():
+            raise MissingProductError(f"{src}: no splat yet")
+        shutil.copyfile(src, out)
+        return f"splat ({fmt})"
+    if fmt == "tum":
+        shutil.copyfile(products_dir / "trajectory.tum", out)
+        return "trajectory"
+    cloud = read_ply(products_dir / "map.ply")
+    write_map(out, cloud, fmt, gps_offset_s=gps_offset_s, epsg=epsg)
+    return f"{len(cloud):,} points ({fmt})"

@@ -91,3 +91,10 @@ def orthonormalize(R: np.ndarray) -> np.ndarray:
     U, _, Vt = np.linalg.svd(R)
     D = np.diag([1.0, 1.0, np.linalg.det(U @ Vt)])
     return U @ D @ Vt
+
+
+def pose_change(T_from: np.ndarray, T_to: np.ndarray) -> tuple[float, float]:
+    """How far T_to [4, 4] lies from T_from: the rotation angle (radians) and the translation
+    (metres) of inv(T_from) @ T_to."""
+    change = np.linalg.inv(T_from) @ T_to
+    return float(np.linalg.norm(so3_log(change[:3, :3]))), float(np.linalg.norm(change[:3, 3]))

@@ -52,6 +52,12 @@ class SplatConfig(BaseModel):
         return "cuda" if _cuda_available() else "cpu"
 
 
+def with_options(sc: SplatConfig, **options: object) -> SplatConfig:
+    """`sc` with each option that was given (not None) in place of its own setting: a command's
+    options over the config's [splat]. Keys are SplatConfig's fields."""
+    return sc.model_copy(update={k: v for k, v in options.items() if v is not None})
+
+
 def _cuda_available() -> bool:
     import torch
 

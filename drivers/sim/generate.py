@@ -35,6 +35,50 @@ log = logging.getLogger(__name__)
 GROUND_TRUTH_RATE_HZ = 200.0
 
 
+def sim_settings(
+    out_dir: Path,
+    *,
+    scene: str = "office",
+    seed: int = 0,
+    duration_s: float = 60.0,
+    motion: str = "walk",
+    camera_rate_hz: float = 10.0,
+    external_imu: bool = False,
+    camera_model: str = "pinhole",
+    camera_size: str = "1280x720",
+    camera_fov_deg: float = 90.0,
+) -> SimSettings:
+    """The twin's settings for a new session in `out_dir` (absent or an empty folder), the
+    camera given as a model, a WIDTHxHEIGHT size and a horizontal field of view. Raises
+    ValueError, saying why, for an unknown scene or motion, a used folder or a bad camera."""
+    from drivers.sim.camera import CameraModel
+    from drivers.sim.motion import PROFILES
+    from drivers.sim.scenes import SCENE_NAMES
+
+    if scene not in SCENE_NAMES:
+        raise ValueError(f"unknown scene {scene!r}; choose one of {', '.join(SCENE_NAMES)}")
+    if motion not in PROFILES:
+        raise ValueError(f"unknown motion {motion!r}; choose one of {', '.join(PROFILES)}")
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ValueError(f"{out_dir}: exists and is not an empty folder")
+    if camera_model == "pinhole" and camera_fov_deg >= 170:
+        raise ValueError("a pinhole camera needs a field of view under 170 degrees; try fisheye")
+    try:
+        width, height = (int(x) for x in camera_size.lower().split("x"))
+        camera = CameraModel.from_hfov(camera_fov_deg, width, height, camera_model)
+    except ValueError as exc:
+        raise ValueError(f"bad camera settings ({camera_size}, {camera_model}): {exc}") from None
+    return SimSettings(
+        scene=scene,
+        seed=seed,
+        duration_s=duration_s,
+        motion=motion,
+        camera_rate_hz=camera_rate_hz,
+        camera=camera,
+        external_imu=external_imu,
+    )
+
+
 def generate_session(
     out_dir: Path, settings: SimSettings, progress: Callable[[float], None] | None = None
 ) -> SessionManifest:

@@ -1,32 +1,23 @@
-"""Tests of device.button: press detection, the Button thread, the LED patterns and backends."""
+"""Tests of device.button: press detection, the Button thread and its gpiod line."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gpiod
 import pytest
 from gpiod import _ext
-from gpiod.line import Bias, Direction, Edge, Value
+from gpiod.line import Bias, Direction, Edge
 from pydantic import ValidationError
 
 import device.button
-from device.button import (
-    Button,
-    ButtonConfig,
-    FakeLine,
-    GpiodLine,
-    LedConfig,
-    Press,
-    PressDetector,
-    StatusLed,
-    led_pattern,
-)
+from device.button import Button, ButtonConfig, GpiodLine, Press, PressDetector
+from device.led import LedConfig
+from tests.device.fakes import FakeLine, FakeRequest, wait_until
 
 MS = 1_000_000  # ns
 S = 1_000_000_000
@@ -44,15 +35,6 @@ def run(det: PressDetector, steps: list[tuple[str, bool | None, int]]) -> list[t
         if got is not None:
             out.append((t, got))
     return out
-
-
-def wait_until(cond: Callable[[], bool], timeout_s: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.005)
-    return cond()
 
 
 # --- PressDetector -------------------------------------------------------------------------------
@@ -294,45 +276,6 @@ def test_line_errors_are_logged_and_the_thread_lives_on(
     assert "read failed" in caplog.text
 
 
-class FakeRequest:
-    """Stands in for gpiod's LineRequest: records the request, serves real EdgeEvents."""
-
-    def __init__(self, path: str, config: dict[Any, Any], consumer: str | None) -> None:
-        self.path, self.config, self.consumer = path, config, consumer
-        self.events: list[gpiod.EdgeEvent] = []
-        self.values: list[tuple[int, Value]] = []
-        self.released = False
-
-    def wait_edge_events(self, timeout: Any) -> bool:
-        return bool(self.events)
-
-    def read_edge_events(self, max_events: int | None = None) -> list[gpiod.EdgeEvent]:
-        events, self.events = self.events, []
-        return events
-
-    def set_value(self, line: int, value: Value) -> None:
-        self.values.append((line, value))
-
-    def release(self) -> None:
-        self.released = True
-
-
-@pytest.fixture
-def fake_gpiod(monkeypatch: pytest.MonkeyPatch) -> list[FakeRequest]:
-    requests: list[FakeRequest] = []
-
-    def request_lines(
-        path: str, config: dict[Any, Any], consumer: str | None = None, **_: Any
-    ) -> FakeRequest:
-        for settings in config.values():
-            assert isinstance(settings, gpiod.LineSettings)
-        requests.append(FakeRequest(path, config, consumer))
-        return requests[-1]
-
-    monkeypatch.setattr(gpiod, "request_lines", request_lines)
-    return requests
-
-
 def edge(rising: bool, t_ns: int, offset: int = 17) -> gpiod.EdgeEvent:
     kind = _ext.EDGE_EVENT_TYPE_RISING if rising else _ext.EDGE_EVENT_TYPE_FALLING
     return gpiod.EdgeEvent(kind, t_ns, offset, 1, 1)
@@ -357,153 +300,3 @@ def test_gpiod_line_active_high_pulls_down(fake_gpiod: list[FakeRequest]) -> Non
     GpiodLine(ButtonConfig(active_low=False))
     settings = fake_gpiod[0].config[17]
     assert settings.bias == Bias.PULL_DOWN and settings.active_low is False
-
-
-# --- led_pattern ---------------------------------------------------------------------------------
-
-
-def duty(state: str, step_s: float = 0.001) -> tuple[float, int]:
-    """-> (fraction on, number of off->on switches) over one second sampled every step_s."""
-    samples = [led_pattern(state, k * step_s) for k in range(round(1.0 / step_s))]
-    rises = sum(1 for a, b in zip(samples, samples[1:], strict=False) if b and not a)
-    return sum(samples) / len(samples), rises + (1 if samples[0] else 0)
-
-
-@pytest.mark.parametrize(
-    ("state", "on_fraction", "flashes"),
-    [
-        ("idle", 1.0, 1),
-        ("starting", 0.5, 4),
-        ("scanning", 0.5, 1),
-        ("stopping", 0.2, 2),
-        ("processing", 0.2, 2),
-        ("error", 0.5, 8),
-        ("no-such-state", 0.0, 0),
-    ],
-)
-def test_led_pattern_duty_cycles(state: str, on_fraction: float, flashes: int) -> None:
-    fraction, n = duty(state)
-    assert fraction == pytest.approx(on_fraction, abs=0.01)
-    assert n == flashes
-
-
-def test_led_patterns_start_on_and_repeat_each_second() -> None:
-    for state in ("idle", "starting", "scanning", "stopping", "processing", "error"):
-        assert led_pattern(state, 0.0)  # a new state shows at once
-        for k in range(100):
-            t = k * 0.0137
-            assert led_pattern(state, t) == led_pattern(state, t + 3.0)
-
-
-def test_double_blink_shape() -> None:
-    on = [t for t in range(1000) if led_pattern("processing", t / 1000)]
-    assert on == list(range(0, 100)) + list(range(200, 300))
-
-
-def test_led_pattern_accepts_state_enum() -> None:
-    from device.state import State
-
-    assert led_pattern(State.idle, 0.7) and not led_pattern(State.scanning, 0.7)
-
-
-# --- StatusLed -----------------------------------------------------------------------------------
-
-
-def make_sysfs_led(
-    root: Path, name: str = "scanner:status", max_brightness: str | None = None
-) -> Path:
-    d = root / name
-    d.mkdir(parents=True)
-    (d / "brightness").write_text("0\n")
-    (d / "trigger").write_text("[heartbeat] none\n")
-    if max_brightness is not None:
-        (d / "max_brightness").write_text(max_brightness + "\n")
-    return d
-
-
-def test_sysfs_led_follows_the_state(tmp_path: Path) -> None:
-    d = make_sysfs_led(tmp_path)
-    led = StatusLed(LedConfig(kind="sysfs"), sysfs_root=tmp_path)
-    brightness = d / "brightness"
-    with led:
-        assert led.backend == "sysfs" and led.error is None
-        assert (d / "trigger").read_text() == "none"  # the kernel trigger let go
-        led.set_state("idle")
-        assert wait_until(lambda: brightness.read_text() == "1")
-        assert led.value
-        led.set_state("scanning")  # on for 0.5 s, then off
-        assert wait_until(lambda: brightness.read_text() == "0", timeout_s=1.5)
-        assert not led.value
-        assert led.state == "scanning"
-    assert brightness.read_text() == "0"  # stop() turns it off
-    assert not led.value
-
-
-def test_sysfs_led_uses_max_brightness(tmp_path: Path) -> None:
-    d = make_sysfs_led(tmp_path, name="green", max_brightness="255")
-    with StatusLed(LedConfig(kind="sysfs", sysfs_name="green"), sysfs_root=tmp_path) as led:
-        led.set_state("idle")
-        assert wait_until(lambda: (d / "brightness").read_text() == "255")
-
-
-def test_missing_sysfs_led_degrades_to_none(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    led = StatusLed(LedConfig(kind="sysfs", sysfs_name="absent"), sysfs_root=tmp_path)
-    with caplog.at_level(logging.ERROR, logger="device.button"):
-        led.start()
-    try:
-        assert led.backend == "none" and led.error is not None and "absent" in led.error
-        led.set_state("idle")
-        assert wait_until(lambda: led.value)  # still remembers what it would show
-    finally:
-        led.stop()
-    assert caplog.text.count("going on without a status LED") == 1
-
-
-def test_unopenable_gpio_led_degrades_to_none(tmp_path: Path) -> None:
-    led = StatusLed(LedConfig(kind="gpio", chip=str(tmp_path / "gpiochip7")))
-    led.start()  # never raises
-    try:
-        assert led.backend == "none"
-        assert led.error is not None and "gpiochip7" in led.error
-        led.set_state("error")
-        assert wait_until(lambda: led.value)
-    finally:
-        led.stop()
-
-
-def test_led_write_failure_degrades_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    d = make_sysfs_led(tmp_path)
-    led = StatusLed(LedConfig(kind="sysfs"), sysfs_root=tmp_path)
-    led.set_state("error")  # toggles at 8 Hz: many writes
-    with caplog.at_level(logging.ERROR, logger="device.button"):
-        led.start()
-        dangling = tmp_path / "dangling"
-        dangling.symlink_to(tmp_path / "gone" / "brightness")
-        dangling.replace(d / "brightness")  # writing it now fails
-        assert wait_until(lambda: led.backend == "none")
-        time.sleep(0.2)
-        led.stop()
-    assert caplog.text.count("going on without a status LED") == 1
-
-
-def test_none_led_remembers_its_value() -> None:
-    with StatusLed(LedConfig()) as led:
-        assert led.backend == "none"
-        led.set_state("idle")
-        assert wait_until(lambda: led.value)
-        led.set_state("bogus")
-        assert wait_until(lambda: not led.value)
-
-
-def test_gpio_led_drives_the_line(fake_gpiod: list[FakeRequest]) -> None:
-    led = StatusLed(LedConfig(kind="gpio", chip="/dev/gpiochip1", line=27, active_low=True))
-    with led:
-        (req,) = fake_gpiod
-        settings = req.config[27]
-        assert settings.direction == Direction.OUTPUT and settings.active_low is True
-        assert settings.output_value == Value.INACTIVE
-        led.set_state("idle")
-        assert wait_until(lambda: (27, Value.ACTIVE) in req.values)
-    assert req.values[-1] == (27, Value.INACTIVE) and req.released

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from device.button import ButtonConfig, LedConfig
+from device.button import ButtonConfig
 from device.config import load_config
+from device.led import LedConfig
 
 SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"
 UNIT = SYSTEMD / "scanner.service"

@@ -1,0 +1,5 @@
+"""`python -m device.cli`: the `scanner` command line."""
+
+from device.cli import app
+
+app()

@@ -1,0 +1,73 @@
+"""`scanner sim`: the digital twin (`scenes`, `generate`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from device.cli.common import fail, progress
+
+app = typer.Typer(
+    help="The digital twin: a virtual scanner with ground truth.", no_args_is_help=True
+)
+
+
+@app.command("scenes")
+def scenes() -> None:
+    """List the twin's scenes."""
+    from drivers.sim.scenes import describe_scenes
+
+    for name, text in describe_scenes().items():
+        typer.echo(f"{name:10s} {text}")
+
+
+@app.command("generate")
+def generate(
+    out: Annotated[Path, typer.Option("--out", help="session folder to create")],
+    scene: Annotated[str, typer.Option("--scene")] = "office",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    duration: Annotated[
+        float, typer.Option("--duration", min=0.5, max=3600.0, help="seconds")
+    ] = 60.0,
+    motion: Annotated[str, typer.Option("--motion", help="walk | aggressive | static")] = "walk",
+    camera_rate: Annotated[
+        float, typer.Option("--camera-rate", min=0.0, max=30.0, help="Hz, 0 = off")
+    ] = 10.0,
+    external_imu: Annotated[
+        bool, typer.Option("--external-imu", help="also a serial IMU (400 Hz, /xsens/imu)")
+    ] = False,
+    camera_model: Annotated[str, typer.Option("--camera-model", help="pinhole | fisheye")] = (
+        "pinhole"
+    ),
+    camera_size: Annotated[str, typer.Option("--camera-size", help="WIDTHxHEIGHT")] = "1280x720",
+    camera_fov: Annotated[
+        float, typer.Option("--camera-fov", min=10.0, max=220.0, help="horizontal, degrees")
+    ] = 90.0,
+) -> None:
+    """Simulate a scan and write it as a session with ground truth."""
+    from drivers.sim.generate import generate_session, sim_settings
+
+    try:
+        settings = sim_settings(
+            out,
+            scene=scene,
+            seed=seed,
+            duration_s=duration,
+            motion=motion,
+            camera_rate_hz=camera_rate,
+            external_imu=external_imu,
+            camera_model=camera_model,
+            camera_size=camera_size,
+            camera_fov_deg=camera_fov,
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    with progress(f"simulating {scene}") as update:
+        manifest = generate_session(out, settings, update)
+    st = manifest.stats
+    typer.echo(
+        f"{out}: {manifest.duration_s:.1f} s, {st['lidar_sweeps']} sweeps "
+        f"({st['lidar_points']:,} points), {st['imu_samples']} IMU samples, {st['images']} images"
+    )
