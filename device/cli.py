@@ -331,7 +331,7 @@ app.add_typer(sim_app, name="sim")
 @sim_app.command("scenes")
 def sim_scenes() -> None:
     """List the twin's scenes."""
-    from drivers.sim.scenes import describe_scenes
+    from drivers.sim.scenes.catalog import describe_scenes
 
     for name, text in describe_scenes().items():
         typer.echo(f"{name:10s} {text}")
@@ -364,7 +364,7 @@ def sim_generate(
     from drivers.sim.camera import CameraModel
     from drivers.sim.generate import SimSettings, generate_session
     from drivers.sim.motion import PROFILES
-    from drivers.sim.scenes import SCENE_NAMES
+    from drivers.sim.scenes.catalog import SCENE_NAMES
 
     if scene not in SCENE_NAMES:
         raise _fail(f"unknown scene {scene!r}; choose one of {', '.join(SCENE_NAMES)}")
@@ -615,7 +615,7 @@ def demo(
 ) -> None:
     """The daemon, fed by the digital twin through the real drivers over loopback."""
     from device.demo import EmulatorProcess, demo_config, twin_session
-    from drivers.sim.scenes import SCENE_NAMES
+    from drivers.sim.scenes.catalog import SCENE_NAMES
 
     if scene not in SCENE_NAMES:
         raise _fail(f"unknown scene {scene!r}; choose one of {', '.join(SCENE_NAMES)}")

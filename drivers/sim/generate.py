@@ -26,7 +26,7 @@ from drivers.sessions.manifest import (
 )
 from drivers.sessions.recording import RecordingWriter
 from drivers.sessions.trajectory import write_tum
-from drivers.sim.scenes import write_scene_ply
+from drivers.sim.scenes.scene import write_scene_ply
 from drivers.sim.twin import T0_NS, SimSettings, TwinSource
 from drivers.source import Sensor
 
