@@ -63,7 +63,8 @@ def measure(session: Path) -> dict:
 
     from drivers.sessions.manifest import read_manifest
     from drivers.sim.camera import CameraModel, render
-    from drivers.sim.scenes import Raycaster, make_scene
+    from drivers.sim.scenes.catalog import make_scene
+    from drivers.sim.scenes.raycast import Raycaster
     from splat.train import TrainConfig, blind_zone, opencv_K, pick_keyframes
     from splat.triangulate import lidar_coverage
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from slam.voxel_map import voxel_keys
+from slam.voxel_hash import voxel_keys
 
 
 class NewVoxelFilter:

@@ -72,7 +72,7 @@ def session_colour_accuracy(session: Path) -> dict:
 
     from drivers.sessions.manifest import read_manifest
     from drivers.sim.camera import DEFAULT_AMBIENT, DEFAULT_LIGHT_DIR_WORLD, shading
-    from drivers.sim.scenes import make_scene
+    from drivers.sim.scenes.catalog import make_scene
 
     sim = read_manifest(session).config["sim"]
     scene = make_scene(sim["scene"], sim["seed"])

@@ -24,7 +24,7 @@ from scipy.spatial.transform import Rotation, Slerp
 from drivers.frames import CameraFrame
 from drivers.sessions.manifest import CameraCalibration
 from products.map import MapCloud
-from slam.voxel_map import voxel_keys
+from slam.voxel_hash import voxel_keys
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from slam.voxel_map import _pack, voxel_keys
+from slam.voxel_hash import _pack, voxel_keys
 
 
 @nb.njit(cache=True)

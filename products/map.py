@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.frames import LidarSweep
 from slam.odometry import OdometryStep
-from slam.voxel_map import voxel_keys
+from slam.voxel_hash import voxel_keys
 
 COMPACT_EVERY = 3_000_000  # points added between two whole-map thinnings
 

@@ -6,7 +6,7 @@ import numba as nb
 import numpy as np
 
 from slam.se3 import so3_log
-from slam.voxel_map import _EMPTY, _hash, _pack
+from slam.voxel_hash import _EMPTY, _hash, _pack
 
 
 @nb.njit(cache=True)

@@ -5,8 +5,9 @@ of `voxel_size_m`, each holding at most `max_points_per_voxel` points at least
 `min_point_spacing_m` apart. A query point gets its k nearest map points from the 27 voxels
 around it and a plane fitted to them, which gives the point-to-plane residual n.p + d.
 
-The hash table is open addressing with linear probing over packed voxel coordinates, written
-in numba so that no per-point Python runs; eviction rebuilds it from the surviving voxels.
+The voxels are found through a hash table of packed voxel coordinates (voxel_hash.py); the
+insertion, search and plane fits are numba, so that no per-point Python runs; eviction rebuilds
+the table from the surviving voxels.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-_EMPTY = np.int64(-1)
-_OFFSET = 1 << 20  # voxel coordinates must lie within +-2^20 voxels of the origin
-_BITS = 21
+from slam.voxel_hash import _EMPTY, _find, _pack, _rebuild_table, _table_put, _unpack
+
 # the 27 voxel offsets, nearest first
 _NEIGHBORS = np.array(
     sorted(
@@ -36,65 +36,6 @@ class PlaneMatches:
     normal: np.ndarray  # [N, 3] unit normals, world frame
     offset: np.ndarray  # [N] metres
     valid: np.ndarray  # [N] bool: enough close neighbours, and they lie on a plane
-
-
-@nb.njit(cache=True, inline="always")
-def _pack(ix: int, iy: int, iz: int) -> np.int64:
-    return (
-        (np.int64(ix + _OFFSET) << (2 * _BITS))
-        | (np.int64(iy + _OFFSET) << _BITS)
-        | np.int64(iz + _OFFSET)
-    )
-
-
-def voxel_keys(points: np.ndarray, voxel_m: float) -> np.ndarray:  # [N, 3] -> [N] int64
-    """The voxel of each point as the map's packed key (numpy twin of `_pack`)."""
-    ijk = np.floor(points / voxel_m).astype(np.int64) + _OFFSET
-    return (ijk[:, 0] << (2 * _BITS)) | (ijk[:, 1] << _BITS) | ijk[:, 2]
-
-
-@nb.njit(cache=True, inline="always")
-def _hash(key: np.int64, mask: int) -> int:
-    """Slot of a packed key in a table of mask + 1 (a power of two) entries.
-
-    splitmix64's finalizer, so every bit of the key reaches the low bits the mask keeps: a bare
-    multiplicative hash carries the key's high bits (x) only upwards, and voxels that differ
-    only in x would all collide."""
-    z = np.uint64(key)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z ^= z >> np.uint64(31)
-    return np.int64(z & np.uint64(mask))
-
-
-@nb.njit(cache=True)
-def _find(table_keys, table_slots, key) -> int:
-    mask = len(table_keys) - 1
-    i = _hash(key, mask)
-    while True:
-        k = table_keys[i]
-        if k == key:
-            return table_slots[i]
-        if k == _EMPTY:
-            return -1
-        i = (i + 1) & mask
-
-
-@nb.njit(cache=True)
-def _table_put(table_keys, table_slots, key, slot) -> None:
-    mask = len(table_keys) - 1
-    i = _hash(key, mask)
-    while table_keys[i] != _EMPTY:
-        i = (i + 1) & mask
-    table_keys[i] = key
-    table_slots[i] = slot
-
-
-@nb.njit(cache=True)
-def _rebuild_table(table_keys, table_slots, slot_keys, n_slots) -> None:
-    table_keys[:] = _EMPTY
-    for s in range(n_slots):
-        _table_put(table_keys, table_slots, slot_keys[s], s)
 
 
 @nb.njit(cache=True)
@@ -379,18 +320,7 @@ class VoxelMap:
         self._evicted_at = np.array(center_world, dtype=float)
         n = self._n_slots
         keys = self._slot_keys[:n]
-        ijk = (
-            np.stack(
-                [
-                    (keys >> (2 * _BITS)) & ((1 << _BITS) - 1),
-                    (keys >> _BITS) & ((1 << _BITS) - 1),
-                    keys & ((1 << _BITS) - 1),
-                ],
-                axis=1,
-            )
-            - _OFFSET
-        )
-        centers = (ijk + 0.5) * self.voxel_size_m
+        centers = (_unpack(keys) + 0.5) * self.voxel_size_m
         keep = (
             np.einsum("ij,ij->i", centers - center_world, centers - center_world)
             <= max_distance_m**2

@@ -55,7 +55,7 @@ def demo(
 ) -> None:
     """The daemon, fed by the digital twin through the real drivers over loopback."""
     from device.demo import EmulatorProcess, demo_config, demo_splat, twin_session
-    from drivers.sim.scenes import SCENE_NAMES
+    from drivers.sim.scenes.catalog import SCENE_NAMES
 
     if scene not in SCENE_NAMES:
         raise fail(f"unknown scene {scene!r}; choose one of {', '.join(SCENE_NAMES)}")

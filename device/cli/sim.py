@@ -17,7 +17,7 @@ app = typer.Typer(
 @app.command("scenes")
 def scenes() -> None:
     """List the twin's scenes."""
-    from drivers.sim.scenes import describe_scenes
+    from drivers.sim.scenes.catalog import describe_scenes
 
     for name, text in describe_scenes().items():
         typer.echo(f"{name:10s} {text}")

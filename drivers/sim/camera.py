@@ -15,7 +15,8 @@ import numba as nb
 import numpy as np
 from PIL import Image
 
-from drivers.sim.scenes import Raycaster, Scene
+from drivers.sim.scenes.raycast import Raycaster
+from drivers.sim.scenes.scene import Scene
 
 SKY_HORIZON_RGB = np.array([0.78, 0.84, 0.9])
 SKY_ZENITH_RGB = np.array([0.35, 0.55, 0.85])

@@ -26,7 +26,7 @@ from drivers.sessions.manifest import (
 )
 from drivers.sessions.recording import RecordingWriter
 from drivers.sessions.trajectory import write_tum
-from drivers.sim.scenes import write_scene_ply
+from drivers.sim.scenes.scene import write_scene_ply
 from drivers.sim.twin import T0_NS, SimSettings, TwinSource
 from drivers.source import Sensor
 
@@ -53,7 +53,7 @@ def sim_settings(
     ValueError, saying why, for an unknown scene or motion, a used folder or a bad camera."""
     from drivers.sim.camera import CameraModel
     from drivers.sim.motion import PROFILES
-    from drivers.sim.scenes import SCENE_NAMES
+    from drivers.sim.scenes.catalog import SCENE_NAMES
 
     if scene not in SCENE_NAMES:
         raise ValueError(f"unknown scene {scene!r}; choose one of {', '.join(SCENE_NAMES)}")

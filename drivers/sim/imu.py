@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from drivers.sessions.manifest import MID360_T_LIDAR_IMU
-from drivers.sim.motion import Trajectory
+from drivers.sim.trajectory import Trajectory
 
 log = logging.getLogger(__name__)
 

@@ -82,7 +82,7 @@ def simulate_sweep(
     pattern: Mid360Pattern,
     model: LidarModel,
     pose_at,  # t_s [N] -> T_world_lidar [N, 4, 4] (the trajectory)
-    raycaster,  # drivers.sim.scenes.Raycaster
+    raycaster,  # drivers.sim.scenes.raycast.Raycaster
     albedo_at,  # (face_id [N], points_world [N, 3]) -> [N, 3]
     t_start_s: float,
     duration_s: float,

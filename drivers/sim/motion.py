@@ -1,35 +1,27 @@
-"""Handheld scanner motion as smooth splines: the ground truth every simulated sensor samples.
+"""Handheld scanner motion profiles: the ground truth every simulated sensor samples.
 
-A trajectory is one quintic B-spline (C4) through six channels: the body position in the world
-and the body's yaw/pitch/roll (R_world_body = Rz(yaw) Ry(pitch) Rx(roll)). The body frame is
-the lidar frame (x forward, y left, z up); the world is z up, in metres. Desired poses are
-sampled on a 50 Hz grid and used as the spline's control points, so every derivative (velocity,
-acceleration, angular rate and acceleration) is the analytic derivative of what pose() returns.
-
-The walk follows the closed walk_path with its corners rounded (so a start on a corner is up to
-~0.6 m inside it), slowing down in tight turns and on stairs; a reversal (out and back the same
-way) becomes a stop and a turn on the spot. It does whole loops back to the start when they fit.
-
-Why not scipy's RotationSpline: its angular rate is the body-frame rate (R^T dR/dt, checked by
-finite differences), but it is a global interpolant, so the motion after the still start leaks
-into it (~1e-8 rad/s just before 2 s) and its angular acceleration is only continuous. The
-B-spline has local support: control points that are equal give exactly zero rates.
+A profile turns the scene's walk path into a Trajectory (trajectory.py): desired poses are
+sampled on a 50 Hz grid and used as the quintic B-spline's control points. The walk follows the
+path (walk_path.py) at the walker's pace, with step bounce and hand shake; it does whole loops
+back to the start when they fit.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.interpolate import BSpline
-from scipy.ndimage import convolve1d, gaussian_filter1d
+from scipy.ndimage import convolve1d
+
+from drivers.sim.trajectory import DEGREE, Trajectory, omega_body_zyx
+from drivers.sim.walk_path import LoopPath
 
 log = logging.getLogger(__name__)
 
 PROFILES = ("walk", "aggressive", "static")
 
-DEGREE = 5  # quintic: C4, so jerk is continuous too
 KNOT_RATE_HZ = 50.0
 STILL_S = 2.0  # every profile stands exactly still this long first
 PATH_TIME_SMOOTHING_S = 0.3  # the path-following part is smoothed by a window this wide
@@ -44,12 +36,6 @@ EVAL_MARGIN_S = 0.5  # the spline is also defined this far outside [0, duration_
 SPEED_MIN_MPS = 1.1  # seeded preferred mean walking speed range
 SPEED_MAX_MPS = 1.38  # also the fastest mean speed used to fit whole loops in
 SPEED_VARIATION = 0.05  # slow relative speed changes, +-5 %
-PATH_SMOOTHING_M = 0.8  # Gaussian corner rounding (arc-length sigma): a 90 deg corner ~0.7 m
-PATH_STEP_M = 0.05
-TURN_RATE_RADPS = 1.6  # the walker slows down in turns tighter than these allow at its pace
-TURN_ACCEL_MPS2 = 2.0
-BRAKE_MPS2 = 0.8  # the walker speeds up and slows down at most this hard
-SLOPE_SLOWDOWN = 1.5  # pace / (1 + 1.5 |dz/ds|): ~0.55 on stairs
 SENSOR_TURN_S = 8.0  # the full 360-degree turn of the walk: peak rate 1.875 * 2 pi / 8 = 1.5 rad/s
 TURN_MIN_DURATION_S = 30.0
 AGGRESSIVE_OMEGA_RADPS = 2.85  # the swings are scaled so max |omega| is this
@@ -60,198 +46,6 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:  # [N] -> [N]
     """Quintic 0 -> 1 ease, C2 at both ends; exactly 0 for x <= 0 and 1 for x >= 1."""
     x = np.clip(x, 0.0, 1.0)
     return x * x * x * (10.0 + x * (-15.0 + 6.0 * x))
-
-
-def _rotation_zyx(ypr_rad: np.ndarray) -> np.ndarray:  # [N, 3] -> [N, 3, 3]
-    """R = Rz(yaw) Ry(pitch) Rx(roll)."""
-    cy, sy = np.cos(ypr_rad[:, 0]), np.sin(ypr_rad[:, 0])
-    cp, sp = np.cos(ypr_rad[:, 1]), np.sin(ypr_rad[:, 1])
-    cr, sr = np.cos(ypr_rad[:, 2]), np.sin(ypr_rad[:, 2])
-    R = np.empty((len(ypr_rad), 3, 3))
-    R[:, 0, 0] = cy * cp
-    R[:, 0, 1] = cy * sp * sr - sy * cr
-    R[:, 0, 2] = cy * sp * cr + sy * sr
-    R[:, 1, 0] = sy * cp
-    R[:, 1, 1] = sy * sp * sr + cy * cr
-    R[:, 1, 2] = sy * sp * cr - cy * sr
-    R[:, 2, 0] = -sp
-    R[:, 2, 1] = cp * sr
-    R[:, 2, 2] = cp * cr
-    return R
-
-
-def _omega_body_zyx(
-    ypr_rad: np.ndarray,  # [N, 3]
-    ypr_rate: np.ndarray,  # [N, 3]
-) -> np.ndarray:  # [N, 3]
-    """Body-frame angular velocity (R^T dR/dt) of R = Rz(yaw) Ry(pitch) Rx(roll)."""
-    dy, dp, dr = ypr_rate.T
-    cp, sp = np.cos(ypr_rad[:, 1]), np.sin(ypr_rad[:, 1])
-    cr, sr = np.cos(ypr_rad[:, 2]), np.sin(ypr_rad[:, 2])
-    return np.stack([dr - dy * sp, dp * cr + dy * cp * sr, -dp * sr + dy * cp * cr], axis=1)
-
-
-def _alpha_body_zyx(
-    ypr_rad: np.ndarray,  # [N, 3]
-    ypr_rate: np.ndarray,  # [N, 3]
-    ypr_acc: np.ndarray,  # [N, 3]
-) -> np.ndarray:  # [N, 3]
-    """Time derivative of _omega_body_zyx (the body-frame angular acceleration)."""
-    dy, dp, dr = ypr_rate.T
-    ay, ap, ar = ypr_acc.T
-    cp, sp = np.cos(ypr_rad[:, 1]), np.sin(ypr_rad[:, 1])
-    cr, sr = np.cos(ypr_rad[:, 2]), np.sin(ypr_rad[:, 2])
-    ax = ar - ay * sp - dy * cp * dp
-    ay_ = ap * cr - dp * sr * dr + ay * cp * sr - dy * sp * dp * sr + dy * cp * cr * dr
-    az = -ap * sr - dp * cr * dr + ay * cp * cr - dy * sp * dp * cr - dy * cp * sr * dr
-    return np.stack([ax, ay_, az], axis=1)
-
-
-@dataclass(frozen=True, eq=False)
-class Trajectory:
-    """Ground-truth motion of the body (lidar) frame; valid on [0, duration_s]."""
-
-    duration_s: float
-    knots_s: np.ndarray  # [M + DEGREE + 1] B-spline knots, seconds
-    control: np.ndarray  # [M, 6] x y z (m, world), yaw pitch roll (rad, R = Rz Ry Rx)
-    profile: str = "static"
-    moving_s: tuple[float, float] | None = None  # when the body may move (outside: still)
-    cruise_s: tuple[float, float] | None = None  # full walking speed between the ramps
-    turn_s: tuple[float, float] | None = None  # the full 360-degree turn, if any
-    n_loops: int = 0  # whole loops of the walk path; 0: it does not get back to the start
-    _splines: tuple[BSpline, BSpline, BSpline] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.control.ndim != 2 or self.control.shape[1] != 6:
-            raise ValueError(f"control must be [M, 6], got {self.control.shape}")
-        if len(self.knots_s) != len(self.control) + DEGREE + 1:
-            raise ValueError("knots_s must have len(control) + DEGREE + 1 entries")
-        spline = BSpline(self.knots_s, self.control, DEGREE, extrapolate=False)
-        object.__setattr__(self, "_splines", (spline, spline.derivative(1), spline.derivative(2)))
-
-    @property
-    def valid_s(self) -> tuple[float, float]:
-        """The times the spline is defined at (a margin around [0, duration_s])."""
-        return float(self.knots_s[DEGREE]), float(self.knots_s[len(self.control)])
-
-    def _eval(self, t_s: np.ndarray, nu: int) -> np.ndarray:  # [N] -> [N, 6]
-        t = np.atleast_1d(np.asarray(t_s, dtype=float))
-        if t.ndim != 1:
-            raise ValueError(f"t_s must be [N], got {t.shape}")
-        lo, hi = self.valid_s
-        if len(t) and (t.min() < lo or t.max() > hi):
-            raise ValueError(f"t_s outside the trajectory's [{lo:.3f}, {hi:.3f}] s")
-        return self._splines[nu](t)
-
-    def position(self, t_s: np.ndarray) -> np.ndarray:  # [N] -> [N, 3] p_world_body, m
-        return self._eval(t_s, 0)[:, :3]
-
-    def velocity_world(self, t_s: np.ndarray) -> np.ndarray:  # [N] -> [N, 3] m/s
-        return self._eval(t_s, 1)[:, :3]
-
-    def accel_world(self, t_s: np.ndarray) -> np.ndarray:  # [N] -> [N, 3] m/s^2 (no gravity)
-        return self._eval(t_s, 2)[:, :3]
-
-    def rotation(self, t_s: np.ndarray) -> np.ndarray:  # [N] -> [N, 3, 3] R_world_body
-        return _rotation_zyx(self._eval(t_s, 0)[:, 3:])
-
-    def angular_velocity_body(self, t_s: np.ndarray) -> np.ndarray:  # [N] -> [N, 3] rad/s
-        return _omega_body_zyx(self._eval(t_s, 0)[:, 3:], self._eval(t_s, 1)[:, 3:])
-
-    def angular_accel_body(self, t_s: np.ndarray) -> np.ndarray:  # [N] -> [N, 3] rad/s^2
-        return _alpha_body_zyx(
-            self._eval(t_s, 0)[:, 3:], self._eval(t_s, 1)[:, 3:], self._eval(t_s, 2)[:, 3:]
-        )
-
-    def pose(self, t_s: np.ndarray) -> np.ndarray:  # [N] -> [N, 4, 4] T_world_body
-        c = self._eval(t_s, 0)
-        T = np.zeros((len(c), 4, 4))
-        T[:, :3, :3] = _rotation_zyx(c[:, 3:])
-        T[:, :3, 3] = c[:, :3]
-        T[:, 3, 3] = 1.0
-        return T
-
-
-@dataclass(frozen=True, eq=False)
-class _LoopPath:
-    """The walk path as a closed, corner-rounded curve, sampled uniformly in arc length, with
-    the walker's pace along it: slower in tight turns (a reversal becomes a stop and turn on
-    the spot) and on stairs."""
-
-    s_m: np.ndarray  # [P + 1] arc length, 0 .. length_m
-    xyz_m: np.ndarray  # [P + 1, 3] floor points, world; the last repeats the first
-    yaw_rad: np.ndarray  # [P + 1] heading of the horizontal tangent, unwrapped
-    pace: np.ndarray  # [P + 1] walking speed relative to the walker's pace on the flat, (0, 1]
-    effort_m: np.ndarray  # [P + 1] distance at the flat pace that takes as long: int ds / pace
-    winding_rad: float  # heading gained per loop (a multiple of 2 pi)
-
-    @property
-    def length_m(self) -> float:
-        return float(self.s_m[-1])
-
-    @property
-    def loop_effort_m(self) -> float:
-        return float(self.effort_m[-1])
-
-    @classmethod
-    def build(cls, walk_path: np.ndarray, pace_mps: float) -> _LoopPath:  # [K, 3]
-        pts = np.asarray(walk_path, dtype=float)
-        if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) < 2:
-            raise ValueError(f"walk_path must be [K >= 2, 3], got {pts.shape}")
-        if len(pts) > 2 and np.allclose(pts[0], pts[-1]):
-            pts = pts[:-1]  # given already closed
-        xyz = np.vstack([pts, pts[:1]])
-        for sigma_m in (0.0, PATH_SMOOTHING_M, 0.0):  # resample, round the corners, resample
-            s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(xyz, axis=0), axis=1))])
-            if s[-1] < 1e-6:
-                raise ValueError("walk_path has zero length")
-            n = max(int(np.ceil(s[-1] / PATH_STEP_M)), 16)
-            s_u = np.arange(n + 1) * (s[-1] / n)
-            xyz = np.stack([np.interp(s_u, s, xyz[:, i]) for i in range(3)], axis=1)
-            if sigma_m > 0:
-                sigma = min(sigma_m, s_u[-1] / 10.0) / (s_u[-1] / n)
-                xyz = gaussian_filter1d(xyz[:-1], sigma, axis=0, mode="wrap")
-                xyz = np.vstack([xyz, xyz[:1]])
-        step_m = s_u[1]
-        ring = xyz[:-1]
-        tangent = np.roll(ring, -1, axis=0) - np.roll(ring, 1, axis=0)
-        yaw = np.unwrap(np.arctan2(tangent[:, 1], tangent[:, 0]))
-        closing = np.unwrap(np.concatenate([yaw, [yaw[0]]]))  # unwrap the closing step too
-        winding = 2.0 * np.pi * np.round((closing[-1] - closing[0]) / (2.0 * np.pi))
-        yaw = np.concatenate([yaw, [yaw[0] + winding]])
-
-        # pace: the speed that keeps the turn rate and the sideways acceleration bounded (a
-        # reversal becomes a stop and a turn on the spot), slower on slopes, and braking and
-        # speeding up at a bounded rate (v^2 changes by at most 2 a ds: a min-plus pass)
-        dyaw = np.abs(np.diff(yaw))  # yaw is interpolated linearly between samples: use the
-        curvature = np.maximum(dyaw[:-1], dyaw[1:]) / step_m  # steeper neighbouring step
-        curvature = np.concatenate([[max(dyaw[0], dyaw[-1]) / step_m], curvature]) + 1e-9
-        slope = np.abs(np.gradient(xyz[:, 2], s_u))[:-1]
-        v_mps = np.minimum.reduce(
-            [
-                np.sqrt(TURN_ACCEL_MPS2 / curvature),
-                TURN_RATE_RADPS / curvature,
-                np.full(n, pace_mps),
-            ]
-        ) / (1.0 + SLOPE_SLOWDOWN * slope)
-        v2 = np.tile(v_mps**2, 3)  # three loops, so that braking wraps round the closing point
-        s3 = np.arange(3 * n) * step_m
-        ramp = 2.0 * BRAKE_MPS2 * s3
-        v2 = np.minimum(v2, np.minimum.accumulate(v2 - ramp) + ramp)
-        v2 = np.minimum(v2, np.minimum.accumulate((v2 + ramp)[::-1])[::-1] - ramp)
-        pace = np.sqrt(v2[n : 2 * n + 1]) / pace_mps
-        pace = np.clip(pace, 0.005, 1.0)
-        effort = np.concatenate([[0.0], np.cumsum(0.5 * (1 / pace[1:] + 1 / pace[:-1]) * step_m)])
-        return cls(s_u, xyz, yaw, pace, effort, float(winding))
-
-    def at_effort(
-        self,
-        effort_m: np.ndarray,  # [N] >= 0; more than a loop's worth wraps
-    ) -> tuple[np.ndarray, np.ndarray]:  # [N, 3] floor point, [N] heading
-        loops = np.floor(effort_m / self.loop_effort_m)
-        s = np.interp(effort_m - loops * self.loop_effort_m, self.effort_m, self.s_m)
-        xyz = np.stack([np.interp(s, self.s_m, self.xyz_m[:, i]) for i in range(3)], axis=1)
-        return xyz, np.interp(s, self.s_m, self.yaw_rad) + loops * self.winding_rad
 
 
 def _smooth_path_in_time(
@@ -367,7 +161,7 @@ def make_trajectory(
         raise ValueError(f"duration_s must be > 0, got {duration_s}")
     rng = np.random.default_rng([seed, 0x40710])  # a stream of its own, not the sensors'
     v_pref = rng.uniform(SPEED_MIN_MPS, SPEED_MAX_MPS)
-    path = _LoopPath.build(walk_path, v_pref)
+    path = LoopPath.build(walk_path, v_pref)
 
     h = 1.0 / KNOT_RATE_HZ
     pad = int(np.ceil(EVAL_MARGIN_S / h)) + DEGREE + 1
@@ -464,7 +258,7 @@ def _calibrate_swings(
     def max_omega(g: float) -> float:
         ypr = ang[:, :3] + g * ang[:, 3:]
         ypr_rate = rate[:, :3] + g * rate[:, 3:]
-        return float(np.linalg.norm(_omega_body_zyx(ypr, ypr_rate), axis=1).max())
+        return float(np.linalg.norm(omega_body_zyx(ypr, ypr_rate), axis=1).max())
 
     if max_omega(0.0) >= AGGRESSIVE_OMEGA_RADPS:
         return 0.0

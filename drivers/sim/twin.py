@@ -21,7 +21,8 @@ from drivers.sim.camera import CameraModel, encode_jpeg, render
 from drivers.sim.imu import EXTERNAL_IMU, ICM40609, T_LIDAR_IMU_MID360, simulate_imu
 from drivers.sim.lidar import LidarModel, Mid360Pattern, simulate_sweep
 from drivers.sim.motion import make_trajectory
-from drivers.sim.scenes import Raycaster, make_scene
+from drivers.sim.scenes.catalog import make_scene
+from drivers.sim.scenes.raycast import Raycaster
 from drivers.source import Counter, Sensor, SensorHealth, Tagged
 
 T0_NS = 1_767_225_600 * 1_000_000_000  # the twin's clock starts at 2026-01-01T00:00:00Z (UTC)

@@ -8,7 +8,9 @@ from drivers.sim.imu import T_LIDAR_IMU_MID360, simulate_imu
 from drivers.sim.motion import make_trajectory
 from drivers.source import Sensor
 from slam.config import OdometryConfig
-from slam.lio import G_WORLD, LidarInertialOdometry, LioState, _normal_equations
+from slam.lio import G_WORLD, LidarInertialOdometry
+from slam.lio_kernels import _normal_equations
+from slam.lio_state import LioState
 from slam.se3 import so3_exp
 from slam.voxel_map import VoxelMap
 from tests.slam.scenes import box_surface_points
@@ -198,7 +200,7 @@ def test_an_imu_dropout_mid_scan_is_survived(twin_session):
 
 
 def test_degeneracy_is_found_along_a_corridor():
-    from slam.lio import _translation_degeneracy
+    from slam.lio_kernels import _translation_degeneracy
 
     rng = np.random.default_rng(3)
 

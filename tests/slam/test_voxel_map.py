@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from slam.voxel_map import VoxelMap, _hash, voxel_keys
+from slam.voxel_hash import _hash, voxel_keys
+from slam.voxel_map import VoxelMap
 
 
 def plane_points(

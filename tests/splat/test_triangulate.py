@@ -7,7 +7,8 @@ import pytest
 from scipy.spatial import cKDTree
 
 from drivers.sim.camera import CameraModel, render
-from drivers.sim.scenes import Raycaster, make_scene
+from drivers.sim.scenes.catalog import make_scene
+from drivers.sim.scenes.raycast import Raycaster
 from splat.train import TrainConfig, Trainer, load_keyframes
 from splat.triangulate import TriangulateConfig, blind_zone_points, triangulate
 

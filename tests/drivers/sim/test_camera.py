@@ -9,7 +9,9 @@ import pytest
 from PIL import Image
 
 from drivers.sim.camera import CameraModel, encode_jpeg, render
-from drivers.sim.scenes import Raycaster, Scene, make_scene
+from drivers.sim.scenes.catalog import make_scene
+from drivers.sim.scenes.raycast import Raycaster
+from drivers.sim.scenes.scene import Scene
 
 SMALL = dict(width=160, height=90, fx=80.0, fy=80.0, cx=79.5, cy=44.5)
 CAMERAS = {

@@ -12,7 +12,8 @@ from drivers.sessions.recording import read_frames
 from drivers.sessions.trajectory import read_tum
 from drivers.sim.camera import CameraModel
 from drivers.sim.generate import T0_NS, SimSettings, generate_session
-from drivers.sim.scenes import Raycaster, make_scene
+from drivers.sim.scenes.catalog import make_scene
+from drivers.sim.scenes.raycast import Raycaster
 
 SMALL = SimSettings(
     scene="office",

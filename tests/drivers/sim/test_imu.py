@@ -19,7 +19,8 @@ from drivers.sim.imu import (
     simulate_imu,
     to_g,
 )
-from drivers.sim.motion import STILL_S, Trajectory, make_trajectory
+from drivers.sim.motion import STILL_S, make_trajectory
+from drivers.sim.trajectory import Trajectory
 
 LOOP = np.array([[3, 0, 0], [6, 0, 0], [6, 4, 0.5], [0, 4, 0.5], [0, 0, 0]], dtype=float)
 RATE_HZ = 200.0

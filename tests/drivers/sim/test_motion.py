@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from drivers.sim.motion import PROFILES, STILL_S, Trajectory, make_trajectory
+from drivers.sim.motion import PROFILES, STILL_S, make_trajectory
+from drivers.sim.trajectory import Trajectory
 
 # a 6 m x 4 m room loop (20 m), and a 3-D loop: up a 0.9 m ramp, along, and back down; both
 # start mid-way along a side

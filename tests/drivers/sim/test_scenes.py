@@ -9,19 +9,16 @@ import numpy as np
 import pytest
 from plyfile import PlyData
 
-from drivers.sim.scenes import (
+from drivers.sim.scenes.catalog import SCENE_NAMES, describe_scenes, make_scene
+from drivers.sim.scenes.primitives import box_mesh, cylinder_mesh
+from drivers.sim.scenes.raycast import Raycaster
+from drivers.sim.scenes.scene import (
     CHECKER,
     NOISE,
     PATTERN_MIN,
     PLAIN,
-    SCENE_NAMES,
     STRIPES,
-    Raycaster,
     Scene,
-    box_mesh,
-    cylinder_mesh,
-    describe_scenes,
-    make_scene,
     write_scene_ply,
 )
 

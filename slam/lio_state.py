@@ -1,0 +1,87 @@
+"""The LiDAR-inertial filter's data: its state on the manifold and the IMU's path across a sweep.
+
+The state is the IMU's pose and velocity in a gravity-aligned world, with gyro and accelerometer
+biases. Error state, with R perturbed on the right (R Exp(dtheta)):
+    [dtheta, dp, dv, dbg, dba]  (15)
+With online extrinsic refinement (lio_refine_extrinsic) the lidar's pose on the IMU joins it,
+also perturbed on the right, as FAST-LIO2 does:
+    [..., dphi_il, dt_il]  (21)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from slam.se3 import so3_exp, so3_log
+
+N_STATE = 15
+TH, P, V, BG, BA, PHI_IL, T_IL = (slice(i, i + 3) for i in range(0, 21, 3))
+
+
+@dataclass(frozen=True)
+class Trace:
+    """The IMU's path across one sweep: the state at each IMU step and the motion over it."""
+
+    t_ns: np.ndarray  # [K+1] step times, the last is the sweep's end
+    R: np.ndarray  # [K+1, 3, 3]
+    p: np.ndarray  # [K+1, 3]
+    v: np.ndarray  # [K+1, 3]
+    gyro: np.ndarray  # [K, 3] bias-corrected rate over each step
+    acc_world: np.ndarray  # [K, 3] acceleration over each step, world
+
+
+@dataclass
+class LioState:
+    """The filter's estimate at one time; cov is its error state's covariance."""
+
+    R: np.ndarray  # [3, 3] R_world_imu
+    p: np.ndarray  # [3] imu position, world
+    v: np.ndarray  # [3] m/s, world
+    bg: np.ndarray  # [3] rad/s
+    ba: np.ndarray  # [3] m/s^2
+    cov: np.ndarray  # [15, 15], or [21, 21] with the extrinsic
+    R_il: np.ndarray = field(default_factory=lambda: np.eye(3))  # [3, 3] R_imu_lidar
+    t_il: np.ndarray = field(default_factory=lambda: np.zeros(3))  # [3] lidar origin, IMU frame
+
+    @property
+    def dim(self) -> int:
+        return len(self.cov)
+
+    def boxplus(self, dx: np.ndarray) -> LioState:  # [15] or [21]
+        ext = len(dx) > N_STATE
+        return LioState(
+            self.R @ so3_exp(dx[TH]),
+            self.p + dx[P],
+            self.v + dx[V],
+            self.bg + dx[BG],
+            self.ba + dx[BA],
+            self.cov,
+            self.R_il @ so3_exp(dx[PHI_IL]) if ext else self.R_il,
+            self.t_il + dx[T_IL] if ext else self.t_il,
+        )
+
+    def boxminus(self, other: LioState) -> np.ndarray:  # -> [dim]
+        parts = [
+            so3_log(other.R.T @ self.R),
+            self.p - other.p,
+            self.v - other.v,
+            self.bg - other.bg,
+            self.ba - other.ba,
+        ]
+        if self.dim > N_STATE:
+            parts += [so3_log(other.R_il.T @ self.R_il), self.t_il - other.t_il]
+        return np.concatenate(parts)
+
+    def copy(self) -> LioState:
+        return LioState(
+            self.R.copy(),
+            self.p.copy(),
+            self.v.copy(),
+            self.bg.copy(),
+            self.ba.copy(),
+            self.cov.copy(),
+            self.R_il.copy(),
+            self.t_il.copy(),
+        )
