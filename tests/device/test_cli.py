@@ -240,3 +240,32 @@ def test_record_refuses_to_start_below_the_storage_reserve(
     result = runner.invoke(app, ["record", "--out", str(tmp_path / "s"), "--duration", "1"])
     assert result.exit_code == 2 and "must stay free" in result.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_splat_train_takes_its_settings_from_the_config_unless_given(processed, tmp_path):
+    """[splat] sets the training; an option given on the command line overrides just that one
+    (the options used to carry their own defaults: 30,000 iterations on `cuda`, whatever the
+    config said)."""
+    config = tmp_path / "scanner.toml"
+    config.write_text(
+        '[splat]\niterations = 4\ndevice = "cpu"\nimage_scale = 0.25\nmap_voxel_m = 0.3\n'
+        "align_steps = 0\nblind_zone = false\npose_refine = false\n"
+    )
+    out = tmp_path / "a"
+    r = runner.invoke(
+        app, ["splat", "train", str(processed), "--out", str(out), "--config", str(config)]
+    )
+    assert r.exit_code == 0, r.output
+    saved = json.loads((out / "splat.json").read_text())
+    assert saved["iterations"] == 4 and saved["device"] == "cpu"
+    assert saved["config"]["image_scale"] == 0.25 and saved["config"]["align_steps"] == 0
+    out = tmp_path / "b"
+    r = runner.invoke(
+        app,
+        ["splat", "train", str(processed), "--out", str(out), "--config", str(config),
+         "--iters", "3", "--scale", "0.125"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    saved = json.loads((out / "splat.json").read_text())
+    assert saved["iterations"] == 3 and saved["config"]["image_scale"] == 0.125
+    assert saved["config"]["map_voxel_m"] == 0.3  # the rest still the config's
