@@ -64,7 +64,9 @@ def measure(session: Path) -> dict:
     from drivers.sessions.manifest import read_manifest
     from drivers.sim.camera import CameraModel, render
     from drivers.sim.scenes import Raycaster, make_scene
-    from splat.train import TrainConfig, blind_zone, opencv_K, pick_keyframes
+    from splat.camera import opencv_K
+    from splat.config import TrainConfig
+    from splat.keyframes import blind_zone, pick_keyframes
     from splat.triangulate import lidar_coverage
 
     cfg = TrainConfig()

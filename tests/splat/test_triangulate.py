@@ -8,7 +8,9 @@ from scipy.spatial import cKDTree
 
 from drivers.sim.camera import CameraModel, render
 from drivers.sim.scenes import Raycaster, make_scene
-from splat.train import TrainConfig, Trainer, load_keyframes
+from splat.config import TrainConfig
+from splat.keyframes import load_keyframes
+from splat.train import Trainer
 from splat.triangulate import TriangulateConfig, blind_zone_points, triangulate
 
 CAMERA = CameraModel.from_hfov(90.0, width=480, height=270)
