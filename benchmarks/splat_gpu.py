@@ -37,7 +37,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from splat.train import TrainConfig, Trainer, make_keyframes  # noqa: E402
+from splat.config import TrainConfig  # noqa: E402
+from splat.keyframes import make_keyframes  # noqa: E402
+from splat.train import Trainer  # noqa: E402
 
 log = logging.getLogger("splat_gpu")
 LIVE_VOXEL_M = 0.2  # the daemon's live map (device/live.py NewVoxelFilter)
@@ -52,7 +54,7 @@ def prepare(session: Path, out: Path, max_keyframes: int) -> None:
     from drivers.sessions.trajectory import read_tum
     from drivers.source import Sensor
     from slam.preprocess import voxel_downsample
-    from splat.train import blind_zone, pick_keyframes
+    from splat.keyframes import blind_zone, pick_keyframes
 
     cfg = TrainConfig(max_keyframes=max_keyframes)
     cal, frames, T_wc, map_xyz_rgb = pick_keyframes(session, cfg)

@@ -65,7 +65,9 @@ def measure(session: Path) -> dict:
     from drivers.sim.camera import CameraModel, render
     from drivers.sim.scenes.catalog import make_scene
     from drivers.sim.scenes.raycast import Raycaster
-    from splat.train import TrainConfig, blind_zone, opencv_K, pick_keyframes
+    from splat.camera import opencv_K
+    from splat.config import TrainConfig
+    from splat.keyframes import blind_zone, pick_keyframes
     from splat.triangulate import lidar_coverage
 
     cfg = TrainConfig()

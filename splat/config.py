@@ -1,7 +1,10 @@
-"""Splat settings in the scanner's config (`[splat]`): whether processing trains one, and how."""
+"""Splat settings: the scanner's config (`[splat]`: whether processing trains one, and how), the
+offline training's TrainConfig with its densification strategy, and the map from one to the
+other."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -64,10 +67,56 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def train_config(sc: SplatConfig):  # -> splat.train.TrainConfig
-    """The offline training settings these give (the rest keep TrainConfig's defaults)."""
-    from splat.train import TrainConfig
+@dataclass(frozen=True)
+class DensifyStrategy:
+    """How the Gaussians grow and are pruned: gsplat's DefaultStrategy with these settings
+    (the thresholds are gsplat's defaults; the schedule scales with the run's length)."""
 
+    enabled: bool = True
+    refine_start_iter: int = 500  # or a quarter of the run if that comes sooner
+    refine_stop_fraction: float = 0.5  # no more refinement after this fraction of the run
+    refine_every: int = 100
+    reset_every: int = 3000  # opacities reset this often
+    grow_grad2d: float = 2e-4  # clone or split a Gaussian whose mean moves this much on screen
+    grow_scale3d: float = 0.01  # clone below this size (times the scene scale), split above
+    prune_opa: float = 0.005
+    prune_scale3d: float = 0.1  # times the scene scale
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    iterations: int = 30_000
+    sh_degree: int = 3
+    sh_increase_every: int = 1000  # one more SH band every this many iterations
+    image_scale: float = 1.0  # keyframes resized by this (a small crop trains fast on a CPU)
+    crop: tuple[int, int, int, int] | None = None  # x, y, w, h of the (scaled) image to use
+    max_keyframes: int = 200
+    holdout_every: int = 8  # every n-th keyframe is for evaluation only
+    ssim_lambda: float = 0.2
+    depth_lambda: float = 0.1  # weight of the LiDAR depth term (L1 on inverse depth)
+    map_voxel_m: float = 0.0  # thin the map before initialising (0 = every point)
+    max_gaussians: int = 1_000_000  # the initialisation keeps at most this many
+    strategy: DensifyStrategy = field(default_factory=DensifyStrategy)
+    blind_zone: bool = True  # add points triangulated where the LiDAR saw nothing (the floor)
+    pose_refine: bool = True  # learn a small correction of each keyframe's SLAM pose
+    lr_pose: float = 3e-5  # SparseAdam: a keyframe's first visits move it ~3x this (rad, m)
+    lr_pose_final_ratio: float = 0.1  # decays exponentially to this fraction by the last step
+    align_steps: int = 100  # test-time alignment of a held-out view before the final score
+    exposure: bool = False  # learn each keyframe's colour transform (auto-exposed cameras)
+    lr_exposure: float = 5e-3  # SparseAdam, on the 12 numbers of each keyframe's transform
+    checkpoint_every: int = 1000
+    seed: int = 0
+    lr_means: float = 1.6e-4  # times the scene scale
+    lr_means_final_ratio: float = 0.01  # decays exponentially to this fraction (3DGS, gsplat)
+    lr_scales: float = 5e-3
+    lr_quats: float = 1e-3
+    lr_opacities: float = 5e-2
+    lr_sh0: float = 2.5e-3
+    lr_sh_rest: float = 2.5e-3 / 20
+
+
+def train_config(sc: SplatConfig) -> TrainConfig:
+    """The offline training settings these give (the rest keep TrainConfig's defaults)."""
     return TrainConfig(
         iterations=sc.iterations,
         image_scale=sc.image_scale,

@@ -24,9 +24,11 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from drivers.frames import CameraFrame
 from drivers.sessions.manifest import CameraCalibration
+from splat.camera import pinhole_K, pixels
 from splat.gaussians import PARAM_NAMES, init_from_map
+from splat.keyframes import Keyframe
+from splat.losses import photometric_loss, psnr
 from splat.render import Backend, render
-from splat.train import Keyframe, photometric_loss, pinhole_K, pixels, psnr
 
 log = logging.getLogger(__name__)
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from splat.camera import pixels
+
 log = logging.getLogger(__name__)
 
 
@@ -115,8 +117,6 @@ def lidar_coverage(
     cell: int,
 ) -> np.ndarray:  # -> [ceil(h / cell), ceil(w / cell)] bool, dilated by one cell
     """The image cells that some map point projects into (the LiDAR saw along them)."""
-    from splat.train import pixels
-
     K_px = K.copy()
     K_px[:2, 2] += 0.5  # pixels() floors in gsplat's convention (pixel centres at +0.5)
     pc = map_xyz @ T_camera_world[:3, :3].T + T_camera_world[:3, 3]

@@ -5,8 +5,10 @@ from dataclasses import replace
 
 import torch
 
+from splat.config import TrainConfig
 from splat.exposure import ExposureCorrections, colour_fit
-from splat.train import TrainConfig, Trainer, load_keyframes
+from splat.keyframes import load_keyframes
+from splat.train import Trainer
 
 
 def test_colour_fit_undoes_an_affine_colour_change():

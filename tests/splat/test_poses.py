@@ -7,9 +7,9 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from splat.gaussians import init_from_map
+from splat.losses import psnr
 from splat.poses import PoseCorrections, align_view, se3_exp
 from splat.render import render
-from splat.train import psnr
 
 W, H = 64, 48
 K = torch.tensor([[50.0, 0, 32.0], [0, 50.0, 24.0], [0, 0, 1]])
@@ -60,7 +60,9 @@ def test_alignment_finds_a_held_out_views_pose_in_a_frozen_scene():
 
 
 def _trainer(tmp_seed: int = 0):
-    from splat.train import Keyframe, TrainConfig, Trainer
+    from splat.config import DensifyStrategy, TrainConfig
+    from splat.keyframes import Keyframe
+    from splat.train import Trainer
 
     rng = np.random.default_rng(tmp_seed)
     views = []
@@ -72,7 +74,13 @@ def _trainer(tmp_seed: int = 0):
         views.append(Keyframe(image, viewmat, Kv, torch.zeros(12, 16), float(i)))
     xyz = rng.uniform([-1, -1, 2], [1, 1, 3], (300, 3))
     pts = np.column_stack([xyz, rng.integers(0, 255, (300, 3))])
-    cfg = TrainConfig(iterations=10, sh_degree=0, holdout_every=5, densify=False, lr_pose=1e-3)
+    cfg = TrainConfig(
+        iterations=10,
+        sh_degree=0,
+        holdout_every=5,
+        strategy=DensifyStrategy(enabled=False),
+        lr_pose=1e-3,
+    )
     return Trainer(views, pts, cfg, "cpu", "torch")
 
 

@@ -85,7 +85,7 @@ def test_a_point_on_the_calibrated_principal_point_lands_where_opencv_says(scale
     the principal point between them. Half a pixel off cost the GPU runs ~1 dB at 1280x720."""
     from types import SimpleNamespace
 
-    from splat.train import pinhole_K
+    from splat.camera import pinhole_K
 
     cal = SimpleNamespace(fx=50.0, fy=50.0, cx=31.0, cy=23.0)  # the axis on pixel (31, 23)
     K_px = torch.tensor(pinhole_K(cal, scale), dtype=torch.float32)

@@ -6,8 +6,9 @@ import json
 from typer.testing import CliRunner
 
 from device.cli import app
+from splat.config import TrainConfig
 from splat.export import SPLAT_BYTES, read_ply
-from splat.train import TrainConfig, train_session
+from splat.train import train_session
 
 SMALL = dict(image_scale=0.25, map_voxel_m=0.25, holdout_every=4, sh_degree=1)
 

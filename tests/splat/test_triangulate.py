@@ -9,7 +9,9 @@ from scipy.spatial import cKDTree
 from drivers.sim.camera import CameraModel, render
 from drivers.sim.scenes.catalog import make_scene
 from drivers.sim.scenes.raycast import Raycaster
-from splat.train import TrainConfig, Trainer, load_keyframes
+from splat.config import TrainConfig
+from splat.keyframes import load_keyframes
+from splat.train import Trainer
 from splat.triangulate import TriangulateConfig, blind_zone_points, triangulate
 
 CAMERA = CameraModel.from_hfov(90.0, width=480, height=270)
