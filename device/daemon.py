@@ -8,6 +8,10 @@ Every public method is thread-safe and quick, so the API (asyncio), the button t
 tests can call them directly. The sensors run from `start()` to `close()`, so their health
 shows while idle and a scan starts from warm drivers; the last second of IMU is kept so the
 filter initialises on the first sweep.
+
+It is one object's commands and queries, a little over 400 lines; what they lean on lives beside
+it: the scan in progress (scan.py), the processing jobs (jobs.py), the reports (status.py), the
+new session and the IMU live SLAM fuses (recording.py), the workers (workers.py).
 """
 
 from __future__ import annotations
