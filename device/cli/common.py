@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from device.config import ConfigError, ScannerConfig, load_config
+from drivers.sessions.manifest import SessionManifest, read_manifest
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML config (default /etc/scanner/scanner.toml)")
@@ -46,12 +47,20 @@ def scanner_config(path: Path | None) -> ScannerConfig:
         raise fail(str(exc)) from None
 
 
-def process_first(session: Path, cfg: ScannerConfig) -> None:
-    """Process the session, with a progress bar; exit 2 if that fails."""
-    from device.processing import ProcessingError, process_session
+def processed_session(session: Path, cfg: ScannerConfig) -> SessionManifest:
+    """The session's manifest once its products are made (processed first, with a progress bar,
+    if they are not); exit 2 if it is not a readable session or cannot be processed."""
+    from device.processing import ProcessingError, needs_processing, process_session
 
+    try:
+        manifest = read_manifest(session)
+    except (OSError, ValueError) as exc:
+        raise fail(f"{session}: not a readable session ({exc})") from None
+    if not needs_processing(session, manifest):
+        return manifest
     with progress("processing") as update:
         try:
             process_session(session, cfg, lambda stage, fraction: update(fraction))
         except ProcessingError as exc:
             raise fail(f"{session}: {exc}") from None
+    return read_manifest(session)

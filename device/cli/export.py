@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from device.cli.common import ConfigOption, fail, process_first, scanner_config
+from device.cli.common import ConfigOption, fail, processed_session, scanner_config
 
 
 def export(
@@ -17,22 +17,15 @@ def export(
     config: ConfigOption = None,
 ) -> None:
     """Write a session's map or trajectory; a session not yet processed is processed first."""
-    from device.processing import needs_processing
-    from drivers.sessions.manifest import PRODUCTS, read_manifest
+    from drivers.sessions.manifest import PRODUCTS
     from products.export import EXPORT_FORMATS, MissingProductError, export_product
 
     fmt = format.lower()
     if fmt not in EXPORT_FORMATS:
         raise fail(f"unknown format {format!r}; choose one of {', '.join(EXPORT_FORMATS)}")
-    try:
-        manifest = read_manifest(session)
-    except (OSError, ValueError) as exc:
-        raise fail(f"{session}: not a readable session ({exc})") from None
     cfg = scanner_config(config)
+    manifest = processed_session(session, cfg)
     products = session / PRODUCTS
-    if needs_processing(session, manifest):
-        process_first(session, cfg)
-        manifest = read_manifest(session)
     try:
         what = export_product(
             products, fmt, out, gps_offset_s=manifest.utc_offset_s, epsg=cfg.products.epsg

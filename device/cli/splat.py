@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from device.cli.common import ConfigOption, fail, process_first, progress, scanner_config
+from device.cli.common import ConfigOption, fail, processed_session, progress, scanner_config
 
 app = typer.Typer(help="3D Gaussian Splatting of a session.", no_args_is_help=True)
 
@@ -63,17 +63,11 @@ def train(
     Every setting comes from the config's [splat]; an option given here overrides it."""
     import torch
 
-    from device.processing import needs_processing
-    from drivers.sessions.manifest import read_manifest
     from splat.config import train_config, with_options
     from splat.train import train_session
 
     if device not in (None, "cpu", "cuda"):
         raise fail(f"--device takes cpu or cuda, not {device!r}")
-    try:
-        manifest = read_manifest(session)
-    except (OSError, ValueError) as exc:
-        raise fail(f"{session}: not a readable session ({exc})") from None
     cfg = scanner_config(config)
     splat_cfg = with_options(
         cfg.splat,
@@ -89,8 +83,7 @@ def train(
     device = splat_cfg.torch_device()
     if device == "cuda" and not torch.cuda.is_available():
         raise fail("no CUDA device here; use --device cpu (slow: try --scale 0.25)")
-    if needs_processing(session, manifest):
-        process_first(session, cfg)
+    processed_session(session, cfg)
     train_cfg = train_config(splat_cfg)
     with progress(f"training ({device})") as update:
         try:
