@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.storage import SessionStore, StorageFullError
 from drivers.frames import CameraFrame, ImuSample, LidarSweep
 from drivers.sessions import rosmsg
 from drivers.sessions.manifest import Calibration, SessionState, read_manifest, write_manifest
@@ -175,26 +174,6 @@ def test_the_free_space_guard_asks_the_scan_to_stop(tmp_path):
     assert rec.close().state == SessionState.recorded  # the data is fine: it just must stop
 
 
-def test_store_refuses_to_start_below_the_reserve_and_lists_and_deletes(tmp_path):
-    store = SessionStore(tmp_path, reserve_bytes=10**18)
-    with pytest.raises(StorageFullError, match="must stay free"):
-        store.check_can_record()
-    store = SessionStore(tmp_path, reserve_bytes=0)
-    st = store.check_can_record()
-    assert st.minutes_left > 0 and st.free_bytes <= st.total_bytes
-    for name in ("a", "b"):
-        record(tmp_path / name, 1).close()
-    (tmp_path / "not-a-session").mkdir()
-    assert [m.id for _, m in store.sessions()] == ["a", "b"]
-    store.delete("a")
-    assert [m.id for _, m in store.sessions()] == ["b"] and not (tmp_path / "a").exists()
-    with pytest.raises(KeyError):
-        store.delete("a")
-    first = store.new_session_dir()
-    first.mkdir()
-    assert store.new_session_dir() != first  # same second: a suffix keeps them apart
-
-
 def test_manifest_writes_are_atomic(tmp_path, monkeypatch):
     rec = record(tmp_path / "s", 1)
     m = rec.close()
@@ -230,3 +209,15 @@ def test_recover_session_on_a_closed_session_is_not_needed(tmp_path):
     assert recover_all(tmp_path) == []
     with pytest.raises(FileNotFoundError):
         recover_session(tmp_path / "missing")
+
+
+def test_the_recording_dates_its_clock_against_utc(tmp_path):
+    """The session keeps the (monotonic, UTC) pair read when the recording started, so a frame's
+    time on the host clock maps to UTC exactly (LAS GPS times come from it), not from
+    created_utc, which is to the second and taken at another moment."""
+    rec = record(tmp_path / "s", 2)
+    expected_s = time.time() - time.monotonic()  # UTC - the host's monotonic clock
+    m = rec.close()
+    assert m.clock is not None
+    assert abs(m.utc_offset_s - expected_s) < 0.01
+    assert read_manifest(tmp_path / "s").utc_offset_s == m.utc_offset_s  # kept in session.json
