@@ -338,6 +338,8 @@ class ProcessingJob:
     def kill(self) -> None:
         """Cut it off (the daemon is stopping): the session stays `processing`, and the next
         start of the daemon processes it again."""
+        if not self.finished.is_set():
+            self.error = "cut off by the daemon's stop: processed again at its next start"
         self.worker.kill()
 
     def _on_message(self, msg: object) -> None:
