@@ -274,7 +274,8 @@ class Daemon:
         scan = self._scan  # no lock: the ingest thread holds it while it writes each frame
         storage, health = self.store.status(), self._health()
         processing = None
-        if (sid := self.jobs.running_id()) is not None and (job := self.jobs.get(sid)):
+        if (running := self.jobs.running()) is not None:
+            sid, job = running
             processing = ProcessingReport(sid, job.stage, job.fraction)
         return StatusReport(
             state=self.sm.state.value,
@@ -323,7 +324,7 @@ class Daemon:
                 return
             sensor = tagged.sensor
             counts[sensor.value] = counts.get(sensor.value, 0) + 1
-            for_slam = sensor == Sensor.lidar or sensor == self._slam_imu
+            for_slam = sensor in (Sensor.lidar, self._slam_imu)
             stop_scan = None
             with self._scan_lock:
                 scan = self._scan

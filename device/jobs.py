@@ -37,12 +37,9 @@ class Jobs:
     def get(self, scan_id: str) -> ProcessingJob | None:
         return self._jobs.get(scan_id)
 
-    def running(self) -> ProcessingJob | None:
-        """The job whose map products are being made, if any."""
-        return next((j for j in self._jobs.values() if not j.finished.is_set()), None)
-
-    def running_id(self) -> str | None:
-        return next((s for s, j in self._jobs.items() if not j.finished.is_set()), None)
+    def running(self) -> tuple[str, ProcessingJob] | None:
+        """(scan id, job) of the job whose map products are being made, if any."""
+        return next(((s, j) for s, j in self._jobs.items() if not j.finished.is_set()), None)
 
     def busy(self, scan_id: str) -> str | None:
         """Why this scan cannot be deleted or processed again now, or None."""

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from device.config import ScannerConfig
-from drivers.sessions import rosmsg
 from drivers.sessions.manifest import (
     MID360_T_LIDAR_IMU,
     Calibration,
@@ -38,20 +37,13 @@ def session_calibration(cfg: ScannerConfig) -> Calibration:
 
 def sensor_info(cfg: ScannerConfig) -> list[SensorInfo]:
     """The sensors that are on, as session.json lists them."""
-    table = [  # (on, sensor, model, rate_hz, frame_id)
-        (cfg.lidar.enabled, Sensor.lidar, "Livox Mid-360", 1.0 / cfg.lidar.sweep_period_s,
-         rosmsg.LIDAR_FRAME_ID),
-        (cfg.lidar.enabled and cfg.lidar.imu_enabled, Sensor.imu, "Mid-360 built-in", 200.0,
-         rosmsg.IMU_FRAME_ID),
-        (cfg.imu.enabled, Sensor.external_imu, "Xsens MTi", 400.0, "imu_link"),
-        (cfg.camera.enabled, Sensor.camera, "USB camera", cfg.camera.rate_hz,
-         rosmsg.CAMERA_FRAME_ID),
-    ]  # fmt: skip
-    return [
-        SensorInfo(name=s.value, model=m, topic=rosmsg.TOPICS[s], rate_hz=r, frame_id=f)
-        for on, s, m, r, f in table
-        if on
+    table = [  # (on, sensor, model, rate_hz)
+        (cfg.lidar.enabled, Sensor.lidar, "Livox Mid-360", 1.0 / cfg.lidar.sweep_period_s),
+        (cfg.lidar.enabled and cfg.lidar.imu_enabled, Sensor.imu, "Mid-360 built-in", 200.0),
+        (cfg.imu.enabled, Sensor.external_imu, "Xsens MTi", 400.0),
+        (cfg.camera.enabled, Sensor.camera, "USB camera", cfg.camera.rate_hz),
     ]
+    return [SensorInfo.of(s, model, rate_hz) for on, s, model, rate_hz in table if on]
 
 
 def slam_imu(cfg: ScannerConfig) -> tuple[Sensor, np.ndarray]:

@@ -51,13 +51,13 @@ class SensorHub:
         for name, driver in self.drivers.items():
             driver.start()
             pump = threading.Thread(
-                target=self._pump, args=(name, driver), daemon=True, name=f"pump-{name}"
+                target=self._pump, args=(driver,), daemon=True, name=f"pump-{name}"
             )
             pump.start()
             self._pumps.append(pump)
         return self
 
-    def _pump(self, name: str, driver: Source) -> None:
+    def _pump(self, driver: Source) -> None:
         for tagged in driver.frames():
             if self._stop.is_set():
                 return

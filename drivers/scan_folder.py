@@ -140,6 +140,7 @@ class ScanFolderSource:
 
     def frames(self) -> Iterator[Tagged]:
         self.skipped = []
+        self._counter = Counter((Sensor.lidar,))
         for i, (path, t_s) in enumerate(zip(self.files, self.times_s, strict=True)):
             try:
                 xyz, intensity, point_t = read_scan(path)

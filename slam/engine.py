@@ -80,10 +80,6 @@ class SlamEngine:
     def imu_ok(self) -> bool:
         return bool(self.lio is not None and self.lio.imu_ok)
 
-    def wants(self, sensor: Sensor) -> bool:
-        """Whether this sensor's frames feed the engine (the daemon sends it nothing else)."""
-        return sensor == Sensor.lidar or (sensor == self.imu and self.lio is not None)
-
     def push(self, tagged: Tagged) -> list[OdometryStep]:
         """One frame in; the steps it completed out (often none, sometimes several)."""
         sensor, frame = tagged.sensor, tagged.frame

@@ -13,6 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.clock import utc_pair
+from drivers.sessions import rosmsg
 from drivers.source import Sensor
 
 MANIFEST = "session.json"
@@ -53,6 +54,18 @@ class SensorInfo(BaseModel):
     connected: bool = True
     messages: int = 0
     drops: int = 0
+
+    @classmethod
+    def of(cls, sensor: Sensor, model: str, rate_hz: float, messages: int = 0) -> SensorInfo:
+        """The row for one sensor: its name, topic and frame id follow from it."""
+        return cls(
+            name=sensor.value,
+            model=model,
+            topic=rosmsg.TOPICS[sensor],
+            rate_hz=rate_hz,
+            frame_id=rosmsg.FRAME_IDS[sensor],
+            messages=messages,
+        )
 
 
 class CameraCalibration(BaseModel):

@@ -62,6 +62,7 @@ class SessionSource:
         self._counter = Counter(self.sensors)
 
     def frames(self) -> Iterator[Tagged]:
+        self._counter = Counter(self.sensors)  # health counts this pass
         t_first_ns: int | None = None
         wall_start = time.monotonic()
         index = 0

@@ -30,6 +30,12 @@ TOPICS = {
     Sensor.camera: IMAGE_TOPIC,
 }
 SENSORS = {topic: sensor for sensor, topic in TOPICS.items()}
+FRAME_IDS = {
+    Sensor.lidar: LIDAR_FRAME_ID,
+    Sensor.imu: IMU_FRAME_ID,
+    Sensor.external_imu: "imu_link",  # the serial IMU's frame (the config's T_lidar_imu)
+    Sensor.camera: CAMERA_FRAME_ID,
+}
 
 TYPES = {
     LIDAR_TOPIC: "sensor_msgs/msg/PointCloud2",

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from drivers.frames import CameraFrame, ImuSample
-from drivers.sessions import rosmsg
 from drivers.sessions.manifest import Calibration, CameraCalibration, SensorInfo
 from drivers.sim.camera import CameraModel, encode_jpeg, render
 from drivers.sim.imu import EXTERNAL_IMU, ICM40609, T_LIDAR_IMU_MID360, simulate_imu
@@ -92,6 +91,7 @@ class TwinSource:
         return out
 
     def frames(self) -> Iterator[Tagged]:
+        self._counter = Counter(tuple(self.sensors()))  # health counts this pass
         s = self.settings
         rng = np.random.default_rng(s.seed)  # the lidar's noise: the same seed, the same scan
         pattern, lidar = Mid360Pattern.load(), LidarModel()
@@ -171,21 +171,10 @@ class TwinSource:
 
     def sensor_info(self) -> list[SensorInfo]:
         s, n = self.settings, self._counter.messages
-        table = {  # sensor: (model, rate_hz, frame_id)
-            Sensor.lidar: ("Livox Mid-360 (twin)", 1 / SWEEP_PERIOD_S, rosmsg.LIDAR_FRAME_ID),
-            Sensor.imu: ("ICM40609 in the Mid-360 (twin)", IMU_RATE_HZ, rosmsg.IMU_FRAME_ID),
-            Sensor.external_imu: ("Xsens MTi (twin)", EXTERNAL_IMU_RATE_HZ, "imu_link"),
-            Sensor.camera: (f"{s.camera.model} camera (twin)", s.camera_rate_hz,
-                            rosmsg.CAMERA_FRAME_ID),
-        }  # fmt: skip
-        return [
-            SensorInfo(
-                name=sensor.value,
-                model=table[sensor][0],
-                topic=rosmsg.TOPICS[sensor],
-                rate_hz=table[sensor][1],
-                frame_id=table[sensor][2],
-                messages=n.get(sensor, 0),
-            )
-            for sensor in self.sensors()
-        ]
+        table = {  # sensor: (model, rate_hz)
+            Sensor.lidar: ("Livox Mid-360 (twin)", 1 / SWEEP_PERIOD_S),
+            Sensor.imu: ("ICM40609 in the Mid-360 (twin)", IMU_RATE_HZ),
+            Sensor.external_imu: ("Xsens MTi (twin)", EXTERNAL_IMU_RATE_HZ),
+            Sensor.camera: (f"{s.camera.model} camera (twin)", s.camera_rate_hz),
+        }
+        return [SensorInfo.of(x, *table[x], messages=n.get(x, 0)) for x in self.sensors()]
