@@ -10,7 +10,7 @@ asked for. It also knows what only a twin can: the true trajectory and the scene
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from drivers.sim.camera import CameraModel, encode_jpeg, render
 from drivers.sim.imu import EXTERNAL_IMU, ICM40609, T_LIDAR_IMU_MID360, simulate_imu
 from drivers.sim.lidar import LidarModel, Mid360Pattern, simulate_sweep
 from drivers.sim.motion import make_trajectory
+from drivers.sim.realism import Realism
 from drivers.sim.scenes.catalog import make_scene
 from drivers.sim.scenes.raycast import Raycaster
 from drivers.source import Counter, Sensor, SensorHealth, Tagged
@@ -48,6 +49,7 @@ class SimSettings:
     external_imu: bool = False  # also an Xsens-class serial IMU, 400 Hz, on /xsens/imu
     camera: CameraModel = CameraModel()
     exposure_s: float = 0.005
+    realism: Realism = field(default_factory=Realism)  # the real-world errors; ideal: none
 
 
 class TwinSource:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from drivers.sim.scenes.primitives import SceneBuilder, closed_loop, jittered_material
-from drivers.sim.scenes.scene import CHECKER, NOISE, PLAIN, STRIPES, Scene
+from drivers.sim.scenes.scene import CHECKER, GLASS, NOISE, PLAIN, STRIPES, Scene
 
 
 def _distance_to_path(xy: np.ndarray, path_xy: np.ndarray) -> np.ndarray:
@@ -40,7 +40,7 @@ def _building(b: SceneBuilder, rng, centre_xy, size_xy, storeys: int, yaw: float
         yaw,
         origin,
     )
-    glass = jittered_material(rng, (0.15, 0.2, 0.27), PLAIN, 1.0)
+    glass = jittered_material(rng, (0.15, 0.2, 0.27), PLAIN, 1.0, GLASS)
     z = 3.5 * np.arange(storeys) + 0.9
     los, his = [], []
     for half_len, half_dep, along in ((sx, sy, 0), (sy, sx, 1)):
@@ -124,7 +124,7 @@ def courtyard(rng: np.random.Generator) -> Scene:
         b.cylinder(xy, 0.0, 4.5, 0.08, pole)
         b.box((xy[0] - 0.25, xy[1] - 0.1, 4.5), (xy[0] + 0.25, xy[1] + 0.1, 4.65), pole)
 
-    glass = jittered_material(rng, (0.15, 0.18, 0.22), PLAIN, 1.0)
+    glass = jittered_material(rng, (0.15, 0.18, 0.22), PLAIN, 1.0, GLASS)
     for y, yaw in ((40.0, np.pi / 2), (-40.0, -np.pi / 2)):  # two rows of parked cars
         xs = np.arange(-40.0, 40.1, 2.7)
         for x in xs[rng.random(len(xs)) < 0.6]:

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from drivers.sim.scenes.scene import Scene
+from drivers.sim.scenes.scene import DIFFUSE, Door, Marker, Scene
 
 
 def _rot_z(yaw: float) -> np.ndarray:
@@ -86,12 +86,15 @@ class Material(NamedTuple):
     albedo: tuple[float, float, float]
     texture: int
     scale_m: float
+    surface: int = DIFFUSE  # DIFFUSE or GLASS
 
 
-def jittered_material(rng: np.random.Generator, rgb, texture: int, scale_m: float) -> Material:
+def jittered_material(
+    rng: np.random.Generator, rgb, texture: int, scale_m: float, surface: int = DIFFUSE
+) -> Material:
     """A material whose colour is jittered a little by the scene's seed."""
     c = np.clip(np.asarray(rgb, dtype=np.float64) + rng.uniform(-0.04, 0.04, 3), 0.1, 0.9)
-    return Material((float(c[0]), float(c[1]), float(c[2])), texture, scale_m)
+    return Material((float(c[0]), float(c[1]), float(c[2])), texture, scale_m, surface)
 
 
 class SceneBuilder:
@@ -130,7 +133,13 @@ class SceneBuilder:
         keep = hi[:, axis] - lo[:, axis] > 1e-6
         self.box(lo[keep], hi[keep], mat)
 
-    def build(self, name: str, walk_path: np.ndarray) -> Scene:
+    def build(
+        self,
+        name: str,
+        walk_path: np.ndarray,
+        markers: tuple[Marker, ...] = (),
+        doors: tuple[Door, ...] = (),
+    ) -> Scene:
         counts = np.array([len(v) for v, _, _ in self._parts])
         offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
         n_tri = [len(t) for _, t, _ in self._parts]
@@ -145,6 +154,9 @@ class SceneBuilder:
             texture=np.repeat(np.array([m.texture for m in mats], dtype=np.uint8), n_tri),
             texture_scale_m=np.repeat(np.array([m.scale_m for m in mats], dtype=np.float32), n_tri),
             walk_path=np.asarray(walk_path, dtype=np.float64),
+            surface=np.repeat(np.array([m.surface for m in mats], dtype=np.uint8), n_tri),
+            markers=tuple(markers),
+            doors=tuple(doors),
         )
 
 

@@ -15,7 +15,29 @@ import numpy as np
 from plyfile import PlyData, PlyElement
 
 PLAIN, CHECKER, STRIPES, NOISE = 0, 1, 2, 3  # texture kinds
+DIFFUSE, GLASS = 0, 1  # surface kinds: how the lidar sees a face (realism.LidarErrors.glass)
 PATTERN_MIN = 0.6  # a pattern scales the base albedo by a factor in [PATTERN_MIN, 1]
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A surveyed point: a target on a wall or a nail in the ground, its true coordinates."""
+
+    name: str
+    xyz_m: tuple[float, float, float]  # world frame
+
+
+@dataclass(frozen=True)
+class Door:
+    """A door leaf hinged on a vertical axis; it is not in the mesh (a gap is): the actors
+    (actors.py) swing it between closed_yaw_rad and closed_yaw_rad + swing_rad."""
+
+    hinge_xyz_m: tuple[float, float, float]  # the hinge's foot, world frame
+    width_m: float
+    height_m: float
+    closed_yaw_rad: float  # the leaf's direction from the hinge when closed
+    swing_rad: float  # signed: which way it opens
+    thickness_m: float = 0.04
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,9 +51,14 @@ class Scene:
     texture: np.ndarray  # [F] uint8: PLAIN, CHECKER, STRIPES or NOISE
     texture_scale_m: np.ndarray  # [F] float32, the pattern's period
     walk_path: np.ndarray  # [K, 3] float64 floor points of a closed loop, walk_path[-1] == [0]
+    surface: np.ndarray | None = None  # [F] uint8 DIFFUSE or GLASS; None: all DIFFUSE
+    markers: tuple[Marker, ...] = ()  # surveyed points along the route, with true coordinates
+    doors: tuple[Door, ...] = ()  # doors that can swing (realism.SceneDynamics.doors)
 
     def __post_init__(self) -> None:
         f = len(self.triangles)
+        if self.surface is None:
+            object.__setattr__(self, "surface", np.zeros(f, dtype=np.uint8))
         shapes = {
             "vertices": (self.vertices, (len(self.vertices), 3)),
             "triangles": (self.triangles, (f, 3)),
@@ -39,6 +66,7 @@ class Scene:
             "texture": (self.texture, (f,)),
             "texture_scale_m": (self.texture_scale_m, (f,)),
             "walk_path": (self.walk_path, (len(self.walk_path), 3)),
+            "surface": (self.surface, (f,)),
         }
         for name, (a, shape) in shapes.items():
             if a.shape != shape:
