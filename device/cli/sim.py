@@ -45,11 +45,23 @@ def generate(
     camera_fov: Annotated[
         float, typer.Option("--camera-fov", min=10.0, max=220.0, help="horizontal, degrees")
     ] = 90.0,
+    realism: Annotated[
+        str, typer.Option("--realism", help="real-world errors: ideal | datasheet | harsh")
+    ] = "ideal",
+    error: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="one error switch, e.g. lidar.glass=off or timing.lidar_imu_offset_ms=3 "
+            "(drivers/sim/realism.py); repeatable",
+        ),
+    ] = None,
 ) -> None:
     """Simulate a scan and write it as a session with ground truth."""
     from drivers.sim.generate import generate_session, sim_settings
 
     try:
+        overrides = dict(_key_value(e) for e in error or [])
         settings = sim_settings(
             out,
             scene=scene,
@@ -61,6 +73,8 @@ def generate(
             camera_model=camera_model,
             camera_size=camera_size,
             camera_fov_deg=camera_fov,
+            realism=realism,
+            errors=overrides,
         )
     except ValueError as exc:
         raise fail(str(exc)) from None
@@ -71,3 +85,10 @@ def generate(
         f"{out}: {manifest.duration_s:.1f} s, {st['lidar_sweeps']} sweeps "
         f"({st['lidar_points']:,} points), {st['imu_samples']} IMU samples, {st['images']} images"
     )
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--set takes KEY=VALUE, not {text!r}")
+    return key.strip(), value.strip()

@@ -2,12 +2,18 @@
 
 The twin is a virtual device (`TwinSource`): its frames go into raw.mcap through the same writer
 as the device's, and session.json describes its sensors and calibration as a device's would.
-What only a twin knows goes beside them: ground_truth.tum (the true lidar pose at 200 Hz) and
-scene.ply (the true mesh).
+What only a twin knows goes beside them: ground_truth.tum (the true lidar pose at 200 Hz),
+scene.ply (the true mesh), twin_truth.json (the unit's true extrinsics, clock offset and IMU
+errors, which session.json gives only nominally, as a real unit's would) and, where the scene
+has surveyed markers, markers.csv (name, x, y, z in the twin's world frame).
+
+Everything streams: each sweep goes to raw.mcap as it is simulated, so a 30-minute campus
+session never sits in memory.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,6 +39,8 @@ from drivers.source import Sensor
 log = logging.getLogger(__name__)
 
 GROUND_TRUTH_RATE_HZ = 200.0
+TWIN_TRUTH = "twin_truth.json"
+MARKERS = "markers.csv"
 
 
 def sim_settings(
@@ -47,12 +55,15 @@ def sim_settings(
     camera_model: str = "pinhole",
     camera_size: str = "1280x720",
     camera_fov_deg: float = 90.0,
+    realism: str = "ideal",
+    errors: dict[str, str] | None = None,
 ) -> SimSettings:
     """The twin's settings for a new session in `out_dir` (absent or an empty folder), the
     camera given as a model, a WIDTHxHEIGHT size and a horizontal field of view. Raises
     ValueError, saying why, for an unknown scene or motion, a used folder or a bad camera."""
     from drivers.sim.camera import CameraModel
     from drivers.sim.motion import PROFILES
+    from drivers.sim.realism import realism_profile
     from drivers.sim.scenes.catalog import SCENE_NAMES
 
     if scene not in SCENE_NAMES:
@@ -68,6 +79,7 @@ def sim_settings(
         camera = CameraModel.from_hfov(camera_fov_deg, width, height, camera_model)
     except ValueError as exc:
         raise ValueError(f"bad camera settings ({camera_size}, {camera_model}): {exc}") from None
+    profile = realism_profile(realism).with_overrides(errors or {})
     return SimSettings(
         scene=scene,
         seed=seed,
@@ -76,6 +88,7 @@ def sim_settings(
         camera_rate_hz=camera_rate_hz,
         camera=camera,
         external_imu=external_imu,
+        realism=profile,
     )
 
 
@@ -103,6 +116,7 @@ def generate_session(
     t_gt = np.arange(0.0, settings.duration_s, 1.0 / GROUND_TRUTH_RATE_HZ)
     write_tum(out_dir / GROUND_TRUTH, T0_NS * 1e-9 + t_gt, twin.trajectory.pose(t_gt))
     write_scene_ply(twin.scene, out_dir / SCENE_MESH)
+    _write_twin_truth(out_dir, twin)
 
     manifest = SessionManifest(
         id=f"sim-{settings.scene}-{settings.motion}-s{settings.seed}",
@@ -122,6 +136,7 @@ def generate_session(
                 "duration_s": settings.duration_s,
                 "camera_rate_hz": settings.camera_rate_hz,
                 "exposure_s": settings.exposure_s,
+                "realism": settings.realism.to_dict(),
             }
         },
         stats={
@@ -134,3 +149,22 @@ def generate_session(
     )
     write_manifest(out_dir, manifest)
     return manifest
+
+
+def _write_twin_truth(out_dir: Path, twin: TwinSource) -> None:
+    """What a real unit's session cannot know: its true calibration and errors, and the
+    surveyed markers' true coordinates."""
+    from drivers.sim.imu import unit_errors
+
+    truth = {
+        "realism": twin.settings.realism.to_dict(),
+        "unit": twin.unit.to_dict(),
+        "imu_errors": unit_errors(twin.settings.realism.imu, twin.settings.seed).to_dict(),
+        "markers": [{"name": m.name, "xyz_m": list(m.xyz_m)} for m in twin.scene.markers],
+    }
+    (out_dir / TWIN_TRUTH).write_text(json.dumps(truth, indent=1))
+    if twin.scene.markers:
+        lines = ["name,x_m,y_m,z_m"]
+        lines += [f"{m.name},{m.xyz_m[0]:.4f},{m.xyz_m[1]:.4f},{m.xyz_m[2]:.4f}"
+                  for m in twin.scene.markers]  # fmt: skip
+        (out_dir / MARKERS).write_text("\n".join(lines) + "\n")

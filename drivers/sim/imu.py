@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from drivers.sessions.manifest import MID360_T_LIDAR_IMU
+from drivers.sim.realism import ImuErrors
 from drivers.sim.trajectory import Trajectory
 
 log = logging.getLogger(__name__)
@@ -105,8 +106,11 @@ def simulate_imu(
     noise: ImuNoise | None = ICM40609,
     seed: int = 0,
     t0_s: float = 0.0,
+    errors: ImuErrors | None = None,
 ) -> ImuSamples:
-    """Samples at t0_s + k / rate_hz for k < round(duration_s * rate_hz); noise=None: perfect."""
+    """Samples at t0_s + k / rate_hz for k < round(duration_s * rate_hz); noise=None: perfect.
+    `errors` adds the datasheet's deterministic errors (unit_errors): scale and cross-axis,
+    and the offsets' drift as the unit warms up."""
     T_body_imu = np.asarray(T_body_imu, dtype=float)
     if T_body_imu.shape != (4, 4):
         raise ValueError(f"T_body_imu must be [4, 4], got {T_body_imu.shape}")
@@ -133,11 +137,57 @@ def simulate_imu(
     rng = np.random.default_rng([seed, 0x1A0])  # a stream of its own, not the motion's
     gyro_bias = _bias(rng, n, noise.gyro_turn_on_bias, noise.gyro_bias_rw, rate_hz)
     accel_bias = _bias(rng, n, noise.accel_turn_on_bias, noise.accel_bias_rw, rate_hz)
+    if errors is not None:
+        unit = unit_errors(errors, seed)
+        gyro, accel = gyro @ unit.gyro_matrix.T, accel @ unit.accel_matrix.T
+        delta_t = unit.temperature_rise_degc(t_s)[:, None]  # [n, 1]
+        gyro_bias = gyro_bias + delta_t * unit.gyro_tempco_radps_per_degc
+        accel_bias = accel_bias + delta_t * unit.accel_tempco_mps2_per_degc
     gyro = gyro + gyro_bias + rng.normal(0.0, noise.gyro_noise_density * np.sqrt(rate_hz), (n, 3))
     accel = (
         accel + accel_bias + rng.normal(0.0, noise.accel_noise_density * np.sqrt(rate_hz), (n, 3))
     )
     return ImuSamples(t_s, gyro, accel, gyro_bias, accel_bias)
+
+
+@dataclass(frozen=True, eq=False)
+class UnitErrors:
+    """One simulated unit's deterministic IMU errors, drawn once from the seed (realism.py)."""
+
+    gyro_matrix: np.ndarray  # [3, 3] measured = M true: I + scale (diagonal) + cross-axis
+    accel_matrix: np.ndarray  # [3, 3]
+    gyro_tempco_radps_per_degc: np.ndarray  # [3]
+    accel_tempco_mps2_per_degc: np.ndarray  # [3]
+    warmup_rise_degc: float
+    warmup_tau_s: float
+
+    def temperature_rise_degc(self, t_s: np.ndarray) -> np.ndarray:  # [N] -> [N]
+        """The die's temperature above its power-on value: first order, from t = 0."""
+        if self.warmup_rise_degc == 0.0:
+            return np.zeros_like(t_s)
+        return self.warmup_rise_degc * (1.0 - np.exp(-np.maximum(t_s, 0.0) / self.warmup_tau_s))
+
+    def to_dict(self) -> dict:
+        return {k: np.asarray(v).tolist() for k, v in vars(self).items()}
+
+
+def unit_errors(errors: ImuErrors, seed: int) -> UnitErrors:
+    """Draw a unit's scale, cross-axis and tempco errors, each uniform within the datasheet's
+    +- bound (a stream of its own: the same seed, the same unit)."""
+    rng = np.random.default_rng([seed, 0x1A1])
+
+    def matrix() -> np.ndarray:  # [3, 3]
+        scale = rng.uniform(-1.0, 1.0, 3) * errors.scale_error_pct / 100.0
+        cross = rng.uniform(-1.0, 1.0, (3, 3)) * errors.cross_axis_pct / 100.0
+        np.fill_diagonal(cross, 0.0)
+        return np.eye(3) + np.diag(scale) + cross
+
+    gyro_m, accel_m = matrix(), matrix()
+    gyro_tc = rng.uniform(-1.0, 1.0, 3) * errors.gyro_tempco_mdps_per_degc * 1e-3 * _DEG
+    accel_tc = rng.uniform(-1.0, 1.0, 3) * errors.accel_tempco_mg_per_degc * _MG
+    return UnitErrors(
+        gyro_m, accel_m, gyro_tc, accel_tc, errors.warmup_rise_degc, errors.warmup_tau_s
+    )
 
 
 def _bias(

@@ -148,13 +148,15 @@ def make_trajectory(
     duration_s: float,
     seed: int,
     sensor_height_m: float = 1.5,
+    step_vibration_mps2: float = 0.0,
 ) -> Trajectory:
     """A seeded handheld trajectory along walk_path; deterministic per seed.
 
     Every profile stands exactly still for STILL_S first. "walk": 1.1-1.4 m/s (seeded), step
     bounce, hand shake, one full 360-degree turn when duration_s >= 30 s, stopping at the end.
     "aggressive": the same walk plus fast yaw and pitch swings, max |omega| ~2.85 rad/s.
-    "static": one constant pose, at the start of the path."""
+    "static": one constant pose, at the start of the path.
+    step_vibration_mps2 > 0 adds the heel strikes' harmonics of the step cadence (realism.py)."""
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     if not duration_s > 0:
@@ -215,6 +217,10 @@ def make_trajectory(
     ypr = _hand_shake(rng, t_q) * w[:, None]
     ypr[:, 0] += path_yaw
     ypr[:, 2] += np.deg2rad(rng.uniform(0.5, 1.5)) * w * np.sin(0.5 * step_phase)
+    if step_vibration_mps2 > 0:
+        xyz, angles = _step_vibration(seed, step_phase, cadence_hz, step_vibration_mps2)
+        control[:, :3] += xyz * w[:, None]
+        ypr += angles * w[:, None]
 
     turn_s = None
     if profile == "walk" and duration_s >= TURN_MIN_DURATION_S:
@@ -239,6 +245,32 @@ def make_trajectory(
     return Trajectory(
         duration_s, knots, control, profile, (t_up, plan.t_down), cruise, turn_s, plan.n_loops
     )
+
+
+STEP_HARMONICS = (2, 3, 4)  # up to ~8 Hz: the 50 Hz quintic spline passes 4 x 2 Hz at ~80 %
+VIBRATION_LEVER_M = 0.6  # the hand's pivot (the elbow) to the scanner: angular = linear / lever
+
+
+def _step_vibration(
+    seed: int,
+    step_phase: np.ndarray,  # [N] rad, the cadence's phase
+    cadence_hz: np.ndarray,  # [N]
+    peak_mps2: float,
+) -> tuple[np.ndarray, np.ndarray]:  # [N, 3] xyz in the world (vertical mostly), [N, 3] ypr
+    """The heel strikes' harmonics k of the step cadence, peak acceleration peak / (k - 1) each:
+    vertical (full), fore-aft and sideways (a third), and pitch/roll (the linear acceleration
+    over the elbow's lever). A stream of its own, so the ideal walk is unchanged."""
+    rng = np.random.default_rng([seed, 0x51E9])
+    xyz, ypr = np.zeros((len(step_phase), 3)), np.zeros((len(step_phase), 3))
+    for k in STEP_HARMONICS:
+        accel = peak_mps2 / (k - 1)
+        displacement_m = accel / (2.0 * np.pi * k * cadence_hz) ** 2  # [N]
+        for axis, gain in ((2, 1.0), (0, 1 / 3), (1, 1 / 3)):
+            xyz[:, axis] += gain * displacement_m * np.sin(k * step_phase + rng.uniform(0, 7))
+        for axis in (1, 2):  # pitch, roll
+            angle = displacement_m / VIBRATION_LEVER_M
+            ypr[:, axis] += angle * np.sin(k * step_phase + rng.uniform(0, 7))
+    return xyz, ypr
 
 
 def _calibrate_swings(

@@ -183,12 +183,16 @@ def realism_profile(name: str) -> Realism:
         return datasheet
     return Realism(
         name="harsh",
-        imu=replace(datasheet.imu, warmup_rise_degc=20.0, warmup_tau_s=180.0,
-                    step_vibration_mps2=2.0),  # fmt: skip
+        imu=replace(
+            datasheet.imu, warmup_rise_degc=20.0, warmup_tau_s=180.0, step_vibration_mps2=2.0
+        ),  # fmt: skip
         lidar=replace(datasheet.lidar, angular_noise_deg=0.15, false_return_rate=1e-3),
         timing=replace(
-            datasheet.timing, lidar_imu_offset_ms=3.5, camera_jitter_ms=8.0,
-            extrinsic_rot_deg=1.0, extrinsic_trans_mm=10.0,
+            datasheet.timing,
+            lidar_imu_offset_ms=3.5,
+            camera_jitter_ms=8.0,
+            extrinsic_rot_deg=1.0,
+            extrinsic_trans_mm=10.0,
         ),  # fmt: skip
         dynamics=SceneDynamics(people=15, doors=True),
     )

@@ -23,6 +23,7 @@ from drivers.sim.motion import make_trajectory
 from drivers.sim.realism import Realism
 from drivers.sim.scenes.catalog import make_scene
 from drivers.sim.scenes.raycast import Raycaster
+from drivers.sim.unit import SimulatedUnit
 from drivers.source import Counter, Sensor, SensorHealth, Tagged
 
 T0_NS = 1_767_225_600 * 1_000_000_000  # the twin's clock starts at 2026-01-01T00:00:00Z (UTC)
@@ -58,17 +59,36 @@ class TwinSource:
 
     def __init__(self, settings: SimSettings) -> None:
         self.settings = s = settings
+        errors = s.realism
         self.scene = make_scene(s.scene, s.seed)
         self.raycaster = Raycaster(self.scene)
-        self.trajectory = make_trajectory(self.scene.walk_path, s.motion, s.duration_s, s.seed)
+        self.trajectory = make_trajectory(
+            self.scene.walk_path,
+            s.motion,
+            s.duration_s,
+            s.seed,
+            step_vibration_mps2=errors.imu.step_vibration_mps2,
+        )
         self.n_sweeps = int(round(s.duration_s / SWEEP_PERIOD_S))
+        # the unit's true calibration and clocks: the sensors see these, session.json says
+        # the nominal ones (calibration())
+        self.unit = SimulatedUnit.draw(
+            errors.timing, s.seed, T_LIDAR_IMU_MID360, T_LIDAR_EXTERNAL_IMU, T_LIDAR_CAMERA
+        )
+        imu_errors = errors.imu if errors.imu != type(errors.imu)() else None
         self.imu = simulate_imu(
-            self.trajectory, T_LIDAR_IMU_MID360, s.duration_s, IMU_RATE_HZ, ICM40609, s.seed
+            self.trajectory,
+            self.unit.T_lidar_imu,
+            s.duration_s,
+            IMU_RATE_HZ,
+            ICM40609,
+            s.seed,
+            errors=imu_errors,
         )
         self.external_imu = (
             simulate_imu(
                 self.trajectory,
-                T_LIDAR_EXTERNAL_IMU,
+                self.unit.T_lidar_external_imu,
                 s.duration_s,
                 EXTERNAL_IMU_RATE_HZ,
                 EXTERNAL_IMU,
@@ -81,7 +101,13 @@ class TwinSource:
             np.arange(0.0, s.duration_s, 1.0 / s.camera_rate_hz)
             if s.camera_rate_hz > 0
             else np.zeros(0)
-        )  # [C]
+        )  # [C] when each image is taken
+        jitter = np.random.default_rng([s.seed, 0xCA3]).normal(
+            0.0, self.unit.camera_jitter_s, len(self.camera_times_s)
+        )
+        self.camera_stamps_ns = T0_NS + np.round((self.camera_times_s + jitter) * 1e9).astype(
+            np.int64
+        )  # [C] what each image is stamped with
         self._counter = Counter(tuple(self.sensors()))
 
     def sensors(self) -> list[Sensor]:
@@ -116,26 +142,32 @@ class TwinSource:
             if self.external_imu is not None:
                 window += self._imu_window(self.external_imu, Sensor.external_imu, t_a, t_b)
             ts = self.camera_times_s
-            window += [Tagged(Sensor.camera, self._image(t)) for t in ts[(ts >= t_a) & (ts < t_b)]]
+            window += [Tagged(Sensor.camera, self._image(k)) for k in np.flatnonzero(
+                (ts >= t_a) & (ts < t_b))]  # fmt: skip
             for tagged in sorted(window, key=lambda f: f.t_ns):
                 yield self._counter.count(tagged)
 
-    @staticmethod
-    def _imu_window(imu, sensor: Sensor, t_a: float, t_b: float) -> list[Tagged]:
+    def _imu_window(self, imu, sensor: Sensor, t_a: float, t_b: float) -> list[Tagged]:
+        """The samples taken in [t_a, t_b), stamped by the IMU's clock (late by the unit's
+        offset)."""
+        t0_ns = T0_NS + self.unit.imu_offset_ns
         return [
             Tagged(
                 sensor,
-                ImuSample(T0_NS + round(imu.t_s[k] * 1e9), imu.gyro_radps[k], imu.accel_mps2[k]),
+                ImuSample(t0_ns + round(imu.t_s[k] * 1e9), imu.gyro_radps[k], imu.accel_mps2[k]),
             )
             for k in np.flatnonzero((imu.t_s >= t_a) & (imu.t_s < t_b))
         ]
 
-    def _image(self, t_s: float) -> CameraFrame:
+    def _image(self, k: int) -> CameraFrame:
+        """Image k: taken at camera_times_s[k] through the true extrinsic, stamped with
+        camera_stamps_ns[k] (jittered)."""
         s, cam = self.settings, self.settings.camera
-        T_world_camera = self.trajectory.pose(np.array([t_s]))[0] @ T_LIDAR_CAMERA
+        t_s = self.camera_times_s[k]
+        T_world_camera = self.trajectory.pose(np.array([t_s]))[0] @ self.unit.T_lidar_camera
         image = render(self.raycaster, self.scene, cam, T_world_camera)
         return CameraFrame(
-            T0_NS + round(t_s * 1e9),
+            int(self.camera_stamps_ns[k]),
             encode_jpeg(image, exposure_s=s.exposure_s),
             cam.width,
             cam.height,
