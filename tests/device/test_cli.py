@@ -201,7 +201,14 @@ def test_sim_scenes_lists_the_four_scenes() -> None:
 
 @pytest.mark.parametrize(
     ("args", "fragment"),
-    [(["--scene", "moon"], "unknown scene"), (["--motion", "run"], "unknown motion")],
+    [
+        (["--scene", "moon"], "unknown scene"),
+        (["--motion", "run"], "unknown motion"),
+        (["--realism", "kind"], "unknown realism"),
+        (["--set", "lidar.rain=on"], "unknown error setting"),
+        (["--set", "lidar.glass"], "KEY=VALUE"),
+        (["--set", "lidar.glass=maybe"], "on or off"),
+    ],
 )
 def test_sim_generate_rejects_bad_arguments(tmp_path: Path, args: list[str], fragment: str) -> None:
     result = runner.invoke(app, ["sim", "generate", "--out", str(tmp_path / "s"), *args])
@@ -222,12 +229,18 @@ def test_sim_generate_writes_a_session(tmp_path: Path) -> None:
             "0.5",
             "--camera-rate",
             "4",
+            "--realism",
+            "harsh",
+            "--set",
+            "dynamics.people=0",
             "--out",
             str(out),
         ],
     )
     assert result.exit_code == 0, result.output
     assert (out / "session.json").exists() and (out / "raw.mcap").stat().st_size > 100_000
+    realism = json.loads((out / "session.json").read_text())["config"]["sim"]["realism"]
+    assert realism["name"] == "harsh+" and realism["dynamics"]["people"] == 0
     again = runner.invoke(app, ["sim", "generate", "--out", str(out)])
     assert again.exit_code == 2 and "not an empty folder" in again.stderr
 
