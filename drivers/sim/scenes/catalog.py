@@ -8,13 +8,20 @@ from collections.abc import Callable
 
 import numpy as np
 
+from drivers.sim.scenes.campus import campus
 from drivers.sim.scenes.courtyard import courtyard
 from drivers.sim.scenes.indoor import corridor, office, stairwell
 from drivers.sim.scenes.scene import Scene
 
 log = logging.getLogger(__name__)
 
-SCENE_NAMES: tuple[str, ...] = ("office", "corridor", "courtyard", "stairwell")
+SCENE_NAMES: tuple[str, ...] = (
+    "office",
+    "corridor",
+    "courtyard",
+    "stairwell",
+    "campus",
+)
 
 
 def make_scene(name: str, seed: int = 0) -> Scene:
@@ -40,6 +47,8 @@ def describe_scenes() -> dict[str, str]:
         "corridor": "60 m straight corridor, smooth walls, two shallow door recesses, closed ends",
         "courtyard": "outdoor square 160 x 160 m: buildings, cars, trees, benches; open sky",
         "stairwell": "four floors joined by switchback stairs with landings; walk up and down",
+        "campus": "480 x 480 m campus, a 2 km loop: plaza, buildings entered by their doors, "
+        "stairs, look-alike rooms stacked, trees, cars, glass, a 70 m featureless underpass",
     }
 
 
@@ -48,4 +57,5 @@ _BUILDERS: dict[str, Callable[[np.random.Generator], Scene]] = {
     "corridor": corridor,
     "courtyard": courtyard,
     "stairwell": stairwell,
+    "campus": campus,
 }

@@ -106,8 +106,14 @@ class SceneBuilder:
     def box(self, lo, hi, mat: Material, yaw: float = 0.0, origin=(0.0, 0.0, 0.0)) -> None:
         self._parts.append((*box_mesh(lo, hi, yaw, origin), mat))
 
-    def cylinder(self, centre_xy, z0: float, z1: float, radius_m: float, mat: Material) -> None:
-        self._parts.append((*cylinder_mesh(centre_xy, z0, z1, radius_m), mat))
+    def cylinder(
+        self, centre_xy, z0: float, z1: float, radius_m: float, mat: Material, sides: int = 16
+    ) -> None:
+        self._parts.append((*cylinder_mesh(centre_xy, z0, z1, radius_m, sides), mat))
+
+    def mesh(self, vertices: np.ndarray, triangles: np.ndarray, mat: Material) -> None:
+        """Raw triangles (vertices [V, 3], triangles [F, 3] indexing them), e.g. leaf cards."""
+        self._parts.append((np.asarray(vertices, dtype=np.float64), np.asarray(triangles), mat))
 
     def wall(self, a, b, thickness_m, z0, z1, mat: Material, doors=(), door_height_m=2.2) -> None:
         """An axis-aligned wall whose centre line runs from a to b ([2] xy), with door gaps:
