@@ -11,7 +11,7 @@ from drivers.sim.scenes.primitives import (
     jitter_xy,
     jittered_material,
 )
-from drivers.sim.scenes.scene import CHECKER, NOISE, PLAIN, STRIPES, Scene
+from drivers.sim.scenes.scene import CHECKER, NOISE, PLAIN, STRIPES, Door, Scene
 
 # --- furniture (local frames: x along the front, the user side towards +y) ---------------------
 
@@ -124,7 +124,37 @@ def office(rng: np.random.Generator) -> Scene:
             (13, 3.2), (15.5, 3.2), (17, 4.8), (17, 7.5), (17, 10.2), (15, 12), (12.5, 12),  # C, E
             (10, 12), (7.5, 12), (5.5, 11), (5, 9.8), (5, 7.5)]  # D, back along the corridor
     # fmt: on
-    return b.build("office", closed_loop(path))
+    return b.build("office", closed_loop(path), doors=_office_doors())
+
+
+def _office_doors() -> tuple[Door, ...]:
+    """A leaf in each of the office's seven door gaps (the walls' doors above: 1.8 m wide,
+    2.2 m high, on the walls' centre lines). Each is hinged at the gap edge away from where the
+    walk turns next and swings 90 degrees into a room, clear of the furniture there; the walk
+    crosses every gap through its middle, 0.9 m from the open leaf."""
+    gap, clearance = 1.8, 0.01  # the leaf is 2 cm narrower than the gap and 3 cm lower
+    half_pi = np.pi / 2
+    # fmt: off
+    hinges = [  # hinge xy, closed direction (rad), swing (rad): the gaps they close
+        ((2.6, 6.5), 0.0, -half_pi),  # corridor | A, opens into A
+        ((17.9, 6.5), np.pi, half_pi),  # corridor | C, into C
+        ((4.1, 8.5), 0.0, half_pi),  # corridor | D, into D
+        ((17.9, 8.5), np.pi, -half_pi),  # corridor | E, into E
+        ((7.0, 2.3), half_pi, -half_pi),  # A | B, into B
+        ((14.0, 2.3), half_pi, -half_pi),  # B | C, into C
+        ((10.0, 12.9), -half_pi, -half_pi),  # E | D, into D
+    ]
+    # fmt: on
+    return tuple(
+        Door(
+            hinge_xyz_m=(x, y, clearance),
+            width_m=gap - 2 * clearance,
+            height_m=2.2 - 3 * clearance,
+            closed_yaw_rad=yaw,
+            swing_rad=swing,
+        )
+        for (x, y), yaw, swing in hinges
+    )
 
 
 def corridor(rng: np.random.Generator) -> Scene:
