@@ -151,7 +151,7 @@ def test_the_operators_body_shows_behind_the_lidar_only(crowd, walk):
         fractions.append(body.mean())
         behind.append(dirs[body] * hits.range_m[body, None])  # [B, 3] in the lidar frame
     points = np.vstack(behind)
-    assert len(points) > 0 and np.mean(fractions) < 0.05
+    assert 0.01 < np.mean(fractions) < 0.08  # the head and shoulders: a few per cent
     assert np.all(points[:, 0] < -0.15) and np.all(np.linalg.norm(points, axis=1) < 0.6)
 
 
