@@ -60,6 +60,8 @@ class TwinSource:
         self.settings = s = settings
         self.scene = make_scene(s.scene, s.seed)
         self.raycaster = Raycaster(self.scene)
+        # moving things and the operator's body: .cast(origins, dirs, t_s) (drivers.sim.actors)
+        self.actors = None
         self.trajectory = make_trajectory(self.scene.walk_path, s.motion, s.duration_s, s.seed)
         self.n_sweeps = int(round(s.duration_s / SWEEP_PERIOD_S))
         self.imu = simulate_imu(
@@ -110,6 +112,9 @@ class TwinSource:
                 rng,
                 T0_NS,
                 index=i,
+                errors=s.realism.lidar,
+                surface=self.scene.surface,
+                actors=self.actors,
             )
             window = [Tagged(Sensor.lidar, sweep)]
             window += self._imu_window(self.imu, Sensor.imu, t_a, t_b)
