@@ -190,6 +190,9 @@ def through_glass(
     returns (a glint); otherwise GLASS_LOSS of them are lost and the rest go on through, re-cast
     from GLASS_STEP_M beyond the pane (the range is the whole path), up to GLASS_MAX_PANES panes.
     """
+    on = np.flatnonzero((ret.face_id >= 0) & (surface[np.maximum(ret.face_id, 0)] == GLASS))
+    if not len(on):  # [G] the shots on glass
+        return ret
     r, face = ret.range_m.copy(), ret.face_id.copy()
     normal = ret.normal_world.copy()
     n = len(r)
@@ -197,7 +200,6 @@ def through_glass(
     last_pane = np.full(n, -np.inf)  # [N] range of the last pane passed
     first_pane = np.full(n, np.inf)
     cos_glint = np.cos(np.radians(GLASS_GLINT_DEG))
-    on = np.flatnonzero((face >= 0) & (surface[np.maximum(face, 0)] == GLASS))  # [G] indices
     for _ in range(GLASS_MAX_PANES):
         if not len(on):
             break
@@ -287,21 +289,43 @@ def edge_candidates(
     away) lands more than MIXED_MIN_STEP_M off the plane of this shot's surface, and this shot
     off the neighbour's (a step, not a slope or the ground at a grazing angle). Only a beam
     near such a step can straddle it; steps against nothing (the sky) cannot mix."""
-    a, b = slice(None, -CHANNELS), slice(CHANNELS, None)  # the pairs (k, k + 4)
-    points = origins + dirs * np.where(np.isfinite(range_m), range_m, 0.0)[:, None]  # [N, 3]
-
-    def off_plane(p: slice, q: slice) -> np.ndarray:  # q's range against p's plane, [N - 4]
-        n = normal_world[p]
-        along = np.einsum("ij,ij->i", n, dirs[q])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            predicted = np.einsum("ij,ij->i", n, points[p] - origins[q]) / along
-        return ~(np.abs(range_m[q] - predicted) <= MIXED_MIN_STEP_M)
-
-    step = np.isfinite(range_m[a]) & np.isfinite(range_m[b]) & off_plane(a, b) & off_plane(b, a)
-    out = np.zeros(len(range_m), dtype=bool)
-    out[a] |= step
-    out[b] |= step
+    out = np.zeros(len(range_m), dtype=np.bool_)
+    _edge_candidates(
+        np.ascontiguousarray(range_m, dtype=np.float64),
+        np.ascontiguousarray(normal_world, dtype=np.float64),
+        np.ascontiguousarray(origins, dtype=np.float64),
+        np.ascontiguousarray(dirs, dtype=np.float64),
+        CHANNELS,
+        MIXED_MIN_STEP_M,
+        out,
+    )
     return out
+
+
+@nb.njit(cache=True)
+def _off_plane(p: int, q: int, r, normal, origins, dirs, step_m: float) -> bool:
+    """Shot q's range is more than step_m off the plane of shot p's surface."""
+    along, dist = 0.0, 0.0
+    for j in range(3):
+        point = origins[p, j] + dirs[p, j] * r[p]
+        along += normal[p, j] * dirs[q, j]
+        dist += normal[p, j] * (point - origins[q, j])
+    if along == 0.0:
+        return True
+    return not abs(r[q] - dist / along) <= step_m
+
+
+@nb.njit(cache=True)
+def _edge_candidates(r, normal, origins, dirs, lag: int, step_m: float, out) -> None:
+    for a in range(len(r) - lag):
+        b = a + lag
+        if not (np.isfinite(r[a]) and np.isfinite(r[b])):
+            continue
+        if _off_plane(a, b, r, normal, origins, dirs, step_m) and _off_plane(
+            b, a, r, normal, origins, dirs, step_m
+        ):
+            out[a] = True
+            out[b] = True
 
 
 def mixed_ranges(
