@@ -5,7 +5,10 @@ device (data/mid360_fourier.npz, see data/NOTICE.md): four channels fire togethe
 points/s. Returns follow the datasheet: range noise, a 0.1 m blind zone, and a reach that
 depends on reflectivity (40 m at 10 %, 70 m at 80 %), with the Lambertian cosine so grazing
 returns drop out, and past 75 degrees of incidence they fade out entirely. Intensity is the
-calibrated reflectivity Livox reports (0-150 for diffuse).
+calibrated reflectivity Livox reports (0-150 for diffuse). The real unit's further errors
+(range noise by range and reflectivity, angular noise, mixed points at edges, false returns,
+glass, dark surfaces) and the moving things in the scene are switched by realism.LidarErrors and
+modelled in lidar_errors.py.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from drivers.frames import LidarSweep
+from drivers.sim import lidar_errors as le
+from drivers.sim.realism import LidarErrors
 
 PATTERN_FILE = Path(__file__).parent / "data" / "mid360_fourier.npz"
 
@@ -78,6 +83,9 @@ class LidarModel:
         return self.reach_10pct_m * (np.maximum(reflectivity, 1e-6) / 0.1) ** gamma
 
 
+NO_ERRORS = LidarErrors()  # the ideal model: every error switch off
+
+
 def simulate_sweep(
     pattern: Mid360Pattern,
     model: LidarModel,
@@ -89,21 +97,38 @@ def simulate_sweep(
     rng: np.random.Generator,
     t0_ns: int = 0,
     index: int = 0,
+    errors: LidarErrors = NO_ERRORS,
+    surface: np.ndarray | None = None,  # [F] the scene's DIFFUSE / GLASS kinds (for errors.glass)
+    actors=None,  # .cast(origins [N, 3], dirs [N, 3], t_s [N]) -> (range [N], normal [N, 3],
+    # albedo [N]): moving things and the operator's body (drivers.sim.actors)
 ) -> LidarSweep:
-    """One sweep from t_start_s (sim time) lasting duration_s, each point from its own pose."""
+    """One sweep from t_start_s (sim time) lasting duration_s, each point from its own pose.
+
+    The error models (lidar_errors.py) draw from their own generator, derived from rng without
+    drawing from it: with every switch off the sweep is exactly the ideal model's."""
     k0 = int(round(t_start_s * pattern.point_rate_hz / 4)) * 4
     n = int(round(duration_s * pattern.point_rate_hz / 4)) * 4
     t_s, dirs, channel = pattern.fire(k0, n)
     T = pose_at(t_s)  # [n, 4, 4]
-    dirs_world = np.einsum("nij,nj->ni", T[:, :3, :3], dirs)
-    hits = raycaster.cast(T[:, :3, 3], dirs_world)
+    origins = T[:, :3, 3]  # [n, 3]
+    erng = le.derived_rng(rng, k0)
+    beam = dirs  # [n, 3] where each beam really goes, lidar frame
+    if errors.angular_noise_deg > 0:
+        beam = le.perturb_directions(dirs, errors.angular_noise_deg, erng)
+    dirs_world = np.einsum("nij,nj->ni", T[:, :3, :3], beam)
+    hits = raycaster.cast(origins, dirs_world)
+    ret = le.Returns(hits.range_m, hits.face_id, hits.normal_world)
+    if errors.glass and surface is not None:
+        ret = le.through_glass(ret, raycaster.cast, surface, origins, dirs_world, erng)
+    if actors is not None:
+        ret = le.nearer_actors(ret, actors.cast(origins, dirs_world, t_s))
 
-    ok = np.isfinite(hits.range_m) & (hits.range_m > model.blind_zone_m)
-    face = np.where(ok, hits.face_id, 0)
-    points_world = T[:, :3, 3] + dirs_world * np.where(ok, hits.range_m, 0.0)[:, None]
-    albedo = albedo_at(face, points_world).mean(axis=1)  # grey reflectivity
-    cos_inc = np.abs(np.einsum("ij,ij->i", hits.normal_world, dirs_world))
-    ok &= hits.range_m <= model.reach_m(albedo * cos_inc)
+    ok = np.isfinite(ret.range_m) & (ret.range_m > model.blind_zone_m)
+    face = np.where(ok & (ret.face_id >= 0), ret.face_id, 0)
+    points_world = origins + dirs_world * np.where(ok, ret.range_m, 0.0)[:, None]
+    albedo = ret.reflectivity(albedo_at(face, points_world).mean(axis=1))  # grey reflectivity
+    cos_inc = np.abs(np.einsum("ij,ij->i", ret.normal_world, dirs_world))
+    ok &= ret.range_m <= model.reach_m(albedo * cos_inc)
     grazing = np.clip(
         (np.degrees(np.arccos(np.clip(cos_inc, 0.0, 1.0))) - model.grazing_start_deg)
         / (90.0 - model.grazing_start_deg),
@@ -111,9 +136,25 @@ def simulate_sweep(
         1.0,
     )
     ok &= rng.random(n) >= np.maximum(model.random_dropout, grazing)
+    if errors.dark_dropout:
+        ok &= ~le.dark_dropout(albedo, erng)
 
-    r = hits.range_m[ok] + rng.normal(0.0, model.range_noise_m, ok.sum())
+    range_m = ret.range_m  # [n] before noise
+    if errors.beam_divergence_deg > 0:
+        range_m = le.mix_edges(
+            range_m, ok, ret.normal_world, albedo * cos_inc, origins, dirs_world, t_s,
+            errors.beam_divergence_deg,
+            le.scene_caster(raycaster, albedo_at, actors), erng,
+        )  # fmt: skip
+    sigma = model.range_noise_m
+    if errors.range_noise_model:
+        sigma = le.range_sigma_m(range_m[ok], albedo[ok], cos_inc[ok])
+    r = range_m[ok] + rng.normal(0.0, sigma, ok.sum())
     intensity = np.clip(albedo[ok] * 150.0 + rng.normal(0.0, 1.0, ok.sum()), 0.0, 150.0)
+    if errors.false_return_rate > 0:
+        ok, r, intensity = le.add_false_returns(
+            ok, r, intensity, ret.range_m, model.blind_zone_m, errors.false_return_rate, erng
+        )
     t_sweep_s = k0 / pattern.point_rate_hz
     return LidarSweep(
         t_ns=t0_ns + int(round(t_sweep_s * 1e9)),

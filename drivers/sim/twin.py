@@ -16,6 +16,7 @@ import numpy as np
 
 from drivers.frames import CameraFrame, ImuSample
 from drivers.sessions.manifest import Calibration, CameraCalibration, SensorInfo
+from drivers.sim.actors import make_actors
 from drivers.sim.camera import CameraModel, encode_jpeg, render
 from drivers.sim.imu import EXTERNAL_IMU, ICM40609, T_LIDAR_IMU_MID360, simulate_imu
 from drivers.sim.lidar import LidarModel, Mid360Pattern, simulate_sweep
@@ -68,6 +69,10 @@ class TwinSource:
             s.duration_s,
             s.seed,
             step_vibration_mps2=errors.imu.step_vibration_mps2,
+        )
+        # people, doors and the operator's own body, cast per ray at its time (None: nothing)
+        self.actors = make_actors(
+            self.scene, self.trajectory, errors.dynamics, errors.lidar.operator_body, s.seed
         )
         self.n_sweeps = int(round(s.duration_s / SWEEP_PERIOD_S))
         # the unit's true calibration and clocks: the sensors see these, session.json says
@@ -136,6 +141,9 @@ class TwinSource:
                 rng,
                 T0_NS,
                 index=i,
+                errors=s.realism.lidar,
+                surface=self.scene.surface,
+                actors=self.actors,
             )
             window = [Tagged(Sensor.lidar, sweep)]
             window += self._imu_window(self.imu, Sensor.imu, t_a, t_b)
