@@ -228,13 +228,12 @@ def through_glass(
 
 def nearer_actors(
     ret: Returns,
-    actor_hits: tuple[np.ndarray, np.ndarray, np.ndarray],  # actors.cast(...): range [N] (inf:
-    # none), normal_world [N, 3], albedo [N]
+    actor_hits,  # actors.ActorHits: range_m [N] (inf: none), normal_world [N, 3], albedo [N]
 ) -> Returns:
     """Each shot ends on the nearer of the scene and the actors (people, doors, the operator's
     body). A shot lost in glass still returns from an actor in front of the pane; an actor seen
     through glass keeps the glass's loss of signal."""
-    a_range, a_normal, a_albedo = actor_hits
+    a_range, a_normal, a_albedo = actor_hits.range_m, actor_hits.normal_world, actor_hits.albedo
     limit = ret.range_m if ret.stop_m is None else np.minimum(ret.range_m, ret.stop_m)
     win = a_range < limit  # [N]
     if not win.any():

@@ -11,6 +11,7 @@ import pytest
 
 from drivers.frames import LidarSweep
 from drivers.sim import lidar_errors as le
+from drivers.sim.actors import ActorHits
 from drivers.sim.lidar import LidarModel, Mid360Pattern, simulate_sweep
 from drivers.sim.realism import LidarErrors, realism_profile
 from drivers.sim.scenes.primitives import Material, SceneBuilder
@@ -313,7 +314,7 @@ class Balls:
         self.balls = balls
         self.calls: list[int] = []
 
-    def cast(self, origins, dirs, t_s):  # [N, 3], [N, 3], [N] -> range [N], normal [N, 3], albedo
+    def cast(self, origins, dirs, t_s) -> ActorHits:  # [N, 3], [N, 3], [N]
         assert origins.shape == dirs.shape == (len(t_s), 3)
         self.calls.append(len(t_s))
         best = np.full(len(dirs), np.inf)
@@ -326,7 +327,7 @@ class Balls:
             hit = (disc > 0) & (t > 0) & (t < best)
             best[hit], albedo[hit] = t[hit], a
             normal[hit] = (oc[hit] + dirs[hit] * t[hit, None]) / radius
-        return best, normal, albedo
+        return ActorHits(best, normal, albedo, np.where(np.isfinite(best), 1, 0).astype(np.uint8))
 
 
 def test_actors_return_in_front_of_the_scene(pattern, cast):
@@ -335,7 +336,7 @@ def test_actors_return_in_front_of_the_scene(pattern, cast):
     s = sweeps(pattern, scene, OFF, 3, actors=balls)
     assert balls.calls == [20_000] * 3
     r, d, hits = truth(scene, s)
-    ball_r, _, _ = balls.cast(np.zeros_like(d), d, np.zeros(len(d)))
+    ball_r = balls.cast(np.zeros_like(d), d, np.zeros(len(d))).range_m
     front = np.isfinite(ball_r) & (ball_r < hits.range_m) & (ball_r < 5.0)
     assert front.sum() > 20
     assert np.all(np.abs(r[front] - ball_r[front]) < 0.1)  # on the ball, not the wall at 30 m
@@ -354,7 +355,7 @@ def test_actors_and_glass(pattern, cast):
         s = sweeps(pattern, cast["room"], errors, 3, at=at, actors=balls)
         r = np.linalg.norm(s.xyz_m, axis=1)
         d = s.xyz_m / r[:, None]
-        ball_r, _, _ = balls.cast(np.tile(at, (len(d), 1)), d, np.zeros(len(d)))
+        ball_r = balls.cast(np.tile(at, (len(d), 1)), d, np.zeros(len(d))).range_m
         on_front = np.isfinite(ball_r) & (ball_r < 3.0)
         on_behind = np.isfinite(ball_r) & (ball_r > 3.0)
         assert on_front.sum() > 20 and np.all(np.abs(r[on_front] - ball_r[on_front]) < 0.1)
@@ -375,7 +376,7 @@ def test_the_twin_passes_its_realism_to_the_lidar():
             scene="corridor", duration_s=0.1, camera_rate_hz=0.0, realism=realism_profile(realism)
         )
         source = TwinSource(settings)
-        assert source.actors is None  # the integrator's hook (drivers.sim.actors)
+        assert (source.actors is None) == (realism == "ideal")  # people, doors, the operator
         return next(f.frame for f in source.frames() if f.sensor == Sensor.lidar)
 
     ideal, datasheet = first_sweep("ideal"), first_sweep("datasheet")
