@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import resource
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,8 +69,9 @@ class KissRun:
     version: str
 
 
-def run_kiss_icp(sweeps: list[LidarSweep]) -> KissRun:
-    """kiss-icp at its default settings, deskewing with per-point times when sweeps have them."""
+def run_kiss_icp(sweeps: Iterable[LidarSweep]) -> KissRun:
+    """kiss-icp at its default settings, deskewing with per-point times when sweeps have them
+    (any iterable: a stream of sweeps is never held whole)."""
     from importlib.metadata import version
 
     from kiss_icp.config import load_config

@@ -6,6 +6,18 @@ ATE (absolute trajectory error)
     translation errors of the matched poses give the RMSE and the maximum, in metres. Computed
     with the ``evo`` library (optional ``bench`` dependency).
 
+End-to-end drift
+    What a long walk's last pose is off by when the estimate starts where the truth starts.
+    Each estimated pose is matched to the reference pose nearest in time (within ``max_dt_s``);
+    the matched pairs of the first ``align_s`` seconds give one rigid transform (R, t) into the
+    reference's world: R is the mean of the pairs' R_ref_i @ R_est_i^T projected onto SO(3),
+    t = mean(p_ref_i - R @ p_est_i). R comes from the orientations, so a start standing still
+    aligns as well as a moving one. Then, for the
+    aligned positions: the final error ``end_m`` = |p_est[-1] - p_ref[-1]|, as a percentage of
+    the path walked (the sum of the reference's steps between matched poses), the final
+    vertical error ``z_end_m`` (signed, estimate minus reference, the world's z) and the
+    largest |z error| along the way, ``z_max_m``.
+
 Map sharpness (needs no ground truth)
     The scans are transformed into the world with the poses under test and merged into one
     map; misregistered poses smear surfaces, which makes the map thicker and its entropy higher.
@@ -42,6 +54,16 @@ _CHUNK = 4096  # sample points per neighbour query, bounds the memory of the fla
 class AteResult:
     rmse_m: float
     max_m: float
+    n_matched: int
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    end_m: float  # |final position error| after aligning the first align_s seconds
+    end_pct: float  # end_m as a percentage of the path length
+    path_m: float  # the reference's path length over the matched poses
+    z_end_m: float  # final z error, estimate minus reference
+    z_max_m: float  # largest |z error|
     n_matched: int
 
 
@@ -87,6 +109,59 @@ def ate_rmse(
         rmse_m=float(ape.get_statistic(metrics.StatisticsType.rmse)),
         max_m=float(ape.get_statistic(metrics.StatisticsType.max)),
         n_matched=int(ref.num_poses),
+    )
+
+
+def associate(
+    t_est_s: np.ndarray, t_ref_s: np.ndarray, max_dt_s: float = 0.01
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each estimate stamp, the nearest reference stamp within max_dt_s -> the indices of
+    the matched pairs (est [K], ref [K]). t_ref_s must be sorted."""
+    t_est_s, t_ref_s = np.asarray(t_est_s, dtype=np.float64), np.asarray(t_ref_s, np.float64)
+    if len(t_ref_s) == 0 or len(t_est_s) == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    hi = np.clip(np.searchsorted(t_ref_s, t_est_s), 1, len(t_ref_s) - 1)
+    lo = hi - 1
+    nearest = np.where(np.abs(t_ref_s[lo] - t_est_s) <= np.abs(t_ref_s[hi] - t_est_s), lo, hi)
+    if len(t_ref_s) == 1:
+        nearest = np.zeros(len(t_est_s), dtype=np.intp)
+    ok = np.abs(t_ref_s[nearest] - t_est_s) <= max_dt_s
+    return np.flatnonzero(ok), nearest[ok]
+
+
+def end_drift(
+    t_est_s: np.ndarray,  # [N]
+    T_world_est: np.ndarray,  # [N, 4, 4]
+    t_ref_s: np.ndarray,  # [M], sorted
+    T_world_ref: np.ndarray,  # [M, 4, 4]
+    align_s: float = 5.0,
+    max_dt_s: float = 0.01,
+) -> DriftResult:
+    """End-to-end drift of an estimate aligned to the reference on its first align_s seconds
+    (see the module's docstring). Raises ValueError when no poses match in time."""
+    i_est, i_ref = associate(t_est_s, t_ref_s, max_dt_s)
+    if len(i_est) == 0:
+        raise ValueError("no estimated pose is within max_dt_s of a reference pose")
+    T_est = np.asarray(T_world_est, dtype=np.float64)[i_est]  # [K, 4, 4]
+    T_ref = np.asarray(T_world_ref, dtype=np.float64)[i_ref]
+    t = np.asarray(t_est_s, dtype=np.float64)[i_est]
+    first = t <= t[0] + align_s
+    R_pairs = T_ref[first, :3, :3] @ T_est[first, :3, :3].transpose(0, 2, 1)  # [F, 3, 3]
+    U, _, Vt = np.linalg.svd(R_pairs.mean(axis=0))
+    R = U @ np.diag([1.0, 1.0, np.linalg.det(U @ Vt)]) @ Vt  # the rotation nearest the mean
+    p_ref = T_ref[:, :3, 3]
+    p_est = T_est[:, :3, 3] @ R.T  # [K, 3] rotated into the reference's world
+    p_est += (p_ref[first] - p_est[first]).mean(axis=0)
+    err = p_est - p_ref
+    path = float(np.linalg.norm(np.diff(p_ref, axis=0), axis=1).sum())
+    end = float(np.linalg.norm(err[-1]))
+    return DriftResult(
+        end_m=end,
+        end_pct=100.0 * end / path if path > 0 else float("nan"),
+        path_m=path,
+        z_end_m=float(err[-1, 2]),
+        z_max_m=float(np.abs(err[:, 2]).max()),
+        n_matched=len(i_est),
     )
 
 

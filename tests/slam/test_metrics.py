@@ -166,3 +166,32 @@ def test_ate_of_a_trajectory_that_never_moves_does_not_crash():
     T_off[:, 0, 3] = 0.1  # a constant offset: removed by aligning the first poses
     t = np.arange(10.0)
     assert ate_rmse(t, T_off, t, T).rmse_m < 1e-9
+
+
+def test_end_drift_of_a_moved_copy_is_zero_and_a_late_offset_is_measured():
+    from slam.metrics import end_drift
+
+    t, T = helix(300)  # 30 s
+    moved = rigid(4) @ T
+    d = end_drift(t, moved, t, T, align_s=5.0)
+    assert d.end_m < 1e-9 and abs(d.z_end_m) < 1e-9 and d.n_matched == 300
+    path = np.linalg.norm(np.diff(T[:, :3, 3], axis=0), axis=1).sum()
+    assert d.path_m == pytest.approx(path)
+
+    drifted = T.copy()
+    drifted[:, 2, 3] += np.clip(t - t[0] - 10.0, 0.0, None) * 0.1  # up after 10 s: 2 m at the end
+    d = end_drift(t, rigid(4) @ drifted, t, T, align_s=5.0)
+    assert d.z_end_m == pytest.approx(1.99, abs=1e-6) and d.z_max_m == pytest.approx(1.99, abs=1e-6)
+    assert d.end_m == pytest.approx(1.99, abs=1e-6)
+    assert d.end_pct == pytest.approx(100 * 1.99 / path)
+
+
+def test_end_drift_aligns_a_start_standing_still_by_orientation():
+    from slam.metrics import end_drift
+
+    t = 100.0 + 0.1 * np.arange(200)
+    pos = np.zeros((200, 3))
+    pos[60:, 0] = np.linspace(0.0, 20.0, 140)  # stands still for 6 s, then walks 20 m along x
+    T = make_poses(np.tile(np.eye(3), (200, 1, 1)), pos)
+    d = end_drift(t, rigid(7) @ T, t + 0.004, T, align_s=5.0)  # stamps 4 ms apart still match
+    assert d.end_m < 1e-9 and d.path_m == pytest.approx(20.0)

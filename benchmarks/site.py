@@ -1,0 +1,410 @@
+"""The site part of `scanner bench`: ours, kiss-icp and rko_lio on long twin walks with a real
+unit's errors (the `datasheet` realism profile), against the truth.
+
+Sequences: the campus (a 30-minute walk) and the courtyard (60 s), each a twin session (lidar and
+IMU, camera off) generated once and cached under a name that carries the realism profile.
+
+Each method runs in its own process (multiprocessing, spawn), fed by streaming the session
+(SessionSource: one sweep at a time, never the whole recording in memory), so that its peak
+resident memory is its own: VmHWM of that process (the high-water mark of its address space; a
+spawned child's ru_maxrss would start from the parent's peak). The methods:
+
+* scanner LIO: slam.pipeline.run_lio with the scanner's config, after a warm-up on the first
+  700 frames in the same process (numba loads its kernels); poses at each sweep's middle.
+* kiss-icp (lidar only): its default config, deskewing with the per-point times; poses at the
+  sweep's end (benchmarks.balm.run_kiss_icp).
+* rko_lio (PRBonn's LiDAR-inertial odometry, pip `rko-lio`): its default LIOConfig; the base
+  frame is the lidar's, so its poses are T_world_lidar; the IMU samples go in with
+  extrinsic_imu2base = the session's T_lidar_imu (rko_lio adds the lever-arm terms), in m/s^2
+  and rad/s, stamped in ns; each sweep goes in with absolute per-point ns stamps once every IMU
+  sample before the sweep's end is in (its own Sequencer's order); poses at the sweep's last
+  point. Without its initialization_phase its world is the first scan's frame (no gravity
+  alignment): the metrics align rigidly, so that does not matter.
+
+Columns: ATE RMSE and max (SE(3) alignment over the whole walk, slam.metrics.ate_rmse); the
+end-to-end drift (slam.metrics.end_drift: aligned on the first 5 s, the final position error as
+% of the distance walked) and the Z drift (final z error, and the largest |z error|, same
+alignment); points/s (the session's points over the method's own processing time, reading the
+session excluded); peak RSS in MB (and, in brackets, the RSS when processing started: imports,
+the warm-up). Each method's trajectory is written as TUM beside the table.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+from drivers.frames import ImuSample, LidarSweep
+from drivers.sessions.manifest import read_manifest
+from drivers.sessions.replay import SessionSource
+from drivers.sessions.trajectory import read_tum, write_tum
+from drivers.source import Sensor
+from slam.config import OdometryConfig
+from slam.metrics import ate_rmse, end_drift
+
+log = logging.getLogger(__name__)
+
+METHODS = ("scanner-lio", "kiss-icp", "rko-lio")
+ALIGN_S = 5.0  # the end-to-end drift aligns the first seconds
+WARMUP_FRAMES = 700  # ours: ~3 s of lidar and IMU, past the LIO's initialisation
+
+
+@dataclass(frozen=True)
+class SiteSequence:
+    scene: str
+    duration_s: float
+    motion: str = "walk"
+    seed: int = 0
+
+
+SEQUENCES = (SiteSequence("campus", 1800.0), SiteSequence("courtyard", 60.0))
+
+
+@dataclass(frozen=True)
+class MethodRun:
+    """What one method's process hands back."""
+
+    method: str  # its name and version, as the table shows it
+    t_s: np.ndarray  # [N] pose times, the recording's clock
+    T_world_lidar: np.ndarray  # [N, 4, 4]
+    n_points: int  # points fed
+    wall_s: float  # the method's own processing time
+    peak_rss_mb: float  # VmHWM of its process
+    start_rss_mb: float  # VmRSS when processing started
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SiteRow:
+    sequence: str
+    method: str
+    ate_m: float
+    ate_max_m: float
+    drift_pct: float
+    drift_m: float
+    z_end_m: float
+    z_max_m: float
+    path_m: float
+    points_per_s: float
+    realtime_factor: float
+    peak_rss_mb: float
+    start_rss_mb: float
+    note: str = ""
+
+
+def site_session(
+    cache_dir: Path, seq: SiteSequence, realism: str, note: Callable[[str], None] = log.info
+) -> Path:
+    """The cached session for a sequence under a realism profile, generated on first use (into
+    a .partial folder renamed when complete, so an interrupted generation is not taken)."""
+    from drivers.sim.generate import SimSettings, generate_session
+    from drivers.sim.realism import realism_profile
+
+    profile = realism_profile(realism)  # ValueError for an unknown name, before any work
+    name = f"{seq.scene}-{seq.motion}-{seq.duration_s:g}s-{realism}-seed{seq.seed}"
+    path = cache_dir / name
+    if (path / "ground_truth.tum").exists():
+        return path
+    partial = cache_dir / f"{name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    note(f"generating {name} (once; cached in {cache_dir}) ...")
+    last = [0]
+
+    def progress(fraction: float) -> None:
+        if int(10 * fraction) > last[0]:
+            last[0] = int(10 * fraction)
+            note(f"  {name}: {10 * last[0]} %")
+
+    generate_session(
+        partial,
+        SimSettings(
+            scene=seq.scene,
+            seed=seq.seed,
+            duration_s=seq.duration_s,
+            motion=seq.motion,
+            camera_rate_hz=0.0,
+            realism=profile,
+        ),
+        progress if seq.duration_s >= 120 else None,
+    )
+    shutil.rmtree(path, ignore_errors=True)
+    partial.rename(path)
+    return path
+
+
+def _rss_mb(field: str) -> float:
+    """VmHWM or VmRSS of this process, MB (0 where /proc is not there)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def _frames(session: Path) -> Iterator:
+    return SessionSource(session, sensors=(Sensor.lidar, Sensor.imu)).frames()
+
+
+def _sweeps(session: Path) -> Iterator[LidarSweep]:
+    for tagged in SessionSource(session, sensors=(Sensor.lidar,)).frames():
+        yield tagged.frame
+
+
+class _Counted:
+    """Sweeps passed through, their points counted."""
+
+    def __init__(self, sweeps: Iterable[LidarSweep]) -> None:
+        self.sweeps, self.n_points = sweeps, 0
+
+    def __iter__(self) -> Iterator[LidarSweep]:
+        for s in self.sweeps:
+            self.n_points += len(s)
+            yield s
+
+
+def _run_ours(session: Path, config: OdometryConfig) -> MethodRun:
+    from slam.pipeline import run_lio
+
+    T_lidar_imu = np.array(read_manifest(session).calibration.T_lidar_imu)
+    quiet = logging.getLogger("slam")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the cut-off warm-up's last sweep has no IMU after it
+    try:
+        run_lio(islice(_frames(session), WARMUP_FRAMES), config, T_lidar_imu, map_voxel_m=None)
+    finally:
+        quiet.setLevel(level)
+    start = _rss_mb("VmRSS")
+    lio = run_lio(_frames(session), config, T_lidar_imu, map_voxel_m=None)
+    return MethodRun(
+        "scanner LIO",
+        lio.t_s,
+        lio.T_world_lidar,
+        lio.n_points_in,
+        lio.wall_s,
+        _rss_mb("VmHWM"),
+        start,
+        f"{lio.n_degenerate} degenerate sweeps",
+    )
+
+
+def _run_kiss(session: Path) -> MethodRun:
+    from benchmarks.balm import run_kiss_icp
+
+    start = _rss_mb("VmRSS")
+    sweeps = _Counted(_sweeps(session))
+    k = run_kiss_icp(sweeps)
+    return MethodRun(
+        f"kiss-icp {k.version}",
+        k.t_s,
+        k.T_world_lidar,
+        sweeps.n_points,
+        k.wall_s,
+        _rss_mb("VmHWM"),
+        start,
+        "lidar only, default config, deskew",
+    )
+
+
+def _run_rko(session: Path) -> MethodRun:
+    from importlib.metadata import version
+
+    from rko_lio import LIO
+    from rko_lio.config import LIOConfig
+    from scipy.spatial.transform import Rotation
+
+    T_lidar_imu = np.array(read_manifest(session).calibration.T_lidar_imu)  # imu -> base
+    lio = LIO(LIOConfig())  # its defaults
+    start = _rss_mb("VmRSS")
+    pending: collections.deque[LidarSweep] = collections.deque()
+    wall = 0.0
+    n_points = dropped = 0
+
+    def register(s: LidarSweep) -> None:
+        nonlocal wall, n_points, dropped
+        n_points += len(s)
+        stamps = s.t_ns + np.round(s.point_dt_s.astype(np.float64) * 1e9).astype(np.int64)
+        t0 = time.perf_counter()
+        try:
+            lio.register_scan(s.xyz_m, stamps)
+        except Exception as exc:  # rko_lio's InputError (too few points): it drops the scan
+            dropped += 1
+            log.debug("rko_lio dropped sweep %d: %s", s.index, exc)
+        wall += time.perf_counter() - t0
+
+    for tagged in _frames(session):
+        frame = tagged.frame
+        if isinstance(frame, LidarSweep):
+            if frame.point_dt_s is None or len(frame) == 0:
+                continue
+            pending.append(frame)
+            continue
+        assert isinstance(frame, ImuSample)
+        while pending and pending[0].end_ns <= frame.t_ns:  # all IMU before its end is in
+            register(pending.popleft())
+        t0 = time.perf_counter()
+        lio.add_imu_measurement(frame.accel_mps2, frame.gyro_radps, frame.t_ns, T_lidar_imu)
+        wall += time.perf_counter() - t0
+    while pending:
+        register(pending.popleft())
+
+    t_ns, poses = lio.poses_with_timestamps()
+    q = np.asarray(poses, dtype=np.float64).reshape(-1, 7)  # x y z qx qy qz qw
+    T = np.tile(np.eye(4), (len(q), 1, 1))
+    T[:, :3, :3] = Rotation.from_quat(q[:, 3:]).as_matrix()
+    T[:, :3, 3] = q[:, :3]
+    return MethodRun(
+        f"rko_lio {version('rko-lio')}",
+        np.asarray(t_ns, dtype=np.float64) * 1e-9,
+        T,
+        n_points,
+        wall,
+        _rss_mb("VmHWM"),
+        start,
+        "default config" + (f", {dropped} sweeps dropped" if dropped else ""),
+    )
+
+
+def run_method(method: str, session: Path, config: OdometryConfig) -> MethodRun:
+    """One method on one session, in this process (run_site calls it in a fresh one)."""
+    if method == "scanner-lio":
+        return _run_ours(session, config)
+    if method == "kiss-icp":
+        return _run_kiss(session)
+    if method == "rko-lio":
+        os.dup2(2, 1)  # its C++ core prints to stdout (and its profile at exit): to stderr
+        return _run_rko(session)
+    raise ValueError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
+
+
+def run_method_isolated(method: str, session: Path, config: OdometryConfig) -> MethodRun:
+    """run_method in a fresh spawned process: its memory is its own."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(run_method, method, session, config).result()
+
+
+def _row(sequence: str, run: MethodRun, t_gt: np.ndarray, T_gt: np.ndarray, span_s: float):
+    ate = ate_rmse(run.t_s, run.T_world_lidar, t_gt, T_gt)
+    drift = end_drift(run.t_s, run.T_world_lidar, t_gt, T_gt, align_s=ALIGN_S)
+    return SiteRow(
+        sequence,
+        run.method,
+        ate.rmse_m,
+        ate.max_m,
+        drift.end_pct,
+        drift.end_m,
+        drift.z_end_m,
+        drift.z_max_m,
+        drift.path_m,
+        run.n_points / run.wall_s if run.wall_s > 0 else float("nan"),
+        span_s / run.wall_s if run.wall_s > 0 else float("nan"),
+        run.peak_rss_mb,
+        run.start_rss_mb,
+        run.note,
+    )
+
+
+def _failed(sequence: str, method: str, why: str) -> SiteRow:
+    nan = float("nan")
+    return SiteRow(sequence, method, *([nan] * 11), note=f"failed: {why}")
+
+
+def run_site(
+    config: OdometryConfig,
+    out: Path,
+    cache: Path,
+    note: Callable[[str], None] = log.info,
+    *,
+    sequences: Sequence[SiteSequence] = SEQUENCES,
+    realism: str = "datasheet",
+    methods: Sequence[str] = METHODS,
+) -> list[SiteRow]:
+    """Every method on every sequence (generated under `realism` and cached in `cache`) ->
+    the rows; the table goes to `out` (markdown) and each trajectory beside it, as
+    <out stem>.<scene>-<seconds>s-<realism>.<method>.tum."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows: list[SiteRow] = []
+    for seq in sequences:
+        session = site_session(cache, seq, realism, note)
+        label = f"{seq.scene}-{seq.duration_s:g}s-{realism}"
+        t_gt, T_gt = read_tum(session / "ground_truth.tum")
+        span_s = float(t_gt[-1] - t_gt[0])
+        for method in methods:
+            note(f"site {label}: {method} ...")
+            try:
+                run = run_method_isolated(method, session, config)
+            except Exception as exc:  # one method's crash (BrokenProcessPool too) is its row
+                log.exception("site %s: %s failed", label, method)
+                rows.append(_failed(label, method, f"{type(exc).__name__}: {exc}"))
+                continue
+            write_tum(out.with_suffix(f".{label}.{method}.tum"), run.t_s, run.T_world_lidar)
+            rows.append(_row(label, run, t_gt, T_gt, span_s))
+            r = rows[-1]
+            note(
+                f"  {r.method}: ATE {r.ate_m:.3f} m, drift {r.drift_pct:.2f} %, "
+                f"{r.points_per_s / 1e6:.2f}M points/s, peak {r.peak_rss_mb:.0f} MB"
+            )
+    out.write_text(format_site_table(rows, realism))
+    return rows
+
+
+def format_site_table(rows: Sequence[SiteRow], realism: str = "datasheet") -> str:
+    lines = [
+        f"Realism profile `{realism}`. Drift: aligned on the first {ALIGN_S:g} s, the final "
+        "position error as % of the distance walked; Z: final z error / largest |z error|. "
+        "Peak RSS of each method's own process (in brackets: when its processing started).",
+        "",
+        "| sequence | method | ATE RMSE [m] | ATE max [m] | drift [%] | end error [m] "
+        "| Z end [m] | Z max [m] | points/s | x real time | peak RSS [MB] | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        seq = f"{r.sequence} ({r.path_m:.0f} m)" if np.isfinite(r.path_m) else r.sequence
+        lines.append(
+            f"| {seq} | {r.method} | {r.ate_m:.3f} | {r.ate_max_m:.3f} | {r.drift_pct:.2f} | "
+            f"{r.drift_m:.3f} | {r.z_end_m:+.3f} | {r.z_max_m:.3f} | "
+            f"{r.points_per_s / 1e6:.2f}M | {r.realtime_factor:.1f} | "
+            f"{r.peak_rss_mb:.0f} ({r.start_rss_mb:.0f}) | {r.note} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import argparse
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--scene", action="append", help="scene (repeat); default campus, courtyard"
+    )
+    parser.add_argument("--duration", type=float, help="seconds per sequence (default: each's)")
+    parser.add_argument("--realism", default="datasheet")
+    parser.add_argument("--method", action="append", choices=METHODS)
+    parser.add_argument("--out", type=Path, default=Path("out/bench_site.md"))
+    parser.add_argument("--cache", type=Path, default=Path("out/cache/twin"))
+    a = parser.parse_args()
+    chosen = [s for s in SEQUENCES if not a.scene or s.scene in a.scene]
+    chosen += [SiteSequence(n, 60.0) for n in a.scene or () if n not in {s.scene for s in chosen}]
+    if a.duration:
+        chosen = [SiteSequence(s.scene, a.duration, s.motion, s.seed) for s in chosen]
+    site_rows = run_site(
+        OdometryConfig(),
+        a.out,
+        a.cache,
+        sequences=chosen,
+        realism=a.realism,
+        methods=a.method or METHODS,
+    )
+    print(format_site_table(site_rows, a.realism))
