@@ -80,7 +80,6 @@ class TwinSource:
         self.unit = SimulatedUnit.draw(
             errors.timing, s.seed, T_LIDAR_IMU_MID360, T_LIDAR_EXTERNAL_IMU, T_LIDAR_CAMERA
         )
-        imu_errors = errors.imu if errors.imu != type(errors.imu)() else None
         self.imu = simulate_imu(
             self.trajectory,
             self.unit.T_lidar_imu,
@@ -88,7 +87,7 @@ class TwinSource:
             IMU_RATE_HZ,
             ICM40609,
             s.seed,
-            errors=imu_errors,
+            errors=errors.imu,
         )
         self.external_imu = (
             simulate_imu(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from drivers.sim.scenes.primitives import Material, SceneBuilder, jittered_material
+from drivers.sim.scenes.primitives import Material, SceneBuilder, bench, jittered_material
 from drivers.sim.scenes.scene import GLASS, NOISE, PLAIN, STRIPES
 
 LEAVES_PER_TREE = 600
@@ -158,21 +158,7 @@ def benches(
 ) -> None:
     """Benches at xy [B, 2], turned by yaw [B]."""
     for p, a in zip(xy, yaw, strict=True):
-        origin = (p[0], p[1], 0.0)
-        b.box(
-            [(-0.9, -0.25, 0.42), (-0.9, 0.2, 0.47)],
-            [(0.9, 0.25, 0.47), (0.9, 0.25, 0.85)],
-            wood,
-            a,
-            origin,
-        )
-        b.box(
-            [(-0.8, -0.2, 0.0), (0.7, -0.2, 0.0)],
-            [(-0.7, 0.2, 0.42), (0.8, 0.2, 0.42)],
-            frame,
-            a,
-            origin,
-        )
+        bench(b, p, a, wood, frame)
 
 
 def along_runs(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from drivers.sim.scenes.primitives import SceneBuilder, closed_loop, jittered_material
+from drivers.sim.scenes.primitives import SceneBuilder, bench, closed_loop, jittered_material
 from drivers.sim.scenes.scene import CHECKER, GLASS, NOISE, PLAIN, STRIPES, Scene
 
 
@@ -148,21 +148,7 @@ def courtyard(rng: np.random.Generator) -> Scene:
             b.cylinder(xy, z0, z1, r * rng.uniform(0.85, 1.15), leaves)
     wood = jittered_material(rng, (0.55, 0.4, 0.25), STRIPES, 0.1)
     for xy in _scatter(rng, 12, 2.0, path, taken, keep_out, 2.5):
-        a, origin = rng.uniform(0, 2 * np.pi), (xy[0], xy[1], 0.0)
-        b.box(
-            [(-0.9, -0.25, 0.42), (-0.9, 0.2, 0.47)],
-            [(0.9, 0.25, 0.47), (0.9, 0.25, 0.85)],
-            wood,
-            a,
-            origin,
-        )
-        b.box(
-            [(-0.8, -0.2, 0.0), (0.7, -0.2, 0.0)],
-            [(-0.7, 0.2, 0.42), (0.8, 0.2, 0.42)],
-            pole,
-            a,
-            origin,
-        )
+        bench(b, xy, rng.uniform(0, 2 * np.pi), wood, pole)
     bin_mat = jittered_material(rng, (0.2, 0.4, 0.25), PLAIN, 1.0)
     for xy in _scatter(rng, 12, 1.3, path, taken, keep_out, 2.0):
         b.cylinder(xy, 0.0, 1.0, 0.3, bin_mat)

@@ -166,6 +166,15 @@ class SceneBuilder:
         )
 
 
+def bench(b: SceneBuilder, xy, yaw: float, seat: Material, frame: Material) -> None:
+    """A park bench at floor point xy [2] turned by yaw: seat and back slats on two frames."""
+    origin = (xy[0], xy[1], 0.0)
+    b.box([(-0.9, -0.25, 0.42), (-0.9, 0.2, 0.47)], [(0.9, 0.25, 0.47), (0.9, 0.25, 0.85)],
+          seat, yaw, origin)  # fmt: skip
+    b.box([(-0.8, -0.2, 0.0), (0.7, -0.2, 0.0)], [(-0.7, 0.2, 0.42), (0.8, 0.2, 0.42)],
+          frame, yaw, origin)  # fmt: skip
+
+
 def closed_loop(points_xy, z: float = 0.0) -> np.ndarray:
     """[K, 2] waypoints -> [K+1, 3] closed loop at height z (the start repeated at the end)."""
     p = np.asarray(points_xy, dtype=np.float64)
