@@ -35,7 +35,6 @@ import collections
 import logging
 import multiprocessing
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -45,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.twin import twin_session
 from drivers.frames import ImuSample, LidarSweep
 from drivers.sessions.manifest import read_manifest
 from drivers.sessions.replay import SessionSource
@@ -106,41 +106,8 @@ class SiteRow:
 def site_session(
     cache_dir: Path, seq: SiteSequence, realism: str, note: Callable[[str], None] = log.info
 ) -> Path:
-    """The cached session for a sequence under a realism profile, generated on first use (into
-    a .partial folder renamed when complete, so an interrupted generation is not taken)."""
-    from drivers.sim.generate import SimSettings, generate_session
-    from drivers.sim.realism import realism_profile
-
-    profile = realism_profile(realism)  # ValueError for an unknown name, before any work
-    name = f"{seq.scene}-{seq.motion}-{seq.duration_s:g}s-{realism}-seed{seq.seed}"
-    path = cache_dir / name
-    if (path / "ground_truth.tum").exists():
-        return path
-    partial = cache_dir / f"{name}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    note(f"generating {name} (once; cached in {cache_dir}) ...")
-    last = [0]
-
-    def progress(fraction: float) -> None:
-        if int(10 * fraction) > last[0]:
-            last[0] = int(10 * fraction)
-            note(f"  {name}: {10 * last[0]} %")
-
-    generate_session(
-        partial,
-        SimSettings(
-            scene=seq.scene,
-            seed=seq.seed,
-            duration_s=seq.duration_s,
-            motion=seq.motion,
-            camera_rate_hz=0.0,
-            realism=profile,
-        ),
-        progress if seq.duration_s >= 120 else None,
-    )
-    shutil.rmtree(path, ignore_errors=True)
-    partial.rename(path)
-    return path
+    """The cached session for a sequence under a realism profile (benchmarks.twin)."""
+    return twin_session(cache_dir, seq.scene, seq.motion, seq.duration_s, seq.seed, realism, note)
 
 
 def _rss_mb(field: str) -> float:

@@ -8,6 +8,8 @@ default settings, and its poses are stamped at the sweep's end, where its deskew
 from __future__ import annotations
 
 import logging
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,24 +43,42 @@ class TwinRow:
 
 
 def twin_session(
-    cache_dir: Path, scene: str, motion: str, duration_s: float, seed: int = 0
+    cache_dir: Path,
+    scene: str,
+    motion: str,
+    duration_s: float,
+    seed: int = 0,
+    realism: str = "ideal",
+    note: Callable[[str], None] = log.info,
 ) -> Path:
-    """The cached twin session for a sequence, generated on first use (camera off)."""
+    """The cached twin session for a sequence (camera off), generated on first use into a
+    .partial folder renamed when complete, so an interrupted generation is never taken. The
+    realism profile is part of the name; long sessions report their progress."""
     from drivers.sim.generate import SimSettings, generate_session
+    from drivers.sim.realism import realism_profile
 
-    path = cache_dir / f"{scene}-{motion}-{duration_s:g}s-seed{seed}"
-    if not (path / "ground_truth.tum").exists():
-        if path.exists():
-            import shutil
+    profile = realism_profile(realism)  # ValueError for an unknown name, before any work
+    name = f"{scene}-{motion}-{duration_s:g}s-{realism}-seed{seed}"
+    path = cache_dir / name
+    if (path / "ground_truth.tum").exists():
+        return path
+    partial = cache_dir / f"{name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    note(f"generating {name} (once; cached in {cache_dir}) ...")
+    last = [0]
 
-            shutil.rmtree(path)
-        log.info("generating twin session %s", path.name)
-        generate_session(
-            path,
-            SimSettings(
-                scene=scene, seed=seed, duration_s=duration_s, motion=motion, camera_rate_hz=0.0
-            ),
-        )
+    def progress(fraction: float) -> None:
+        if int(10 * fraction) > last[0]:
+            last[0] = int(10 * fraction)
+            note(f"  {name}: {10 * last[0]} %")
+
+    settings = SimSettings(
+        scene=scene, seed=seed, duration_s=duration_s, motion=motion, camera_rate_hz=0.0,
+        realism=profile,
+    )  # fmt: skip
+    generate_session(partial, settings, progress if duration_s >= 120 else None)
+    shutil.rmtree(path, ignore_errors=True)
+    partial.rename(path)
     return path
 
 

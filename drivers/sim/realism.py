@@ -120,6 +120,8 @@ class Realism:
     def with_overrides(self, overrides: dict[str, str]) -> Realism:
         """{"lidar.glass": "false", "timing.lidar_imu_offset_ms": "3"} -> a copy with those set
         (the profile's name gains a '+'). Raises ValueError for an unknown key or a bad value."""
+        if not overrides:
+            return self
         groups = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "name"}
         for key, text in overrides.items():
             group, _, name = key.partition(".")
@@ -127,8 +129,6 @@ class Realism:
                 raise ValueError(f"unknown error setting {key!r}; see drivers/sim/realism.py")
             current = getattr(groups[group], name)
             groups[group] = replace(groups[group], **{name: _parse_like(current, key, text)})
-        if not overrides:
-            return self
         return Realism(name=self.name.rstrip("+") + "+", **groups)
 
 
