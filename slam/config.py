@@ -76,19 +76,31 @@ class OdometryConfig(BaseModel):
         description="translation information under this share of its best axis is degenerate",
     )
     lio_plane_neighbors: int = Field(
-        5, ge=3, le=20, description="map points per plane fit in the filter (FAST-LIO's 5)"
+        10, ge=3, le=20, description="map points per plane fit in the filter"
+    )
+    lio_plane_tolerance_m: float = Field(
+        0.05, gt=0.0, description="max distance of a neighbour to its plane in the filter, near"
+    )
+    lio_plane_tolerance_per_m: float = Field(
+        0.0025,
+        ge=0.0,
+        description="... widened by this per metre of range: far points are noisier, and a "
+        "tight tolerance refuses most of their planes and keeps the tilted ones",
     )
     lio_replan_tolerance: float = Field(
         0.01,
         gt=0.0,
-        description="search the planes again when the update moved the state more than this "
-        "(m and rad together) from where they were found",
+        description="search the planes again when the update moved the points more than this "
+        "(m, at their median range) from where the planes were found",
     )
     lio_residual_scale_m: float = Field(
         0.2,
         gt=0.0,
         description="point-to-plane residuals over 3x this are outliers; the robust weights "
         "halve near a third of it",
+    )
+    lio_residual_scale_per_m: float = Field(
+        0.01, ge=0.0, description="... widened by this per metre of the point's range"
     )
     lio_refine_extrinsic: bool = Field(
         False, description="refine the lidar-IMU extrinsic online, from the calibration's value"
@@ -98,6 +110,15 @@ class OdometryConfig(BaseModel):
     )
     lio_extrinsic_sigma_m: float = Field(
         0.02, gt=0.0, description="the calibration's translation uncertainty, 1 sigma"
+    )
+    lio_pace_sigma_mps: float = Field(
+        0.2,
+        ge=0.0,
+        description="along a direction the lidar cannot see, the velocity is held at the last "
+        "strides' mean with this 1 sigma per sweep; 0 leaves it to the accelerometer",
+    )
+    lio_pace_window_s: float = Field(
+        2.0, gt=0.0, description="the mean velocity the pace is held at is over this long"
     )
     lio_max_points: int = Field(2000, ge=100, description="points per sweep in the update")
     init_window_s: float = Field(1.0, gt=0.0, description="IMU used to initialise at the start")

@@ -24,7 +24,7 @@ from slam.lio_kernels import (
     _normal_equations,
     _translation_degeneracy,
 )
-from slam.lio_state import N_STATE, TH, LioState, Trace, V
+from slam.lio_state import N_STATE, TH, LioState, P, Trace, V
 from slam.odometry import MIN_POINTS, OdometryStep, TooFewPointsError
 from slam.preprocess import crop, voxel_downsample
 from slam.se3 import so3_exp
@@ -65,6 +65,8 @@ class LidarInertialOdometry:
         ]
         self.degenerate = False  # the last update left a direction of translation to the IMU
         self.degenerate_axis = np.zeros(3)  # that direction, world frame
+        self._v_walk: np.ndarray | None = None  # [3] mean velocity over the last strides, world
+        self._v_walk_s = 0.0  # how long that mean has had well-observed sweeps to average
 
     # --- inputs -----------------------------------------------------------------------------
     def add_imu(self, sample: ImuSample) -> None:
@@ -84,10 +86,12 @@ class LidarInertialOdometry:
         t_end_ns = sweep.end_ns  # the filter's state is at the sweep's end
         if self.state is None and not self._initialise(t_end_ns):
             return None
+        dt_s = (t_end_ns - self.t_ns) * 1e-9  # since the last sweep
         trace = self._propagate(t_end_ns)  # IMU poses across the sweep
         points_lidar = self._deskew(sweep.xyz_m, _point_dt_s(sweep), keep, sweep.t_ns, trace)
         frame_lidar, source_lidar = self._downsample(points_lidar)
         inliers, info = self._update(source_lidar) if len(self.map) else (1.0, np.zeros((6, 6)))
+        self._hold_walking_velocity(dt_s)
         T_world_lidar = self.T_world_lidar
         points_world = self._add_to_map(frame_lidar, T_world_lidar)
         scan = (_transform(points_lidar, T_world_lidar), keep) if self.full_scan else (None, None)
@@ -285,24 +289,34 @@ class LidarInertialOdometry:
         """Iterated EKF update with point-to-plane residuals -> (inlier share, information).
 
         Planes are searched at the current state, then Gauss-Newton steps run against them until
-        the state settles; the search is repeated while those steps moved the state more than
-        lio_replan_tolerance (m and rad) from where the planes were found. With the IMU's
-        prediction one search is usually enough (FAST-LIO2 likewise keeps its matches while
-        the state is still moving)."""
+        the state settles; the search is repeated while those steps moved the points more than
+        lio_replan_tolerance from where the planes were found, a turn counted at the points'
+        median range (a gyro's cross-axis error in a fast turn tilts the prior by tenths of a
+        degree, which moves points 20 m away by decimetres). With the IMU's prediction one
+        search is usually enough (FAST-LIO2 likewise keeps its matches while the state is still
+        moving)."""
         cfg = self.config
         prior = self.state
         x = prior.copy()
         source = np.ascontiguousarray(source, dtype=np.float64)
+        # the Mid-360's range noise grows with range (and falls with reflectivity), and its
+        # 0.1 degree angular noise moves far points sideways: far points' planes, fitted to
+        # points as noisy, are taken at a wider tolerance, and their residuals at a wider kernel
+        range_m = np.linalg.norm(source, axis=1)  # [N]
         w_meas = 1.0 / cfg.lidar_noise_m**2
+        plane_tol = cfg.lio_plane_tolerance_m + cfg.lio_plane_tolerance_per_m * range_m
         # a wide robust kernel: in a corridor the few points that fix the position along it
         # (door frames, the far end) sit well off their planes once the IMU has drifted, and
         # a tight one throws out exactly those, so the estimate slides with the walls
-        gate_m = 3.0 * cfg.lio_residual_scale_m
-        k2 = (cfg.lio_residual_scale_m / 3.0) ** 2
+        scale_m = cfg.lio_residual_scale_m + cfg.lio_residual_scale_per_m * range_m  # [N]
+        gate_m = 3.0 * scale_m
+        k2 = (scale_m / 3.0) ** 2
         # the state entries the lidar sees: pose, and the extrinsic when it is refined
         cols = np.r_[0:6, 15:21] if prior.dim > N_STATE else np.arange(6)
         lidar = np.ix_(cols, cols)
         P_inv = np.linalg.inv(prior.cov)
+        # how far a turn of the state moves the points: at their median range
+        reach_m = float(np.median(range_m))
         H_info = np.zeros((len(cols), len(cols)))
         n_in = 0
         for _ in range(cfg.lio_max_iterations):
@@ -310,7 +324,7 @@ class LidarInertialOdometry:
                 source @ (x.R @ x.R_il).T + (x.R @ x.t_il + x.p),
                 cfg.lio_plane_neighbors,
                 cfg.max_neighbor_distance_m,
-                cfg.plane_tolerance_m,
+                plane_tol,
             )
             x_searched = x
             for _ in range(cfg.lio_steps_per_search):
@@ -338,7 +352,8 @@ class LidarInertialOdometry:
                 x = x.boxplus(delta)
                 if np.linalg.norm(delta[:6]) < cfg.convergence_eps:
                     break
-            moved = np.linalg.norm(x.boxminus(x_searched)[:6])
+            step = x.boxminus(x_searched)
+            moved = np.linalg.norm(step[P]) + reach_m * np.linalg.norm(step[TH])
             if n_in < 6 or moved < cfg.lio_replan_tolerance:
                 break
         A = P_inv.copy()
@@ -349,6 +364,52 @@ class LidarInertialOdometry:
         info = H_info[:6, :6]  # on the pose
         self.degenerate, self.degenerate_axis = _translation_degeneracy(info, cfg.degeneracy_ratio)
         return n_in / max(len(source), 1), info
+
+    def _hold_walking_velocity(self, dt_s: float) -> None:
+        """Along a direction the lidar cannot see (a featureless tunnel), keep the pace.
+
+        There the position comes from the accelerometer alone, and a bias error of a few mg,
+        which no MEMS unit avoids, runs it away quadratically: metres within a minute. People
+        walk at a steady pace, so the filter takes the mean velocity of the last strides, held
+        from before the geometry degenerated, as a measurement of the velocity along that
+        direction (rko_lio and kiss-icp keep a constant velocity in the same place). The pace
+        is kept relative to the scanner's heading, so it turns when the operator does. Its
+        correlations carry the correction to the accelerometer bias."""
+        cfg = self.config
+        s = self.state
+        yaw = _yaw(s.R)
+        if not self.degenerate or self._v_walk is None:
+            v_heading = _rot_z(-yaw) @ s.v  # in the heading's frame
+            w = min(dt_s / cfg.lio_pace_window_s, 1.0)
+            self._v_walk = (
+                v_heading if self._v_walk is None else (1 - w) * self._v_walk + w * v_heading
+            )
+            self._v_walk_s += dt_s
+            return
+        if (
+            cfg.lio_pace_sigma_mps <= 0.0
+            or self._v_walk_s < cfg.lio_pace_window_s  # no pace yet (a start in a corridor)
+            or not np.any(self.degenerate_axis)
+        ):
+            return
+        a = self.degenerate_axis / np.linalg.norm(self.degenerate_axis)
+        v_ref = _rot_z(yaw) @ self._v_walk  # [3] world
+        H = np.zeros(s.dim)
+        H[V] = a
+        PHt = s.cov @ H
+        gain = PHt / (H @ PHt + cfg.lio_pace_sigma_mps**2)
+        self.state = s.boxplus(gain * float(a @ (v_ref - s.v)))
+        cov = s.cov - np.outer(gain, PHt)
+        self.state.cov = 0.5 * (cov + cov.T)
+
+
+def _yaw(R: np.ndarray) -> float:  # [3, 3] -> heading of its x axis about world z, rad
+    return float(np.arctan2(R[1, 0], R[0, 0]))
+
+
+def _rot_z(yaw: float) -> np.ndarray:  # -> [3, 3]
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
 def _point_dt_s(sweep: LidarSweep) -> np.ndarray:  # -> [N] seconds after sweep.t_ns

@@ -163,8 +163,8 @@ def _normal_equations(
     normal: np.ndarray,  # [N, 3] world
     offset: np.ndarray,  # [N] m
     valid: np.ndarray,  # [N] bool
-    gate_m: float,
-    k2: float,  # m^2
+    gate_m: np.ndarray,  # [N] m, each point's outlier gate
+    k2: np.ndarray,  # [N] m^2, each point's robust kernel width, squared
     w_meas: float,  # 1 / m^2
     n_cols: int,  # 6, or 12 with the extrinsic
 ) -> tuple[np.ndarray, np.ndarray, int]:
@@ -173,8 +173,8 @@ def _normal_equations(
     points [N, 3] lidar frame; normal [N, 3], offset [N], valid [N] their planes. With
     q = R_il x + t_il the point in the IMU frame, the residual is r = n . (R q + p) + d, and its
     row d r / d [dtheta, dp] = [q x (R^T n), n]; with n_cols = 12 also d r / d [dphi_il, dt_il]
-    = [x x (R_il^T R^T n), R^T n]. Points with |r| >= gate_m are outliers; the rest get
-    Geman-McClure weights w_meas (k2 / (k2 + r^2))^2.
+    = [x x (R_il^T R^T n), R^T n]. Points with |r| >= gate_m_i are outliers; the rest get
+    Geman-McClure weights w_meas (k2_i / (k2_i + r^2))^2.
     -> (H^T W H [n_cols, n_cols], H^T W r [n_cols], number of inliers)
     """
     HtH = np.zeros((n_cols, n_cols))
@@ -190,7 +190,7 @@ def _normal_equations(
         qx, qy, qz = qx + t_il[0], qy + t_il[1], qz + t_il[2]
         px, py, pz = _mv(R, qx, qy, qz)
         r = nx * (px + p[0]) + ny * (py + p[1]) + nz * (pz + p[2]) + offset[i]
-        if abs(r) >= gate_m:
+        if abs(r) >= gate_m[i]:
             continue
         mx, my, mz = _mtv(R, nx, ny, nz)
         h[0], h[1], h[2] = qy * mz - qz * my, qz * mx - qx * mz, qx * my - qy * mx
@@ -199,7 +199,7 @@ def _normal_equations(
             ex, ey, ez = _mtv(R_il, mx, my, mz)
             h[6], h[7], h[8] = xy * ez - xz * ey, xz * ex - xx * ez, xx * ey - xy * ex
             h[9], h[10], h[11] = mx, my, mz
-        wgt = w_meas * (k2 / (k2 + r * r)) ** 2
+        wgt = w_meas * (k2[i] / (k2[i] + r * r)) ** 2
         for a in range(n_cols):
             Htr[a] += wgt * h[a] * r
             for b in range(a, n_cols):

@@ -219,7 +219,7 @@ def _fit_planes(
         d = -(nx * mx + ny * my + nz * mz)
         ok = True
         for m in range(k):
-            if abs(nx * best_p[m, 0] + ny * best_p[m, 1] + nz * best_p[m, 2] + d) > plane_tol:
+            if abs(nx * best_p[m, 0] + ny * best_p[m, 1] + nz * best_p[m, 2] + d) > plane_tol[i]:
                 ok = False
                 break
         if ok:
@@ -343,11 +343,13 @@ class VoxelMap:
         points_world: np.ndarray,  # [N, 3]
         k: int = 5,
         max_neighbor_distance_m: float = 1.0,
-        plane_tolerance_m: float = 0.1,
+        plane_tolerance_m: float | np.ndarray = 0.1,  # or [N], one per query
     ) -> PlaneMatches:
-        """Fit a plane to the k nearest map points around each query point."""
+        """Fit a plane to the k nearest map points around each query point; a plane is taken
+        when all k lie within plane_tolerance_m of it."""
         q = np.ascontiguousarray(points_world, dtype=np.float64)
         n = len(q)
+        tol = np.broadcast_to(np.asarray(plane_tolerance_m, dtype=np.float64), (n,))
         normal = np.zeros((n, 3))
         offset = np.zeros(n)
         valid = np.zeros(n, dtype=np.bool_)
@@ -358,7 +360,7 @@ class VoxelMap:
                 self.voxel_size_m,
                 k,
                 max_neighbor_distance_m**2,
-                plane_tolerance_m,
+                np.ascontiguousarray(tol),
                 self._table_keys,
                 self._table_slots,
                 self._slot_points,

@@ -51,7 +51,10 @@ def test_update_jacobian_matches_finite_differences():
     pts = box_surface_points(200, rng) + rng.normal(0, 0.02, (200, 3))
     pts = ((pts - x.p) @ x.R - x.t_il) @ x.R_il
     planes = vmap.fit_planes(to_world(x, pts), 8)
-    gate_m, k2, w_meas = 0.5, 0.03**2, 100.0
+    # each point its own gate and kernel width, as the filter gives far points wider ones
+    gate_m = rng.uniform(0.3, 0.6, len(pts))
+    k2 = rng.uniform(0.02, 0.05, len(pts)) ** 2
+    w_meas = 100.0
 
     def residual(state):
         return np.einsum("ij,ij->i", planes.normal, to_world(state, pts)) + planes.offset
@@ -218,6 +221,62 @@ def test_degeneracy_is_found_along_a_corridor():
     normals[:300] = [1.0, 0.0, 0.0]  # a wall across the corridor: fully constrained again
     degenerate, _ = _translation_degeneracy(information(normals, pts), 0.15)
     assert not degenerate
+
+
+def _walking_filter(v_mps: np.ndarray, cov_v: float = 0.05**2) -> LidarInertialOdometry:
+    """A filter mid-walk: state velocity v_mps, its velocity and accelerometer bias correlated."""
+    lio = LidarInertialOdometry(OdometryConfig(), T_LIDAR_IMU_MID360)
+    cov = np.eye(15) * 1e-4
+    cov[6:9, 6:9] = np.eye(3) * cov_v
+    cov[6:9, 12:15] = cov[12:15, 6:9] = -np.eye(3) * 1e-4  # velocity ran with the bias
+    lio.state = LioState(np.eye(3), np.zeros(3), v_mps, np.zeros(3), np.zeros(3), cov)
+    return lio
+
+
+def test_the_pace_is_held_along_a_direction_the_lidar_cannot_see():
+    """In a featureless tunnel (degenerate along x) the velocity along x is pulled back to the
+    strides' mean, the accelerometer bias with it; across the tunnel nothing changes."""
+    cfg = OdometryConfig()
+    lio = _walking_filter(np.array([1.3, 0.0, 0.0]))
+    for _ in range(40):  # 4 s of walking in the open: the mean pace is learned
+        lio._hold_walking_velocity(0.1)
+    np.testing.assert_allclose(lio._v_walk, [1.3, 0.0, 0.0])
+    lio.state.v = np.array([2.0, 0.2, 0.0])  # the accelerometer ran the velocity away
+    lio.degenerate, lio.degenerate_axis = True, np.array([1.0, 0.0, 0.0])
+    lio._hold_walking_velocity(0.1)
+    v = lio.state.v
+    gain = 0.05**2 / (0.05**2 + cfg.lio_pace_sigma_mps**2)  # the filter's 5 cm/s against it
+    assert v[0] == pytest.approx(2.0 - gain * (2.0 - 1.3))
+    assert v[1] == pytest.approx(0.2)  # the lidar sees across the tunnel: left alone
+    assert lio.state.ba[0] > 0.0  # the accelerometer read too much: its bias grows
+    np.testing.assert_allclose(lio._v_walk, [1.3, 0.0, 0.0])  # not learned while degenerate
+    assert lio.state.cov[6, 6] < 0.05**2
+    assert cfg.lio_pace_sigma_mps > 0
+
+
+def test_the_held_pace_turns_with_the_scanner():
+    """Walking east, then turned left into a tunnel running north: the pace held is northward."""
+    lio = _walking_filter(np.array([1.3, 0.0, 0.0]))
+    for _ in range(40):
+        lio._hold_walking_velocity(0.1)
+    lio.state.R = so3_exp(np.array([0.0, 0.0, np.pi / 2]))  # heading north now
+    lio.state.v = np.array([0.0, 0.5, 0.0])  # the accelerometer lost the pace
+    lio.degenerate, lio.degenerate_axis = True, np.array([0.0, 1.0, 0.0])
+    lio._hold_walking_velocity(0.1)
+    assert lio.state.v[1] > 0.5 + 0.01  # pulled up towards 1.3 m/s north
+    assert abs(lio.state.v[0]) < 1e-9
+
+
+def test_no_pace_is_held_before_one_is_known():
+    """A walk that starts in a corridor (degenerate from its first sweep) has no pace to hold:
+    the velocity stays the accelerometer's."""
+    lio = _walking_filter(np.array([0.0, 0.0, 0.0]))
+    lio.degenerate, lio.degenerate_axis = True, np.array([1.0, 0.0, 0.0])
+    lio._hold_walking_velocity(0.1)  # the first sweep sets the mean but has walked nowhere
+    lio.state.v = np.array([1.0, 0.0, 0.0])  # the operator sets off
+    for _ in range(5):
+        lio._hold_walking_velocity(0.1)
+    assert lio.state.v[0] == pytest.approx(1.0)
 
 
 def test_the_external_serial_imu_can_be_fused_instead(twin_session):

@@ -91,6 +91,20 @@ def test_fit_planes_rejects_non_planar_and_empty_neighbourhoods():
     assert VoxelMap().fit_planes(np.zeros((3, 3))).valid.sum() == 0
 
 
+def test_fit_planes_takes_a_tolerance_per_query():
+    """A noisy patch of ground: refused at a near point's tolerance, taken at a far one's."""
+    rng = np.random.default_rng(4)
+    m = VoxelMap(voxel_size_m=0.5, max_points_per_voxel=27, min_point_spacing_m=0.1)
+    xy = rng.uniform(-2, 2, (20000, 2))
+    m.add(np.column_stack([xy, rng.normal(0, 0.04, len(xy))]))  # 4 cm: a far point
+    queries = np.column_stack([rng.uniform(-1.5, 1.5, (400, 2)), np.zeros(400)])
+    tight = m.fit_planes(queries, k=10, plane_tolerance_m=0.05).valid.mean()
+    tol = np.where(np.arange(400) < 200, 0.05, 0.15)
+    mixed = m.fit_planes(queries, k=10, plane_tolerance_m=tol).valid
+    assert tight < 0.5
+    assert mixed[200:].mean() > 0.9 > 0.5 > mixed[:200].mean()
+
+
 def test_hash_spreads_voxels_along_every_axis():
     """Voxels in a row along x, y or z land in distinct slots: a hash that kept only the low
     bits of the packed key once sent every x to one slot, and the lookups crawled."""
