@@ -27,7 +27,7 @@ from slam.lio_kernels import (
 from slam.lio_state import N_STATE, TH, LioState, P, Trace, V
 from slam.odometry import MIN_POINTS, OdometryStep, TooFewPointsError
 from slam.preprocess import crop, voxel_downsample
-from slam.se3 import so3_exp
+from slam.se3 import rot_z, so3_exp
 from slam.voxel_map import VoxelMap
 
 log = logging.getLogger(__name__)
@@ -379,7 +379,7 @@ class LidarInertialOdometry:
         s = self.state
         yaw = _yaw(s.R)
         if not self.degenerate or self._v_walk is None:
-            v_heading = _rot_z(-yaw) @ s.v  # in the heading's frame
+            v_heading = rot_z(-yaw)[:3, :3] @ s.v  # in the heading's frame
             w = min(dt_s / cfg.lio_pace_window_s, 1.0)
             self._v_walk = (
                 v_heading if self._v_walk is None else (1 - w) * self._v_walk + w * v_heading
@@ -393,7 +393,7 @@ class LidarInertialOdometry:
         ):
             return
         a = self.degenerate_axis / np.linalg.norm(self.degenerate_axis)
-        v_ref = _rot_z(yaw) @ self._v_walk  # [3] world
+        v_ref = rot_z(yaw)[:3, :3] @ self._v_walk  # [3] world
         H = np.zeros(s.dim)
         H[V] = a
         PHt = s.cov @ H
@@ -405,11 +405,6 @@ class LidarInertialOdometry:
 
 def _yaw(R: np.ndarray) -> float:  # [3, 3] -> heading of its x axis about world z, rad
     return float(np.arctan2(R[1, 0], R[0, 0]))
-
-
-def _rot_z(yaw: float) -> np.ndarray:  # -> [3, 3]
-    c, s = np.cos(yaw), np.sin(yaw)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
 def _point_dt_s(sweep: LidarSweep) -> np.ndarray:  # -> [N] seconds after sweep.t_ns
