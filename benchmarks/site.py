@@ -1,5 +1,5 @@
-"""The site part of `scanner bench`: ours, kiss-icp and rko_lio on long twin walks with a real
-unit's errors (the `datasheet` realism profile), against the truth.
+"""The site part of `scanner bench`: ours, kiss-icp, rko_lio and kiss-slam on long twin walks with
+a real unit's errors (the `datasheet` realism profile), against the truth.
 
 Sequences: the campus (a 30-minute walk) and the courtyard (60 s), each a twin session (lidar and
 IMU, camera off) generated once and cached under a name that carries the realism profile.
@@ -20,6 +20,21 @@ spawned child's ru_maxrss would start from the parent's peak). The methods:
   sample before the sweep's end is in (its own Sequencer's order); poses at the sweep's last
   point. Without its initialization_phase its world is the first scan's frame (no gravity
   alignment): the metrics align rigidly, so that does not matter.
+* kiss-slam (PRBonn's lidar SLAM with loop closure, pip `kiss-slam`; lidar only): its default
+  config (kiss_slam.config.load_config(None)): its odometry is kiss-icp's at kiss-icp's defaults
+  (max range 100 m, so a 1.0 m voxel; deskew with the per-point times), local maps of 0.5 m
+  voxels cut every 100 m of straight-line distance from the map's start, closures between
+  local maps from map_closures (density maps of 0.5 m, 5 inliers) accepted at 40 % overlap after
+  Open3D's point-to-plane ICP, a pose graph of 10 iterations. Each sweep goes in through
+  KissSLAM.process_scan with its per-point times (seconds after the sweep's start); at the end,
+  as its own SlamPipeline does, the last local map is closed (one more closure query, and the
+  graph optimised again on a closure), and the poses are those of its fine-grained optimisation:
+  every sweep's pose in one graph, chained by its odometry steps, each local map's end held at
+  its loop-closed keypose times the map's own odometry (benchmarks.site.run_kiss_slam). Its
+  poses are kiss-icp's, at the sweep's end (the last point: kiss-icp deskews onto it, as in the
+  kiss-icp method), before the graph moves them. A walk that never gets 100 m from a local map's
+  start stays in one or two local maps: no closure is found, and its poses are the odometry's
+  (the 60 s courtyard and the 120 s campus).
 
 Columns: ATE RMSE and max (SE(3) alignment over the whole walk, slam.metrics.ate_rmse); the
 end-to-end drift (slam.metrics.end_drift: aligned on the first 5 s, the final position error as
@@ -55,7 +70,7 @@ from slam.metrics import ate_rmse, end_drift
 
 log = logging.getLogger(__name__)
 
-METHODS = ("scanner-lio", "kiss-icp", "rko-lio")
+METHODS = ("scanner-lio", "kiss-icp", "rko-lio", "kiss-slam")
 ALIGN_S = 5.0  # the end-to-end drift aligns the first seconds
 WARMUP_FRAMES = 700  # ours: ~3 s of lidar and IMU, past the LIO's initialisation
 
@@ -244,6 +259,76 @@ def _run_rko(session: Path) -> MethodRun:
     )
 
 
+@dataclass(frozen=True)
+class KissSlamRun:
+    t_s: np.ndarray  # [N] pose times: the sweep's end, where its kiss-icp odometry deskews to
+    T_world_lidar: np.ndarray  # [N, 4, 4] after the final, fine-grained optimisation
+    n_points: int  # points fed
+    wall_s: float  # process_scan and the final optimisation, reading the sweeps excluded
+    n_local_maps: int
+    n_closures: int
+    version: str
+
+
+def run_kiss_slam(sweeps: Iterable[LidarSweep], config=None) -> KissSlamRun:
+    """kiss-slam (its default config unless one is given: a kiss_slam.config.KissSLAMConfig)
+    on a stream of sweeps, deskewing with per-point times when they have them; the poses of
+    every sweep after the final, loop-closed optimisation (what its SlamPipeline writes)."""
+    import contextlib
+    import sys
+    from importlib.metadata import version
+
+    from kiss_slam.config import load_config
+    from kiss_slam.slam import KissSLAM
+
+    slam = KissSLAM(config if config is not None else load_config(None))
+    t_s: list[float] = []
+    wall = 0.0
+    n_points = 0
+    with contextlib.redirect_stdout(sys.stderr):  # it prints each closure and optimisation
+        for s in sweeps:
+            stamps = s.point_dt_s.astype(np.float64) if s.point_dt_s is not None else np.zeros(0)
+            frame = np.ascontiguousarray(s.xyz_m, dtype=np.float64)
+            n_points += len(s)
+            t0 = time.perf_counter()
+            slam.process_scan(frame, stamps)
+            wall += time.perf_counter() - t0
+            t_s.append(s.t_s + (float(s.point_dt_s.max()) if s.point_dt_s is not None else 0.0))
+        t0 = time.perf_counter()
+        slam.generate_new_node()  # the last local map closed and queried for a closure
+        slam.local_map_graph.erase_last_local_map()  # the empty one that opened
+        _, pgo = slam.fine_grained_optimization()
+        estimates = pgo.estimates()  # {sweep: pose}, the first sweep fixed at the origin
+        wall += time.perf_counter() - t0
+    T = np.array([estimates[k] for k in sorted(estimates)], dtype=np.float64).reshape(-1, 4, 4)
+    if len(T) != len(t_s):
+        raise RuntimeError(f"kiss-slam gave {len(T)} poses for {len(t_s)} sweeps")
+    return KissSlamRun(
+        np.array(t_s),
+        T,
+        n_points,
+        wall,
+        len(list(slam.local_map_graph.local_maps())),
+        len(slam.closures),
+        version("kiss-slam"),
+    )
+
+
+def _run_kiss_slam(session: Path) -> MethodRun:
+    start = _rss_mb("VmRSS")
+    k = run_kiss_slam(_sweeps(session))
+    return MethodRun(
+        f"kiss-slam {k.version}",
+        k.t_s,
+        k.T_world_lidar,
+        k.n_points,
+        k.wall_s,
+        _rss_mb("VmHWM"),
+        start,
+        f"lidar only, default config, deskew; {k.n_local_maps} local maps, {k.n_closures} closures",
+    )
+
+
 def run_method(method: str, session: Path, config: OdometryConfig) -> MethodRun:
     """One method on one session, in this process (run_site calls it in a fresh one)."""
     if method == "scanner-lio":
@@ -253,6 +338,8 @@ def run_method(method: str, session: Path, config: OdometryConfig) -> MethodRun:
     if method == "rko-lio":
         os.dup2(2, 1)  # its C++ core prints to stdout (and its profile at exit): to stderr
         return _run_rko(session)
+    if method == "kiss-slam":
+        return _run_kiss_slam(session)
     raise ValueError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
 
 

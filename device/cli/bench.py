@@ -21,8 +21,8 @@ def bench(
         str,
         typer.Option(
             "--only",
-            help="all | balm | twin | products | site (not in all: ours, kiss-icp and rko_lio "
-            "on the 30-minute campus and the courtyard, datasheet errors)",
+            help="all | balm | twin | products | site (not in all: ours, kiss-icp, rko_lio and "
+            "kiss-slam on the 30-minute campus and the courtyard, datasheet errors)",
         ),
     ] = "all",
     duration: Annotated[
@@ -47,7 +47,8 @@ def bench(
 ) -> None:
     """Accuracy and speed against kiss-icp on the same data in the same run: the real BALM
     scans (lidar-only) and digital-twin sequences (every scene, walk and aggressive); with
-    --only site, long twin walks with a real unit's errors against kiss-icp and rko_lio."""
+    --only site, long twin walks with a real unit's errors against kiss-icp, rko_lio and
+    kiss-slam."""
     try:
         from benchmarks.suite import PARTS, BenchDataError, run_suite
     except ImportError as exc:
