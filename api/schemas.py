@@ -38,6 +38,10 @@ class SlamOut(BaseModel):
     dropped_frames: int
     first_pose_s: float | None = Field(description="from the start of the scan")
     error: str | None
+    loops: int = Field(0, description="loops closed in this scan")
+    last_loop_correction_m: float | None = Field(
+        None, description="how far the last loop closure moved the map"
+    )
 
 
 class RecordingOut(BaseModel):

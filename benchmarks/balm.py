@@ -112,6 +112,7 @@ def run_bench(
     log.info("bench: %d scans, %d points from %s", len(sweeps), n_points, data_dir)
 
     ours = run_odometry(frames, config, map_voxel_m=None)
+    slam_T, slam_wall, slam_note = _run_with_loops(frames, config, len(sweeps))
     kiss = run_kiss_icp(sweeps)
 
     rows = []
@@ -123,6 +124,7 @@ def run_bench(
             ours.wall_s,
             f"{ours.n_recovered} lost priors recovered",
         ),
+        ("scanner+loops (lidar-only)", slam_T, slam_wall, slam_note),
         (f"kiss-icp {kiss.version}", kiss.T_world_lidar, kiss.wall_s, "default config"),
     ):
         ate = ate_rmse(t_s, T, t_ref, T_ref)
@@ -138,7 +140,7 @@ def run_bench(
                 note,
             )
         )
-        write_tum(f"{stem}.{method.split()[0]}.tum", t_s, T)
+        write_tum(f"{stem}.{method.split()[0].replace('+', '-')}.tum", t_s, T)
     ref_idx = np.searchsorted(t_ref, t_s - 1e-3)
     sharp = map_sharpness(scans, T_ref[ref_idx])
     rows.append(
@@ -157,6 +159,27 @@ def run_bench(
     table = format_table(rows, len(sweeps), n_points, peak_rss_mb)
     out_file.write_text(table)
     return rows
+
+
+def _run_with_loops(frames, config: OdometryConfig, n_scans: int):
+    """The same odometry with the global mapping (submaps, loops, pose graph; not levelled:
+    lidar-only) -> (T_world_lidar [N, 4, 4], wall s, note)."""
+    import tempfile
+
+    from products.map import ProductsConfig
+    from slam.config import MappingConfig
+    from slam.engine import SlamEngine
+    from slam.mapping import Mapper
+    from slam.pipeline import run_engine
+
+    with tempfile.TemporaryDirectory(prefix="balm-submaps-") as tmp:
+        mapper = Mapper(MappingConfig(), Path(tmp) / "s", ProductsConfig().map_voxel_m, False)
+        run = run_engine(SlamEngine(config, full_scan=True, on_step=mapper.add), frames, None)
+        result = mapper.finish()
+    if len(result.t_s) != n_scans:
+        raise RuntimeError(f"{n_scans - len(result.t_s)} scans were not registered")
+    note = f"{result.n_submaps} submaps, {len(result.loops)} loops, {result.rejected} refused"
+    return result.T_world_lidar, run.wall_s + mapper.wall_s, note
 
 
 def format_table(rows: list[BenchRow], n_scans: int, n_points: int, peak_rss_mb: float) -> str:

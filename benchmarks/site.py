@@ -1,5 +1,6 @@
-"""The site part of `scanner bench`: ours, kiss-icp, rko_lio and kiss-slam on long twin walks with
-a real unit's errors (the `datasheet` realism profile), against the truth.
+"""The site part of `scanner bench`: ours (the LIO alone, and with loop closure), kiss-icp, rko_lio
+and kiss-slam on long twin walks with a real unit's errors (the `datasheet` realism profile),
+against the truth.
 
 Sequences: the campus (a 30-minute walk) and the courtyard (60 s), each a twin session (lidar and
 IMU, camera off) generated once and cached under a name that carries the realism profile.
@@ -11,6 +12,10 @@ spawned child's ru_maxrss would start from the parent's peak). The methods:
 
 * scanner LIO: slam.pipeline.run_lio with the scanner's config, after a warm-up on the first
   700 frames in the same process (numba loads its kernels); poses at each sweep's middle.
+* scanner SLAM: the same filter with the global mapping (slam/mapping.py: submaps at the
+  products' resolution written to disk, loops by position and by appearance verified by
+  small_gicp, the GTSAM pose graph by iSAM2 and a final batch), as the live worker runs it;
+  the poses through the optimised submap anchors; its time includes the mapping's.
 * kiss-icp (lidar only): its default config, deskewing with the per-point times; poses at the
   sweep's end (benchmarks.balm.run_kiss_icp).
 * rko_lio (PRBonn's LiDAR-inertial odometry, pip `rko-lio`): its default LIOConfig; the base
@@ -70,7 +75,7 @@ from slam.metrics import ate_rmse, end_drift
 
 log = logging.getLogger(__name__)
 
-METHODS = ("scanner-lio", "kiss-icp", "rko-lio", "kiss-slam")
+METHODS = ("scanner-lio", "scanner-slam", "kiss-icp", "rko-lio", "kiss-slam")
 ALIGN_S = 5.0  # the end-to-end drift aligns the first seconds
 WARMUP_FRAMES = 700  # ours: ~3 s of lidar and IMU, past the LIO's initialisation
 
@@ -179,6 +184,50 @@ def _run_ours(session: Path, config: OdometryConfig) -> MethodRun:
         _rss_mb("VmHWM"),
         start,
         f"{lio.n_degenerate} degenerate sweeps",
+    )
+
+
+def _run_ours_slam(session: Path, config: OdometryConfig) -> MethodRun:
+    """Ours with the global mapping: the LIO's steps into submaps, loops by position and by
+    appearance, the GTSAM pose graph optimised at the end (slam/mapping.py), as the live
+    worker runs it. The submaps go to a temporary folder; the time is the filter's and the
+    mapping's together."""
+    import tempfile
+
+    from products.map import ProductsConfig
+    from slam.config import MappingConfig
+    from slam.engine import SlamEngine
+    from slam.mapping import Mapper
+    from slam.pipeline import run_engine, run_lio
+
+    T_lidar_imu = np.array(read_manifest(session).calibration.T_lidar_imu)
+    quiet = logging.getLogger("slam")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        run_lio(islice(_frames(session), WARMUP_FRAMES), config, T_lidar_imu, map_voxel_m=None)
+    finally:
+        quiet.setLevel(level)
+    start = _rss_mb("VmRSS")
+    with tempfile.TemporaryDirectory(prefix="site-submaps-") as tmp:
+        mapper = Mapper(
+            MappingConfig(), Path(tmp) / "submaps", ProductsConfig().map_voxel_m, levelled=True
+        )
+        engine = SlamEngine(config, T_lidar_imu, full_scan=True, on_step=mapper.add)
+        run = run_engine(engine, _frames(session), None)
+        result = mapper.finish()
+    kinds = collections.Counter(lc.kind for lc in result.loops)
+    return MethodRun(
+        "scanner SLAM",
+        result.t_s,
+        result.T_world_lidar,
+        run.n_points_in,
+        run.wall_s + mapper.wall_s,
+        _rss_mb("VmHWM"),
+        start,
+        f"{result.n_submaps} submaps, {len(result.loops)} loops"
+        f" ({kinds['position']} by position, {kinds['appearance']} by appearance),"
+        f" {result.rejected} refused; mapping {mapper.wall_s:.0f} s",
     )
 
 
@@ -333,6 +382,8 @@ def run_method(method: str, session: Path, config: OdometryConfig) -> MethodRun:
     """One method on one session, in this process (run_site calls it in a fresh one)."""
     if method == "scanner-lio":
         return _run_ours(session, config)
+    if method == "scanner-slam":
+        return _run_ours_slam(session, config)
     if method == "kiss-icp":
         return _run_kiss(session)
     if method == "rko-lio":

@@ -26,7 +26,7 @@ from device.led import LedConfig
 from drivers.config import CameraConfig, ImuConfig, LidarConfig
 from drivers.sessions.manifest import CameraCalibration
 from products.map import ProductsConfig
-from slam.config import OdometryConfig
+from slam.config import MappingConfig, OdometryConfig
 from splat.config import SplatConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/scanner/scanner.toml")
@@ -61,6 +61,7 @@ class ScannerConfig(BaseSettings):
         500, ge=0, description="free space a scan never uses: none starts below it, one stops at it"
     )
     slam: OdometryConfig = OdometryConfig()
+    mapping: MappingConfig = MappingConfig()
     lidar: LidarConfig = LidarConfig()
     imu: ImuConfig = ImuConfig()
     camera: CameraConfig = CameraConfig()

@@ -35,7 +35,7 @@ from device.notify import SystemdNotifier
 from device.processing import ProcessingJob, product_names
 from device.recording import new_session_recorder, slam_imu
 from device.scan import ActiveScan
-from device.slam_worker import Ended, SlamWorker, Step
+from device.slam_worker import Ended, MappingSettings, SlamWorker, Step
 from device.splat_worker import SplatWorker
 from device.state import State, StateMachine, TransitionError
 from device.status import ProcessingReport, ScanReport, StatusReport, StorageReport
@@ -43,6 +43,7 @@ from device.storage import SessionStore, StorageFullError
 from drivers.hub import SensorHub
 from drivers.sessions.manifest import (
     PRODUCTS,
+    SUBMAPS,
     SessionManifest,
     SessionState,
     read_manifest,
@@ -81,7 +82,13 @@ class Daemon:
         self.live = LiveBuffer()
         self.counters = Counters()
         self.hub = hub or SensorHub(config.lidar, config.imu, config.camera)
-        self.slam = SlamWorker(config.slam, self._on_slam)
+        self.slam = SlamWorker(
+            config.slam,
+            self._on_slam,
+            mapping=MappingSettings(
+                config.mapping, config.products.map_voxel_m, config.products.remove_moving
+            ),
+        )
         # the online splat: only with a calibrated camera to train on
         self.splat: SplatWorker | None = None
         if config.splat.online and config.camera.enabled and config.camera_calibration is not None:
@@ -171,7 +178,13 @@ class Daemon:
         scan = ActiveScan(recorder, self._health())
         self.live.reset()
         with self._scan_lock:
-            self.slam.begin(scan.id, self._T_lidar_imu, self._slam_imu, list(self._imu_backlog))
+            self.slam.begin(
+                scan.id,
+                self._T_lidar_imu,
+                self._slam_imu,
+                list(self._imu_backlog),
+                scan.dir / SUBMAPS,
+            )
             if self.splat is not None:
                 self.splat.begin(scan.dir / PRODUCTS, self.config.camera_calibration)
             self._scan = scan
@@ -401,7 +414,9 @@ class Daemon:
         self.sm.move(State.processing)
         self._awaited = scan.id
         try:
-            self.jobs.start(scan.id, scan.dir)
+            # the live SLAM is finishing the submaps the products are made of, unless it failed
+            wait_s = self.config.mapping.live_wait_s if scan.slam_error is None else 0.0
+            self.jobs.start(scan.id, scan.dir, wait_s)
         except ScanBusyError as exc:  # cannot be: a new scan has a new id
             self.sm.move(State.error, error=str(exc))
 

@@ -52,12 +52,13 @@ class Jobs:
             return f"{scan_id}: its splat is being trained"
         return None
 
-    def start(self, scan_id: str, path: Path) -> None:
-        """Process now (a scan just stopped); ScanBusyError if it already is."""
+    def start(self, scan_id: str, path: Path, live_wait_s: float = 0.0) -> None:
+        """Process now (a scan just stopped; its live SLAM may be finishing its submaps for up
+        to `live_wait_s`); ScanBusyError if it already is."""
         with self._lock:
             if reason := self.busy(scan_id):
                 raise ScanBusyError(reason)
-            self._start(scan_id, path)
+            self._start(scan_id, path, live_wait_s)
 
     def queue(self, scan_id: str, path: Path) -> None:
         """Process when no other job is making its map; ScanBusyError if it already is."""
@@ -80,7 +81,7 @@ class Jobs:
         for job in jobs:
             job.kill()
 
-    def _start(self, scan_id: str, path: Path) -> None:
+    def _start(self, scan_id: str, path: Path, live_wait_s: float = 0.0) -> None:
         def finished(job: ProcessingJob) -> None:
             if job.error:
                 log.error("processing %s failed: %s", scan_id, job.error)
@@ -88,7 +89,7 @@ class Jobs:
             with self._lock:
                 self._next()
 
-        self._jobs[scan_id] = ProcessingJob(path, self.config, finished).start()
+        self._jobs[scan_id] = ProcessingJob(path, self.config, finished, live_wait_s).start()
 
     def _next(self) -> None:
         if self._closed or not self._queued or self.running() is not None:

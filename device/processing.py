@@ -1,9 +1,10 @@
 """Post-processing: a closed session in, its products out (products are functions of a session).
 
-`process_session` runs the SLAM engine over raw.mcap (LiDAR-inertial when the IMU is there),
-then writes products/trajectory.tum, products/map.ply and products/report.html, and marks the
-session `done` (or `failed`, with the reason). It can always be run again. The daemon runs it
-in a process of its own (`ProcessingJob`) and shows its progress.
+`process_session` places the SLAM's submaps (submaps/, from the live SLAM or from SLAM run
+again over raw.mcap) at the pose graph's anchors and writes products/trajectory.tum,
+products/map.ply and products/report.html, and marks the session `done` (or `failed`, with the
+reason). It can always be run again. The daemon runs it in a process of its own
+(`ProcessingJob`) and shows its progress.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from device.workers import Exited, Worker
 from drivers.sessions import rosmsg
 from drivers.sessions.manifest import (
     PRODUCTS,
+    SUBMAPS,
     SessionManifest,
     SessionState,
     read_manifest,
     write_manifest,
 )
 from drivers.source import Sensor, Source
-from slam.pipeline import SlamRun
 
 log = logging.getLogger(__name__)
 
@@ -124,13 +125,69 @@ def run_slam(
         raise ProcessingError(f"reading failed part way ({type(exc).__name__}: {exc})") from None
 
 
+def run_mapping(
+    inp: SlamInput,
+    config: ScannerConfig,
+    folder: Path,
+    on_step: Callable[[int], None] | None = None,
+):
+    """SLAM over the whole recording with the global mapping: submaps, loops and the pose graph
+    into `folder` (-> slam.mapping.MappingResult, the engine's figures in its meta)."""
+    from slam.engine import SlamEngine, engine_figures
+    from slam.mapping import Mapper
+    from slam.pipeline import run_engine
+
+    mapper = Mapper(
+        config.mapping,
+        folder,
+        config.products.map_voxel_m,
+        levelled=inp.T_lidar_imu is not None,
+        keep_rays=config.products.remove_moving,
+    )
+    engine = SlamEngine(
+        config.slam, inp.T_lidar_imu, full_scan=True, on_step=mapper.add, imu=inp.imu
+    )
+    try:
+        run_engine(engine, inp.source.frames(), None, on_step)
+    except Exception as exc:  # a recording that breaks off part way
+        raise ProcessingError(f"reading failed part way ({type(exc).__name__}: {exc})") from None
+    return mapper.finish(engine_figures(engine))
+
+
+def live_mapping(folder: Path, n_sweeps: int, wait_s: float = 0.0):
+    """The live SLAM's mapping of this recording, when it finished and saw every sweep
+    (-> MappingResult), waiting up to `wait_s` for it to finish; None otherwise."""
+    from slam.mapping import read_graph
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        result = read_graph(folder)
+        if result is not None:
+            seen = result.meta.get("sweeps_in")
+            if seen == n_sweeps:
+                return result
+            log.warning("%s: the live SLAM saw %s of %d sweeps", folder, seen, n_sweeps)
+            return None
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.2)
+
+
 def process_session(
-    session_dir: Path, config: ScannerConfig, progress: OnProgress | None = None
+    session_dir: Path,
+    config: ScannerConfig,
+    progress: OnProgress | None = None,
+    live_wait_s: float = 0.0,
 ) -> dict:
-    """Make the session's products; returns the SLAM and map figures saved in its stats."""
+    """Make the session's products; returns the SLAM and map figures saved in its stats.
+
+    The map is the submaps placed at the pose graph's anchors. They are the live SLAM's when it
+    finished and saw every sweep (waiting up to `live_wait_s` for it), so the products are ready
+    seconds after the stop; otherwise (a recovered session, frames the live SLAM missed,
+    `mapping.rerun_slam`) SLAM runs again over the whole recording."""
     from drivers.sessions.trajectory import write_tum
     from products.export import write_map
-    from products.map import MapBuilder
+    from products.map import map_from_submaps
     from products.report import report_html
 
     session_dir = Path(session_dir)
@@ -141,22 +198,32 @@ def process_session(
     t0 = time.perf_counter()
     try:
         inp = open_recording(session_dir, config)
-        report("slam", 0.0)
-        total = max(inp.n_sweeps, 1)
-        pc = config.products
-        builder = MapBuilder(pc.map_voxel_m, pc.remove_moving)
-        run = run_slam(
-            inp, config, lambda n: report("slam", min(n / total, 1.0) * 0.7), map_builder=builder
-        )
-        if len(run.t_s) == 0:
+        folder = session_dir / SUBMAPS
+        result = None
+        if not config.mapping.rerun_slam:
+            report("waiting for the live SLAM", 0.0)
+            result = live_mapping(folder, inp.n_sweeps, live_wait_s)
+        slam_source = "live"
+        if result is None:
+            slam_source = "rerun"
+            report("slam", 0.0)
+            total = max(inp.n_sweeps, 1)
+            result = run_mapping(
+                inp, config, folder, lambda n: report("slam", min(n / total, 1.0) * 0.7)
+            )
+        if len(result.t_s) == 0:
             raise ProcessingError(
-                f"nothing could be mapped: {inp.n_sweeps} sweeps ({run.n_skipped} skipped);"
+                f"nothing could be mapped: {inp.n_sweeps} sweeps"
+                f" ({result.meta.get('skipped', 0)} skipped);"
                 " the filter needs a second of data to start"
             )
         out = session_dir / PRODUCTS
         out.mkdir(exist_ok=True)
         report("map", 0.7)
-        cloud = builder.finish(pc.outlier_neighbors, pc.outlier_std)
+        pc = config.products
+        cloud = map_from_submaps(
+            folder, result.T_world_anchor, pc, lambda f: report("map", 0.7 + 0.02 * f)
+        )
         cam = manifest.calibration.camera
         if cam is not None and pc.colour:
             from drivers.sessions.replay import SessionSource
@@ -164,8 +231,10 @@ def process_session(
 
             report("colour", 0.72)
             images = SessionSource(session_dir, sensors=(Sensor.camera,)).frames()
-            cloud = colourise(cloud, (t.frame for t in images), cam, run.t_s, run.T_world_lidar)
-        write_tum(out / "trajectory.tum", run.t_s, run.T_world_lidar)
+            cloud = colourise(
+                cloud, (t.frame for t in images), cam, result.t_s, result.T_world_lidar
+            )
+        write_tum(out / "trajectory.tum", result.t_s, result.T_world_lidar)
         formats = ["ply", *(f for f in pc.formats if f != "ply")]
         for i, fmt in enumerate(formats):
             report(f"writing map.{fmt}", 0.75 + 0.2 * i / len(formats))
@@ -176,12 +245,17 @@ def process_session(
                 gps_offset_s=manifest.utc_offset_s,
                 epsg=pc.epsg,
             )
-        slam_stats = _slam_stats(run, inp, time.perf_counter() - t0)
+        slam_stats = _slam_stats(result, inp, time.perf_counter() - t0)
+        slam_stats["slam_source"] = slam_source
         slam_stats["final_map_points"] = len(cloud)
         slam_stats["final_map_voxel_m"] = pc.map_voxel_m
         if cloud.coloured is not None:
             slam_stats["coloured_fraction"] = round(float(cloud.coloured.mean()), 4)
-        (out / "report.html").write_text(report_html(manifest, run, slam_stats, cloud))
+        anchors = result.T_world_anchor[:, :3, 3]
+        loops = [(anchors[lc.i], anchors[lc.j], lc.correction_m) for lc in result.loops]
+        (out / "report.html").write_text(
+            report_html(manifest, result.T_world_lidar[:, :3, 3], slam_stats, cloud, loops)
+        )
         products = product_names(out)
     except Exception as exc:
         reason = str(exc) if isinstance(exc, ProcessingError) else f"{type(exc).__name__}: {exc}"
@@ -242,25 +316,28 @@ def splat_session(
     return stats
 
 
-def _slam_stats(run: SlamRun, inp: SlamInput, wall_s: float) -> dict:
-    steps = np.diff(run.T_world_lidar[:, :3, 3], axis=0)
+def _slam_stats(result, inp: SlamInput, wall_s: float) -> dict:
+    """The figures saved in session.json: the odometry's (result.meta) and the mapping's."""
+    steps = np.diff(result.T_world_lidar[:, :3, 3], axis=0)
+    m = result.meta
+    corrections = [lc.correction_m for lc in result.loops]
     return {
         "mode": inp.mode,
-        "poses": len(run.t_s),
+        "poses": len(result.t_s),
         "sweeps": inp.n_sweeps,
-        "skipped": run.n_skipped,
-        "degenerate_sweeps": run.n_degenerate,
+        "skipped": m.get("skipped", 0),
+        "degenerate_sweeps": m.get("degenerate_sweeps", 0),
         "distance_m": round(float(np.linalg.norm(steps, axis=1).sum()), 3),
-        "duration_s": round(float(run.t_s[-1] - run.t_s[0]), 3) if len(run.t_s) else 0.0,
-        "points_per_s": round(run.points_per_s),
-        "p99_latency_ms": round(float(np.percentile(run.latencies_s, 99)) * 1e3, 2)
-        if len(run.latencies_s)
-        else None,
+        "duration_s": round(float(result.t_s[-1] - result.t_s[0]), 3) if len(result.t_s) else 0.0,
+        "points_per_s": m.get("points_per_s", 0),
+        "p99_latency_ms": m.get("p99_latency_ms"),
         "processing_s": round(wall_s, 2),
-        # the extrinsic the filter ended with (the calibration's unless refined online)
-        "T_lidar_imu": np.round(run.T_lidar_imu, 6).tolist()
-        if run.T_lidar_imu is not None
-        else None,
+        "T_lidar_imu": m.get("T_lidar_imu"),
+        "submaps": result.n_submaps,
+        "loops": len(result.loops),
+        "loop_candidates_refused": result.rejected,
+        "largest_correction_m": round(max(corrections), 3) if corrections else 0.0,
+        "mapping_s": m.get("mapping_s"),
     }
 
 
@@ -285,7 +362,9 @@ class Failed:
     reason: str
 
 
-def _job_main(inbox: mp.Queue, outbox: mp.Queue, session_dir: str, config_json: str) -> None:
+def _job_main(
+    inbox: mp.Queue, outbox: mp.Queue, session_dir: str, config_json: str, live_wait_s: float
+) -> None:
     config = ScannerConfig.model_validate_json(config_json)
     last = [0.0]
 
@@ -296,7 +375,7 @@ def _job_main(inbox: mp.Queue, outbox: mp.Queue, session_dir: str, config_json: 
             outbox.put(Progress(stage, fraction))
 
     try:
-        process_session(Path(session_dir), config, progress)
+        process_session(Path(session_dir), config, progress, live_wait_s)
     except Exception as exc:
         outbox.put(Failed(str(exc)))
         return
@@ -313,7 +392,11 @@ class ProcessingJob:
     `finished` is set when the map is done, `splat_finished` when the splat is."""
 
     def __init__(
-        self, session_dir: Path, config: ScannerConfig, on_finish: Callable[[ProcessingJob], None]
+        self,
+        session_dir: Path,
+        config: ScannerConfig,
+        on_finish: Callable[[ProcessingJob], None],
+        live_wait_s: float = 0.0,  # the live SLAM is finishing this scan's submaps
     ):
         self.session_dir = Path(session_dir)
         self.stage = "queued"
@@ -326,7 +409,7 @@ class ProcessingJob:
         self.worker = Worker(
             "processing",
             _job_main,
-            (str(session_dir), config.model_dump_json()),
+            (str(session_dir), config.model_dump_json(), live_wait_s),
             nice=10,  # products can wait; a new scan's drivers, recorder and SLAM cannot
             on_message=self._on_message,
         )

@@ -1,10 +1,13 @@
 """Live SLAM in a process of its own, so the API, the drivers and the recorder never wait on it.
 
-The daemon sends `Begin` (the scan, the IMU the filter fuses and where it sits, and the last
-second of that IMU, so the filter can initialise at once), then tagged frames, then `End`. The
-worker answers with one `Step` per registered sweep: the pose, the points that are new to the
-live map, and the engine's counters; and `Ended` when the scan's SLAM is over. The process
-starts with the daemon and compiles its kernels then, not at the first press.
+The daemon sends `Begin` (the scan, the IMU the filter fuses and where it sits, the last
+second of that IMU, so the filter can initialise at once, and the session's submap folder),
+then tagged frames, then `End`. The worker answers with one `Step` per registered sweep: the
+pose, the points that are new to the live map, the engine's counters and the loops closed so
+far; and `Ended` when the scan's SLAM is over. Meanwhile it writes the scan's submaps and pose
+graph (slam/mapping.py) into the session, and at `End` optimises the graph and writes
+graph.json, from which the products are made without a second SLAM pass. The process starts
+with the daemon and compiles its kernels then, not at the first press.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ import logging
 import multiprocessing as mp
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from device.workers import Exited, Quit, Ready, Worker
 from drivers.source import Sensor, Tagged
-from slam.config import OdometryConfig
+from slam.config import MappingConfig, OdometryConfig
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,7 @@ class Begin:
     T_lidar_imu: np.ndarray | None  # [4, 4] the fused IMU in the lidar frame; None: lidar-only
     imu: Sensor  # which IMU's samples the filter fuses
     backlog: list[Tagged]  # that IMU's last samples, so the filter can initialise at once
+    submap_dir: Path | None = None  # where the scan's submaps go; None: no global mapping
 
 
 @dataclass(frozen=True)
@@ -44,11 +49,13 @@ class Step:
     new_points: np.ndarray  # [M, 3] float32, world frame, voxels new to the live map
     sweeps_in: int
     points_in: int
-    wall_s: float  # time inside the engine so far
+    wall_s: float  # time inside the engine and the mapping so far
     sensor_s: float  # sensor time covered so far (sweeps x the sweep period)
     degenerate: bool
     imu_ok: bool
     inertial: bool
+    loops: int = 0  # loops closed so far
+    last_loop_correction_m: float | None = None  # how far the last one moved the map
 
 
 @dataclass(frozen=True)
@@ -79,17 +86,58 @@ def _warm_up(config: OdometryConfig) -> None:
     engine.flush()
 
 
-class _LiveScan:
-    """One scan's engine and live-map filter; turns the engine's steps into `Step`s."""
+@dataclass(frozen=True)
+class MappingSettings:
+    """What the live worker needs of the global mapping."""
 
-    def __init__(self, begin: Begin, config: OdometryConfig, live_voxel_m: float):
+    config: MappingConfig
+    map_voxel_m: float  # the products' density, which the submaps keep
+    keep_rays: bool  # for the products' removal of moving things
+
+
+class _LiveScan:
+    """One scan's engine, mapper and live-map filter; turns the engine's steps into `Step`s."""
+
+    def __init__(
+        self, begin: Begin, config: OdometryConfig, live_voxel_m: float, mapping: MappingSettings
+    ):
         from device.live import NewVoxelFilter
         from slam.engine import SlamEngine
+        from slam.mapping import Mapper
 
         self.scan_id = begin.scan_id
         self.period_s = config.scan_period_s
-        self.engine = SlamEngine(config, begin.T_lidar_imu, imu=begin.imu)
+        self.mapper = None
+        self.loops, self.last_correction_m = 0, None
+        if begin.submap_dir is not None:
+            self.mapper = Mapper(
+                mapping.config,
+                begin.submap_dir,
+                mapping.map_voxel_m,
+                levelled=begin.T_lidar_imu is not None,
+                keep_rays=mapping.keep_rays,
+            )
+        self.engine = SlamEngine(
+            config,
+            begin.T_lidar_imu,
+            full_scan=self.mapper is not None,
+            on_step=self._map if self.mapper is not None else None,
+            imu=begin.imu,
+        )
         self.live = NewVoxelFilter(live_voxel_m)
+
+    def _map(self, step, sweep) -> None:
+        event = self.mapper.add(step, sweep)
+        if event is not None:
+            self.loops += 1
+            self.last_correction_m = event.correction_m
+
+    def finish(self) -> None:
+        """The scan is over: the mapper's last submap, the batch optimisation, graph.json."""
+        if self.mapper is not None:
+            from slam.engine import engine_figures
+
+            self.mapper.finish(engine_figures(self.engine))
 
     def steps(self, tagged: Tagged | None) -> list[Step]:
         """Push a frame (None: flush at the end of the scan)."""
@@ -104,17 +152,25 @@ class _LiveScan:
                 self.live.new_points(s.points_world),
                 st.sweeps_in,
                 st.points_in,
-                st.wall_s,
+                st.wall_s + (self.mapper.wall_s if self.mapper is not None else 0.0),
                 st.sweeps_in * self.period_s,
                 e.degenerate,
                 e.imu_ok,
                 e.inertial,
+                self.loops,
+                self.last_correction_m,
             )  # fmt: skip
             for s in done
         ]
 
 
-def _main(inbox: mp.Queue, outbox: mp.Queue, config_json: str, live_voxel_m: float) -> None:
+def _main(
+    inbox: mp.Queue,
+    outbox: mp.Queue,
+    config_json: str,
+    live_voxel_m: float,
+    mapping: MappingSettings,
+) -> None:
     config = OdometryConfig.model_validate_json(config_json)
     try:
         _warm_up(config)
@@ -127,7 +183,13 @@ def _main(inbox: mp.Queue, outbox: mp.Queue, config_json: str, live_voxel_m: flo
         if isinstance(msg, Quit):
             return
         if isinstance(msg, Begin):
-            scan = _LiveScan(msg, config, live_voxel_m)
+            try:
+                scan = _LiveScan(msg, config, live_voxel_m, mapping)
+            except Exception as exc:  # the submap folder cannot be made: the recording goes on
+                log.exception("live SLAM cannot start")
+                outbox.put(Ended(msg.scan_id, f"{type(exc).__name__}: {exc}"))
+                scan = None
+                continue
             frames: list[Tagged | None] = list(msg.backlog)
         elif isinstance(msg, Tagged):
             frames = [msg]
@@ -142,6 +204,7 @@ def _main(inbox: mp.Queue, outbox: mp.Queue, config_json: str, live_voxel_m: flo
                 for step in scan.steps(frame):
                     outbox.put(step)
             if isinstance(msg, End):
+                scan.finish()
                 outbox.put(Ended(scan.scan_id, None))
                 scan = None
         except Exception as exc:  # live SLAM is lost; the recording goes on regardless
@@ -159,12 +222,14 @@ class SlamWorker:
         on_result: Callable[[Step | Ended], None],
         live_voxel_m: float = 0.2,
         max_queued_frames: int = 2000,
+        mapping: MappingSettings | None = None,
     ) -> None:
         self._on_result = on_result
+        mapping = mapping or MappingSettings(MappingConfig(), 0.02, False)
         self.worker = Worker(
             "slam",
             _main,
-            (config.model_dump_json(), live_voxel_m),
+            (config.model_dump_json(), live_voxel_m, mapping),
             nice=5,  # the drivers, the recorder and the API come first; SLAM has headroom (RTF > 4)
             max_queued=max_queued_frames,
             on_message=self._deliver,
@@ -187,9 +252,16 @@ class SlamWorker:
         """Frames not sent because the worker was behind."""
         return self.worker.dropped
 
-    def begin(self, scan_id: str, T_lidar_imu: np.ndarray | None, imu: Sensor, backlog: list):
+    def begin(
+        self,
+        scan_id: str,
+        T_lidar_imu: np.ndarray | None,
+        imu: Sensor,
+        backlog: list,
+        submap_dir: Path | None = None,
+    ):
         self.scan_id = scan_id
-        self.worker.send(Begin(scan_id, T_lidar_imu, imu, backlog), timeout_s=5.0)
+        self.worker.send(Begin(scan_id, T_lidar_imu, imu, backlog, submap_dir), timeout_s=5.0)
 
     def feed(self, tagged: Tagged) -> bool:
         return self.worker.send(tagged)

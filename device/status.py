@@ -52,6 +52,8 @@ class SlamReport:
     dropped_frames: int
     first_pose_s: float | None  # from the start of the scan
     error: str | None
+    loops: int = 0  # loops closed in this scan
+    last_loop_correction_m: float | None = None  # how far the last one moved the map
 
     @classmethod
     def of(
@@ -79,6 +81,10 @@ class SlamReport:
             dropped_frames=dropped_frames,
             first_pose_s=None if first_pose_s is None else round(first_pose_s, 3),
             error=error,
+            loops=step.loops if step is not None else 0,
+            last_loop_correction_m=None
+            if step is None or step.last_loop_correction_m is None
+            else round(step.last_loop_correction_m, 3),
         )
 
 

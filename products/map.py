@@ -1,23 +1,20 @@
 """The final map: every deskewed point of every registered sweep, thinned to a chosen density,
-with its intensity and time, and without isolated outliers.
-
-Memory stays bounded on long scans: each sweep is thinned on its own, and the whole map is
-thinned again whenever it has grown by a few million points (first point in a voxel wins).
+with its intensity and time, and without isolated outliers. It is made of the SLAM's submaps
+(slam/submaps.py, each already thinned to this density) placed where the pose graph put them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from drivers.frames import LidarSweep
-from slam.odometry import OdometryStep
-from slam.voxel_hash import voxel_keys
-
-COMPACT_EVERY = 3_000_000  # points added between two whole-map thinnings
+from slam.se3 import transform
+from slam.submaps import Submap, VoxelMeans
 
 
 class ProductsConfig(BaseModel):
@@ -59,66 +56,38 @@ class MapCloud:
 
 
 class MapBuilder:
-    """Collects the registered points of each step: one point per voxel, at the mean of what
-    fell in it (which averages the range noise down), with the mean intensity and the time it
-    was first seen."""
+    """The map of a scan from its submaps, each placed at its optimised anchor: one point per
+    voxel, at the weighted mean of what fell in it (which averages the range noise down), with
+    the mean intensity and the time it was first seen. One submap is in memory at a time, and
+    the map is merged again whenever it has grown by a few million points."""
 
     def __init__(self, voxel_m: float, remove_moving: bool = False) -> None:
         self.voxel_m = voxel_m
-        self.remove_moving = remove_moving  # then a subsample of each sweep's rays is kept
-        self._xyz: list[np.ndarray] = []  # [Ni, 3] float64 voxel means
-        self._w: list[np.ndarray] = []  # [Ni] points behind each mean
-        self._intensity: list[np.ndarray] = []
-        self._t: list[np.ndarray] = []
-        self._pending = 0
+        self.remove_moving = remove_moving  # then the submaps' rays are kept
+        self._points = VoxelMeans(voxel_m)
         self._ray_origins: list[np.ndarray] = []  # [Ri, 3] for the free-space check
         self._ray_ends: list[np.ndarray] = []
-        self.ray_every = 8  # every 8th point of a sweep is kept as a ray
 
     def rays(self) -> tuple[np.ndarray, np.ndarray]:  # -> [R, 3], [R, 3]
         if not self._ray_ends:
             return np.zeros((0, 3)), np.zeros((0, 3))
         return np.concatenate(self._ray_origins), np.concatenate(self._ray_ends)
 
-    def add(self, step: OdometryStep, sweep: LidarSweep) -> None:
-        if step.scan_world is None:
-            raise ValueError("the engine must run with full_scan=True for the map products")
-        idx = step.scan_index
-        if self.remove_moving:
-            ends = step.scan_world[:: self.ray_every].astype(np.float32)
-            self._ray_ends.append(ends)
-            self._ray_origins.append(np.repeat(step.T_world_lidar[None, :3, 3], len(ends), 0))
-        self._xyz.append(step.scan_world.astype(np.float64))
-        self._w.append(np.ones(len(idx), np.float32))
-        self._intensity.append(sweep.intensity[idx].astype(np.float32))
-        dt = sweep.point_dt_s[idx].astype(np.float64) if sweep.point_dt_s is not None else 0.0
-        self._t.append(sweep.t_ns * 1e-9 + dt * np.ones(len(idx)))
-        self._pending += len(idx)
-        if self._pending > COMPACT_EVERY:
-            self._compact()
-
-    def _compact(self) -> None:
-        if not self._xyz:
-            return
-        xyz, w = np.concatenate(self._xyz), np.concatenate(self._w).astype(np.float64)
-        intensity, t = np.concatenate(self._intensity), np.concatenate(self._t)
-        _, inv = np.unique(voxel_keys(xyz, self.voxel_m), return_inverse=True)
-        n = int(inv.max()) + 1
-        wsum = np.bincount(inv, w, n)
-        mean = np.column_stack([np.bincount(inv, w * xyz[:, i], n) for i in range(3)])
-        first_t = np.full(n, np.inf)
-        np.minimum.at(first_t, inv, t)
-        self._xyz = [mean / wsum[:, None]]
-        self._w = [wsum.astype(np.float32)]
-        self._intensity = [(np.bincount(inv, w * intensity, n) / wsum).astype(np.float32)]
-        self._t = [first_t]
-        self._pending = 0
+    def add_submap(self, submap: Submap, T_world_anchor: np.ndarray) -> None:  # [4, 4]
+        self._points.add(
+            transform(T_world_anchor, submap.xyz_m.astype(np.float64)),
+            submap.intensity,
+            submap.t_s,
+            submap.weight,
+        )
+        if self.remove_moving and len(submap.ray_ends):
+            self._ray_origins.append(transform(T_world_anchor, submap.ray_origins))
+            self._ray_ends.append(transform(T_world_anchor, submap.ray_ends))
 
     def finish(self, outlier_neighbors: int = 8, outlier_std: float = 2.5) -> MapCloud:
-        self._compact()
-        if not self._xyz:
+        xyz, _, intensity, t = self._points.result()
+        if len(xyz) == 0:
             return MapCloud(np.zeros((0, 3)), np.zeros(0, np.float32), np.zeros(0))
-        xyz, intensity, t = self._xyz[0], self._intensity[0], self._t[0]
         if self.remove_moving:
             from products.dynamic import static_mask
 
@@ -129,6 +98,26 @@ class MapBuilder:
             xyz, intensity, t = xyz[ok], intensity[ok], t[ok]
         order = np.argsort(t, kind="stable")  # in the order the scanner saw them
         return MapCloud(xyz[order], intensity[order], t[order])
+
+
+def map_from_submaps(
+    folder: Path,
+    T_world_anchor: np.ndarray,  # [K, 4, 4]
+    config: ProductsConfig,
+    on_progress: Callable[[float], None] | None = None,
+) -> MapCloud:
+    """The map of the submaps in `folder`, placed at `T_world_anchor`."""
+    from slam.submaps import load_submap, submap_files
+
+    files = submap_files(folder)
+    if len(files) != len(T_world_anchor):
+        raise ValueError(f"{folder}: {len(files)} submaps for {len(T_world_anchor)} anchors")
+    builder = MapBuilder(config.map_voxel_m, config.remove_moving)
+    for k, f in enumerate(files):
+        builder.add_submap(load_submap(f), T_world_anchor[k])
+        if on_progress is not None:
+            on_progress((k + 1) / len(files))
+    return builder.finish(config.outlier_neighbors, config.outlier_std)
 
 
 def inliers(xyz: np.ndarray, k: int, n_std: float) -> np.ndarray:  # [N, 3] -> [N] bool

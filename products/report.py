@@ -14,13 +14,19 @@ import numpy as np
 
 from drivers.sessions.manifest import SessionManifest
 from products.map import MapCloud
-from slam.pipeline import SlamRun
 
 LOOP_CLOSED_M = 1.0  # a walk that ends this close to its start came back: show the gap
 
 
-def view_png(points: np.ndarray, path: np.ndarray, axes: tuple[int, int], size: int = 800) -> bytes:
-    """Point density seen along the third axis, the path in red. points [N, 3], path [K, 3]."""
+def view_png(
+    points: np.ndarray,  # [N, 3]
+    path: np.ndarray,  # [K, 3]
+    axes: tuple[int, int],
+    size: int = 800,
+    loops: list[tuple[np.ndarray, np.ndarray, str]] = (),  # ([3], [3], label) each
+) -> bytes:
+    """Point density seen along the third axis, the path in red, the loops closed in blue
+    (from the older place to the newer, labelled with the correction they made)."""
     from PIL import Image, ImageDraw
 
     a, b = axes
@@ -35,9 +41,13 @@ def view_png(points: np.ndarray, path: np.ndarray, axes: tuple[int, int], size: 
     shade = np.log1p(density) / np.log1p(density.max() or 1.0)
     img = Image.fromarray((255 - 230 * shade).astype(np.uint8)).convert("RGB")
     xy = (path[:, [a, b]] - lo) * scale
-    ImageDraw.Draw(img).line(
-        [(float(x), float(h - 1 - y)) for x, y in xy], fill=(220, 40, 40), width=2
-    )
+    draw = ImageDraw.Draw(img)
+    draw.line([(float(x), float(h - 1 - y)) for x, y in xy], fill=(220, 40, 40), width=2)
+    for p, q, label in loops:
+        (x0, y0), (x1, y1) = (p[[a, b]] - lo) * scale, (q[[a, b]] - lo) * scale
+        draw.line([(x0, h - 1 - y0), (x1, h - 1 - y1)], fill=(30, 90, 220), width=3)
+        draw.ellipse([x1 - 4, h - 5 - y1, x1 + 4, h + 3 - y1], outline=(30, 90, 220), width=2)
+        draw.text((x1 + 6, h - 1 - y1 - 6), label, fill=(30, 90, 220))
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
@@ -58,12 +68,18 @@ def _table(rows: dict[str, object]) -> str:
     )
 
 
-def report_html(manifest: SessionManifest, run: SlamRun, stats: dict, cloud: MapCloud) -> str:
+def report_html(
+    manifest: SessionManifest,
+    path: np.ndarray,  # [K, 3] the lidar's positions
+    stats: dict,
+    cloud: MapCloud,
+    loops: list[tuple[np.ndarray, np.ndarray, float]] = (),  # older place [3], newer [3], m
+) -> str:
     rng = np.random.default_rng(0)
     pts = cloud.xyz_m
     if len(pts) > 400_000:  # plenty for an 800-pixel picture
         pts = pts[rng.choice(len(pts), 400_000, replace=False)]
-    path = run.T_world_lidar[:, :3, 3]
+    loop_marks = [(p, q, f"{c * 100:.0f} cm") for p, q, c in loops]
     extent = np.ptp(cloud.xyz_m, axis=0) if len(cloud) else np.zeros(3)
     gap = float(np.linalg.norm(path[-1] - path[0])) if len(path) else 0.0
     warnings = []
@@ -96,6 +112,16 @@ def report_html(manifest: SessionManifest, run: SlamRun, stats: dict, cloud: Map
         f" {stats['points_per_s'] / 1e6:.2f}M points/s",
         "Processing": f"{stats['processing_s']:.1f} s",
     }
+    if "loops" in stats:
+        summary["Loop closures"] = (
+            f"{stats['loops']} closed ({stats['loop_candidates_refused']} candidates refused)"
+            + (
+                f"; largest correction {stats['largest_correction_m'] * 100:.1f} cm"
+                if stats["loops"]
+                else ""
+            )
+            + f"; {stats['submaps']} submaps"
+        )
     sensors = {}
     for s in manifest.sensors:
         sensors[f"{s.name} ({s.model})"] = (
@@ -127,8 +153,9 @@ th{{text-align:left;padding-right:1em;vertical-align:top}}
 img{{max-width:100%;border:1px solid #ccc}}
 .views{{display:grid;grid-template-columns:1fr 1fr;gap:1em}}</style>
 </head><body><h1>Scan report</h1>
-<h2>Top view</h2><p>Map point density, the walk in red.</p>
-{_img(view_png(pts, path, (0, 1)), "top view")}
+<h2>Top view</h2><p>Map point density, the walk in red, the loops closed in blue (with the
+correction each made).</p>
+{_img(view_png(pts, path, (0, 1), loops=loop_marks), "top view")}
 <div class="views"><div><h2>Side view (x-z)</h2>{side_xz}</div>
 <div><h2>Side view (y-z)</h2>{side_yz}</div></div>
 <h2>Summary</h2>{_table(summary)}

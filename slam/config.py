@@ -138,3 +138,87 @@ class OdometryConfig(BaseModel):
     def imu_sensor(self) -> Sensor:
         """The IMU whose samples the filter fuses: decided here, once, for every source."""
         return Sensor.external_imu if self.imu == "external" else Sensor.imu
+
+
+class MappingConfig(BaseModel):
+    """Global mapping over the odometry: submaps, loop closure and the pose graph (slam/mapping.py).
+    Distances in metres, angles in degrees."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    submap_length_m: float = Field(10.0, gt=0.0, description="a new submap after this much path")
+    submap_max_s: float = Field(30.0, gt=0.0, description="... or after this long (standing still)")
+    loop_closure: bool = Field(True, description="search, verify and close loops between submaps")
+    odometry_drift_per_m: float = Field(
+        0.02,
+        gt=0.0,
+        description="the odometry's translation error, 1 sigma per metre of path: the between "
+        "factors' noise, and how fast the loop search radius grows",
+    )
+    odometry_drift_deg_per_m: float = Field(
+        0.05, gt=0.0, description="the odometry's heading error, 1 sigma per metre of path"
+    )
+    gravity_sigma_deg: float = Field(
+        0.5,
+        gt=0.0,
+        description="roll and pitch of each submap held to the filter's gravity, 1 sigma "
+        "(LiDAR-inertial only: the lidar-only world is not levelled)",
+    )
+    loop_radius_m: float = Field(
+        3.0, gt=0.0, description="search earlier submaps this near, plus 3 sigma of the drift"
+    )
+    loop_max_radius_m: float = Field(30.0, gt=0.0, description="... but never farther than this")
+    loop_min_path_m: float = Field(
+        30.0, gt=0.0, description="a loop spans at least this much path (nearer is odometry)"
+    )
+    loop_max_dz_m: float = Field(
+        1.5,
+        gt=0.0,
+        description="refuse a loop that moves the new submap more than this vertically: the "
+        "levelled filter's height error between two visits is far below a storey",
+    )
+    loop_voxel_m: float = Field(0.25, gt=0.0, description="downsampling for the verification")
+    loop_min_overlap: float = Field(
+        0.4, gt=0.0, le=1.0, description="share of the new submap's points the old one explains"
+    )
+    loop_inlier_m: float = Field(0.3, gt=0.0, description="a point within this of the old is in")
+    loop_max_rmse_m: float = Field(0.1, gt=0.0, description="RMS of the inliers' distances")
+    loop_min_conditioning: float = Field(
+        0.1,
+        gt=0.0,
+        lt=1.0,
+        description="refuse a fit whose weakest translation direction holds less than this share "
+        "of the next one's information (a corridor slides along itself)",
+    )
+    loop_min_open_conditioning: float = Field(
+        0.005,
+        gt=0.0,
+        lt=1.0,
+        description="... or less than this share of the strongest's (an open field slides in "
+        "its plane; outdoors the ground dominates, so this is loose)",
+    )
+    loop_sigma_m: float = Field(0.02, gt=0.0, description="a verified loop's translation, 1 sigma")
+    loop_sigma_deg: float = Field(0.2, gt=0.0, description="a verified loop's rotation, 1 sigma")
+    loop_candidates: int = Field(3, ge=1, description="verify at most this many per new submap")
+    loop_appearance: bool = Field(
+        True,
+        description="when no candidate by position holds, search every earlier submap by "
+        "appearance (ORB on the view from above), for drift beyond the search radius",
+    )
+    loop_min_orb_inliers: int = Field(
+        25, ge=5, description="ORB matches that must agree on the motion (RANSAC inliers)"
+    )
+    loop_appearance_correction_m: float = Field(
+        3.0, gt=0.0, description="the registration may move j this far from the image's guess"
+    )
+    rerun_slam: bool = Field(
+        False,
+        description="at the stop, run SLAM again over the whole recording instead of placing "
+        "the live SLAM's submaps (slower: minutes for a long scan)",
+    )
+    live_wait_s: float = Field(
+        60.0,
+        ge=0.0,
+        description="at the stop, wait this long for the live SLAM to finish its submaps before "
+        "running SLAM again over the recording",
+    )

@@ -133,3 +133,24 @@ class SlamEngine:
         if self.on_step is not None:
             self.on_step(step, sweep)
         return [step]
+
+
+def engine_figures(engine: SlamEngine) -> dict:
+    """The engine's counters as saved with a scan's mapping (graph.json) and its stats."""
+    st = engine.stats
+    lat = np.array(st.latencies_s)
+    T = engine.lio.T_lidar_imu if engine.lio is not None else None
+    return {
+        "mode": "LiDAR-inertial" if engine.inertial else "lidar-only",
+        "sweeps_in": st.sweeps_in,
+        "points_in": st.points_in,
+        "poses": st.poses,
+        "skipped": st.skipped,
+        "degenerate_sweeps": st.degenerate,
+        "recovered": st.recovered,
+        "odometry_s": round(st.wall_s, 3),
+        "points_per_s": round(st.points_in / st.wall_s) if st.wall_s > 0 else 0,
+        "p99_latency_ms": round(float(np.percentile(lat, 99)) * 1e3, 2) if len(lat) else None,
+        # the extrinsic the filter ended with (the calibration's unless refined online)
+        "T_lidar_imu": np.round(T, 6).tolist() if T is not None else None,
+    }

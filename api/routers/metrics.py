@@ -59,6 +59,12 @@ class DaemonCollector:
             ("scanner_slam_distance_m", "distance_m", "distance walked in this scan"),
             ("scanner_slam_lag_seconds", "lag_s", "newest pose behind the sensor"),
             ("scanner_slam_realtime_factor", "realtime_factor", "sensor time / compute time"),
+            ("scanner_slam_loops", "loops", "loops closed in this scan"),
+            (
+                "scanner_slam_last_loop_correction_m",
+                "last_loop_correction_m",
+                "how far the last loop closure moved the map",
+            ),
         ):
             if (value := getattr(st.slam, key, None)) is not None:
                 g = GaugeMetricFamily(name, doc)

@@ -164,6 +164,8 @@ function renderLive(s) {
   setText('distance', fixed(slam.distance_m, 1, ' m'));
   setText('slam-points', isNum(slam.map_points) ? slam.map_points.toLocaleString() : '—');
   setText('rtf', fixed(slam.realtime_factor, 1, '×'));
+  setText('loops', isNum(slam.loops) ? (slam.loops + (isNum(slam.last_loop_correction_m)
+    ? ` (last moved ${fixed(slam.last_loop_correction_m * 100, 0, ' cm')})` : '')) : '—');
   setText('slam-mode', slam.mode || '—');
   const fresh = performance.now() - liveLag.at < 2000; // prefer the WebSocket's newer figure
   setText('lag', fixed(fresh ? liveLag.value : slam.lag_s, 2, ' s'));

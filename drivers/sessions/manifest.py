@@ -21,6 +21,7 @@ RECORDING = "raw.mcap"
 GROUND_TRUTH = "ground_truth.tum"
 SCENE_MESH = "scene.ply"
 PRODUCTS = "products"
+SUBMAPS = "submaps"  # the SLAM's submaps and pose graph (slam/mapping.py)
 
 
 # The Mid-360's built-in IMU (an ICM-40609-D) in the lidar's point-cloud frame: the IMU's pose in

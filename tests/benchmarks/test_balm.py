@@ -16,9 +16,10 @@ def test_quick_bench_writes_the_comparison(tmp_path):
 
     out = tmp_path / "bench.md"
     rows = run_bench(BALM, out, OdometryConfig(), quick=True, cache_dir=tmp_path / "cache")
-    ours, kiss, ref = rows
+    ours, loops, kiss, ref = rows
     assert ours.method.startswith("scanner") and kiss.method.startswith("kiss-icp")
     assert ours.ate_m < 0.03  # 20 scans, 10 s of walking, before the fast turns
+    assert loops.method.startswith("scanner+loops") and loops.ate_m < 0.03
     assert ours.points_per_s > 0 and kiss.points_per_s > 0
     assert 0.3 < ref.thickness_cm < 3.0 and ours.thickness_cm < 3.0
     table = out.read_text()

@@ -1,5 +1,5 @@
-"""`scanner bench --only site` on a short walk: ours, kiss-icp, rko_lio and kiss-slam, each in its
-own process, against the twin's truth."""
+"""`scanner bench --only site` on a short walk: ours (LIO, and with the global mapping), kiss-icp,
+rko_lio and kiss-slam, each in its own process, against the twin's truth."""
 
 import math
 
@@ -8,7 +8,7 @@ import pytest
 from slam.config import OdometryConfig
 
 
-def test_site_bench_runs_the_four_methods_each_in_its_own_process(tmp_path):
+def test_site_bench_runs_the_five_methods_each_in_its_own_process(tmp_path):
     pytest.importorskip("kiss_icp")
     pytest.importorskip("rko_lio")
     pytest.importorskip("kiss_slam")
@@ -20,17 +20,19 @@ def test_site_bench_runs_the_four_methods_each_in_its_own_process(tmp_path):
     rows = run_site(
         OdometryConfig(), out, tmp_path / "cache", heard.append, sequences=[seq], realism="ideal"
     )
-    assert [r.method.split()[0] for r in rows] == ["scanner", "kiss-icp", "rko_lio", "kiss-slam"]
+    assert [r.method for r in rows][:2] == ["scanner LIO", "scanner SLAM"]
+    assert [r.method.split()[0] for r in rows][2:] == ["kiss-icp", "rko_lio", "kiss-slam"]
     for r in rows:
         assert r.sequence == "courtyard-8s-ideal" and "failed" not in r.note
         assert math.isfinite(r.ate_m) and math.isfinite(r.drift_pct) and math.isfinite(r.z_max_m)
-        assert r.ate_m < 0.5 and r.drift_pct < 10.0  # 8 s of walking: all four hold on
+        assert r.ate_m < 0.5 and r.drift_pct < 10.0  # 8 s of walking: all five hold on
         assert r.points_per_s > 0 and r.path_m > 3.0
         assert 30 < r.start_rss_mb <= r.peak_rss_mb < 4000  # each its own process, not ours
-    assert rows[0].ate_m < 0.05  # the LIO on the ideal twin
+    assert rows[0].ate_m < 0.05 and rows[1].ate_m < 0.05  # the LIO on the ideal twin
+    assert "submaps" in rows[1].note  # 8 s: no loop to close
     table = out.read_text()
-    assert table.count("| courtyard-8s-ideal") == 4 and "rko_lio" in table and "kiss-slam" in table
-    for method in ("scanner-lio", "kiss-icp", "rko-lio", "kiss-slam"):
+    assert table.count("| courtyard-8s-ideal") == 5 and "rko_lio" in table and "kiss-slam" in table
+    for method in ("scanner-lio", "scanner-slam", "kiss-icp", "rko-lio", "kiss-slam"):
         tum = tmp_path / f"site.courtyard-8s-ideal.{method}.tum"
         assert tum.read_text().count("\n") > 50  # ~80 sweeps
     assert any("generating" in h for h in heard)

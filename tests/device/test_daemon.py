@@ -105,6 +105,10 @@ def test_a_short_press_starts_and_the_next_stops(make_daemon):
     wait_for(lambda: d.sm.state == State.idle)
     (scan,) = d.scans()
     assert scan.state == "done" and "map.ply" in scan.products
+    # the products were made of the live SLAM's submaps: no second SLAM pass after the stop
+    (session,) = (d.config.data_dir).glob(f"*{scan.id}*")
+    slam = read_manifest(session).stats["slam"]
+    assert slam["slam_source"] == "live" and slam["submaps"] >= 1
 
 
 def test_errors_are_acknowledged_by_a_press(make_daemon):

@@ -50,10 +50,35 @@ def test_products_are_made_and_the_session_is_done(session, tmp_path):
     assert m.id in html and "data:image/png;base64," in html
     fractions = [f for _, f in stages]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    # products are functions of the session: processing again gives the same trajectory
-    process_session(session, ScannerConfig(data_dir=tmp_path))
+    assert stats["slam_source"] == "rerun" and stats["submaps"] >= 1  # no live SLAM here
+    # products are functions of the session: processing again gives the same trajectory, from
+    # the submaps and pose graph the first run left (no second SLAM pass)
+    again = process_session(session, ScannerConfig(data_dir=tmp_path))
     t2, T2 = read_tum(session / "products" / "trajectory.tum")
     assert (t2 == t).all() and abs(T2 - T).max() < 1e-6
+    assert again["slam_source"] == "live"
+    assert again["final_map_points"] == len(read_ply_xyz(session))
+
+
+def read_ply_xyz(session):
+    from plyfile import PlyData
+
+    return PlyData.read(session / "products" / "map.ply")["vertex"].data
+
+
+def test_submaps_that_missed_sweeps_are_not_used(session, tmp_path):
+    """The live SLAM's submaps make the products only when it saw every sweep recorded."""
+    import json
+
+    cfg = ScannerConfig(data_dir=tmp_path)
+    process_session(session, cfg)
+    graph = session / "submaps" / "graph.json"
+    doc = json.loads(graph.read_text())
+    doc["meta"]["sweeps_in"] -= 3  # frames it was too late for
+    graph.write_text(json.dumps(doc))
+    assert process_session(session, cfg)["slam_source"] == "rerun"
+    (session / "submaps" / "00000.npz").unlink()  # a power cut before the last write
+    assert process_session(session, cfg)["slam_source"] == "rerun"
 
 
 def test_a_broken_recording_fails_with_a_reason(session, tmp_path):

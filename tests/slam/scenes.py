@@ -27,3 +27,35 @@ def box_surface_points(n: int, rng: np.random.Generator, noise_m: float = 0.0) -
         p[:, axis] = c[axis] + s * h[axis] + rng.normal(0, noise_m, sel.sum())
         pts[sel] = p
     return pts
+
+
+def yard_points(rng: np.random.Generator, size_m: float = 40.0, n_boxes: int = 60) -> np.ndarray:
+    """A yard [N, 3]: a ground plane with crates of many sizes standing on it, spaced over
+    size_m x size_m (centred on 0), about one point per 0.1 m of surface."""
+    n_ground = int((size_m / 0.15) ** 2)
+    ground = np.column_stack(
+        [rng.uniform(-size_m / 2, size_m / 2, (n_ground, 2)), rng.normal(0, 0.005, n_ground)]
+    )
+    parts = [ground]
+    for _ in range(n_boxes):
+        c = np.append(rng.uniform(-size_m / 2, size_m / 2, 2), 0.0)
+        h = rng.uniform([0.3, 0.3, 0.5], [2.0, 2.0, 3.0])
+        yaw = rng.uniform(0, np.pi)
+        n = int(400 * (h[0] * h[1] + h[2] * (h[0] + h[1])))
+        local = rng.uniform(-1, 1, (n, 3)) * h
+        axis = rng.integers(0, 3, n)
+        sign = rng.choice([-1.0, 1.0], n)
+        local[np.arange(n), axis] = sign * h[axis]
+        local = local[local[:, 2] > -h[2] + 1e-6]  # no bottom face
+        c_, s_ = np.cos(yaw), np.sin(yaw)
+        R = np.array([[c_, -s_, 0], [s_, c_, 0], [0, 0, 1]])
+        parts.append(local @ R.T + c + np.array([0, 0, h[2]]))
+    return np.vstack(parts)
+
+
+def pose(x: float, y: float, z: float = 0.0, yaw_rad: float = 0.0) -> np.ndarray:  # -> [4, 4]
+    c, s = np.cos(yaw_rad), np.sin(yaw_rad)
+    T = np.eye(4)
+    T[:3, :3] = [[c, -s, 0], [s, c, 0], [0, 0, 1]]
+    T[:3, 3] = x, y, z
+    return T

@@ -1,0 +1,153 @@
+"""Loop closure between submaps: find where the walk came back, and prove it by registration.
+
+Two searches give candidates, each with a guess of the relative pose: by position (here), and
+by appearance (slam/place_recognition.py) for drift beyond the search radius. Search by
+position: an earlier submap is a candidate when its anchor lies within the search
+radius of the new one's, as the pose graph places them now. The radius grows with the
+odometry's uncertainty over the path walked between the two (3 sigma of `odometry_drift_per_m`
+times that path), on top of `loop_radius_m`, up to `loop_max_radius_m`; a candidate must lie
+`loop_min_path_m` of path back, or it is the odometry's own neighbourhood.
+
+Verification (small_gicp's GICP, coarse then fine): the new submap's coarse cloud against the
+candidate's with its two neighbours, from the graph's relative pose. It is a loop only when
+- GICP converged, and at least `loop_min_overlap` of the new submap's structure (points whose
+  surface is not level: walls, trees, things; the ground overlaps wherever the guess puts it)
+  lies within `loop_inlier_m` of the old points, at distances to the old surface with an RMS
+  under `loop_max_rmse_m`;
+- the fit is well conditioned. Its weakest direction of translation holds at least
+  `loop_min_conditioning` of the next one's information: a corridor slides along itself, and
+  its repeated doors fit at every bay. And at least `loop_min_open_conditioning` of the
+  strongest's: an open field holds only height, and the ground dominates outdoors, so this one
+  is loose;
+- the correction it makes from the guess is plausible: within the search radius (by
+  position; a few metres from the place recognition's guess), and within `loop_max_dz_m`
+  vertically (the levelled filter's height error between two visits is far below a storey, so
+  look-alike floors stacked one over another are refused).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from slam.config import MappingConfig
+from slam.se3 import se3_inv, so3_log, transform
+
+log = logging.getLogger(__name__)
+
+STRUCTURE_MAX_UP = 0.7  # a point whose normal is within 45 deg of level is structure, not ground
+MIN_STRUCTURE_POINTS = 50
+
+
+@dataclass(frozen=True)
+class LoopClosure:
+    """A verified loop: the measured pose of submap `j`'s anchor in submap `i`'s (i < j)."""
+
+    i: int
+    j: int
+    T_i_j: np.ndarray  # [4, 4]
+    overlap: float  # share of j's coarse points within loop_inlier_m of i's
+    rmse_m: float
+    correction_m: float  # how far the registration moved j from where the graph had it
+    correction_deg: float
+    kind: str = "position"  # how it was found: "position" or "appearance"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    i: int
+    j: int
+    reason: str
+
+
+def search_radius_m(config: MappingConfig, path_between_m: float) -> float:
+    r = config.loop_radius_m + 3.0 * config.odometry_drift_per_m * path_between_m
+    return min(r, config.loop_max_radius_m)
+
+
+def candidates(
+    config: MappingConfig,
+    T_world_anchor: np.ndarray,  # [K, 4, 4] every submap's anchor, as the graph has it now
+    path_m: np.ndarray,  # [K] path walked from the first anchor to each
+    j: int,  # the new submap
+) -> list[int]:
+    """Earlier submaps near enough to `j` to be the same place, nearest first."""
+    between = path_m[j] - path_m[:j]
+    far = between >= config.loop_min_path_m
+    older, between = np.arange(j)[far], between[far]
+    if len(older) == 0:
+        return []
+    d = np.linalg.norm(T_world_anchor[older, :3, 3] - T_world_anchor[j, :3, 3], axis=1)
+    radius = np.array([search_radius_m(config, b) for b in between])
+    near = d <= radius
+    order = np.argsort(d[near])
+    return [int(i) for i in older[near][order][: config.loop_candidates]]
+
+
+def verify(
+    config: MappingConfig,
+    i: int,
+    j: int,
+    target_m: np.ndarray,  # [N, 3] submap i's coarse cloud (and its neighbours'), i's frame
+    source_m: np.ndarray,  # [M, 3] submap j's coarse cloud, j's frame
+    T_i_j_guess: np.ndarray,  # [4, 4] from the graph, or from the place recognition
+    max_correction_m: float,  # the registration may move j this far from the guess
+    up_i: np.ndarray,  # [3] the world's up in i's frame
+    kind: str = "position",
+) -> LoopClosure | Rejection:
+    """Register j to i from a guess; the loop, or why not. Its correction is from the guess."""
+    import small_gicp
+
+    if len(target_m) < 100 or len(source_m) < 100:
+        return Rejection(i, j, "too few points")
+    voxel = config.loop_voxel_m
+    tgt, tree = small_gicp.preprocess_points(target_m.astype(np.float64), voxel, 10)
+    src, _ = small_gicp.preprocess_points(source_m.astype(np.float64), voxel, 10)
+    radius = max_correction_m
+    T = T_i_j_guess
+    for max_corr in (max(1.0, min(radius, 3.0)), 0.5):
+        res = small_gicp.align(
+            tgt, src, tree, T, "GICP", max_correspondence_distance=max_corr, max_iterations=30
+        )
+        T = np.asarray(res.T_target_source)
+    if not res.converged:
+        return Rejection(i, j, "did not converge")
+    moved = T[:3, 3] - T_i_j_guess[:3, 3]
+    correction_m = float(np.linalg.norm(moved))
+    correction_deg = float(np.degrees(np.linalg.norm(so3_log(T_i_j_guess[:3, :3].T @ T[:3, :3]))))
+    if correction_m > radius:
+        return Rejection(i, j, f"correction {correction_m:.2f} m beyond the {radius:.2f} m radius")
+    dz = float(moved @ up_i)  # in the world frame, where the filter is levelled
+    if abs(dz) > config.loop_max_dz_m:
+        return Rejection(i, j, f"vertical correction {dz:.2f} m: another floor")
+    # the inlier test counts structure only: the ground overlaps wherever the guess puts it
+    src_i = transform(T, np.asarray(src.points())[:, :3])
+    normals_i = np.asarray(src.normals())[:, :3] @ T[:3, :3].T
+    structure = np.abs(normals_i @ up_i) < STRUCTURE_MAX_UP
+    if structure.sum() < MIN_STRUCTURE_POINTS:
+        return Rejection(i, j, f"{structure.sum()} points of structure (walls, trees, things)")
+    nn, sq = tree.batch_nearest_neighbor_search(src_i[structure])
+    nn, d = np.asarray(nn), np.sqrt(np.asarray(sq))
+    inl = (nn >= 0) & (d <= config.loop_inlier_m)
+    overlap = float(inl.mean())
+    # distances to the old surface (the target's local plane), not between the two samplings
+    tp, tn = np.asarray(tgt.points())[nn[inl], :3], np.asarray(tgt.normals())[nn[inl], :3]
+    plane_d = np.einsum("ij,ij->i", src_i[structure][inl] - tp, tn)
+    rmse = float(np.sqrt(np.mean(plane_d**2))) if inl.any() else np.inf
+    if overlap < config.loop_min_overlap:
+        return Rejection(i, j, f"overlap {overlap:.2f}")
+    if rmse > config.loop_max_rmse_m:
+        return Rejection(i, j, f"rmse {rmse:.3f} m")
+    H_t = np.asarray(res.H)[3:, 3:]  # small_gicp orders the Hessian rotation, translation
+    ev = np.maximum(np.linalg.eigvalsh(0.5 * (H_t + H_t.T)), 0.0)  # ascending
+    if ev[0] < config.loop_min_conditioning * ev[1]:
+        return Rejection(i, j, f"ill-conditioned: slides along one direction ({ev[0] / ev[1]:.3f})")
+    if ev[0] < config.loop_min_open_conditioning * ev[2]:
+        return Rejection(i, j, f"ill-conditioned: slides in a plane ({ev[0] / ev[2]:.4f})")
+    return LoopClosure(i, j, T, overlap, rmse, correction_m, correction_deg, kind)
+
+
+def relative(T_world_a: np.ndarray, T_world_b: np.ndarray) -> np.ndarray:  # -> [4, 4]
+    return se3_inv(T_world_a) @ T_world_b

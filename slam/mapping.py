@@ -1,0 +1,361 @@
+"""Global mapping over the odometry: submaps, loop closure and the pose graph, in one object.
+
+Feed it the odometry's steps (with every deskewed point: the engine's full_scan) and their
+sweeps, in order. It cuts them into submaps (slam/submaps.py) by path and time, writes each to
+disk when it closes, places its anchor in the pose graph (slam/pose_graph.py), searches and
+verifies loops from it to earlier submaps (slam/loop_closure.py), and updates the graph with
+iSAM2. Loops are searched by position, then by appearance (each submap's view from above).
+`finish` closes the last submap, optimises the whole graph and writes `graph.json`
+beside the submaps: the anchors before and after, the loops, and the run's own figures. The
+products are the submaps placed at the optimised anchors; the trajectory is every sweep's pose
+through its submap's anchor.
+
+The live SLAM worker and the offline processing run this same object.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from drivers.frames import LidarSweep
+from slam.config import MappingConfig
+from slam.loop_closure import (
+    LoopClosure,
+    Rejection,
+    candidates,
+    relative,
+    search_radius_m,
+    verify,
+)
+from slam.odometry import OdometryStep
+from slam.place_recognition import Fingerprint, PlaceMatch, fingerprint, guess_3d, level, match
+from slam.pose_graph import PoseGraph
+from slam.se3 import so3_log, transform
+from slam.submaps import Submap, SubmapBuilder, load_coarse, submap_path
+
+log = logging.getLogger(__name__)
+
+GRAPH_FILE = "graph.json"
+COARSE_CACHE = 64  # coarse clouds kept in memory for the loop search
+
+
+@dataclass(frozen=True)
+class MappingResult:
+    """What the mapping made of a scan. Poses at the sweeps' times (the odometry's steps)."""
+
+    folder: Path  # the submaps and graph.json
+    t_s: np.ndarray  # [N]
+    T_world_lidar: np.ndarray  # [N, 4, 4] through the optimised anchors
+    T_world_lidar_odometry: np.ndarray  # [N, 4, 4] as the odometry had them
+    submap_of_pose: np.ndarray  # [N] int
+    T_world_anchor: np.ndarray  # [K, 4, 4] optimised
+    T_world_anchor_odometry: np.ndarray  # [K, 4, 4]
+    loops: list[LoopClosure]
+    rejected: int  # candidates that failed verification
+    optimise_s: float  # the final optimisation
+    meta: dict = field(default_factory=dict)  # the caller's figures (the odometry's stats)
+
+    @property
+    def n_submaps(self) -> int:
+        return len(self.T_world_anchor)
+
+
+@dataclass(frozen=True)
+class LoopEvent:
+    """A loop as the live view and the status show it."""
+
+    i: int
+    j: int
+    correction_m: float  # how far the registration moved the newer submap
+
+
+class Mapper:
+    def __init__(
+        self,
+        config: MappingConfig,
+        folder: Path,
+        map_voxel_m: float,
+        levelled: bool,
+        keep_rays: bool = False,
+    ) -> None:
+        self.config = config
+        self.folder = Path(folder)
+        if self.folder.exists():  # a run over the same session starts afresh
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True)
+        self.map_voxel_m = map_voxel_m
+        self.keep_rays = keep_rays
+        self.graph = PoseGraph(config, levelled)
+        self.loops: list[LoopClosure] = []
+        self.rejected = 0
+        self.wall_s = 0.0  # time spent here (submaps, loops, graph), not in the odometry
+        self._open: SubmapBuilder | None = None
+        self._path_m = 0.0  # walked so far
+        self._last_xyz: np.ndarray | None = None
+        self._anchor_path_m: list[float] = []  # path at each anchor
+        self._poses_t: list[np.ndarray] = []  # per submap [S]
+        self._poses_T: list[np.ndarray] = []  # per submap [S, 4, 4] in the anchor's frame
+        self._coarse: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._fingerprints: list[Fingerprint] = []  # every submap's, for the search by appearance
+
+    # --- feeding ------------------------------------------------------------------------------
+    def add(self, step: OdometryStep, sweep: LidarSweep) -> LoopEvent | None:
+        """One registered sweep. -> the loop it closed, if closing its submap closed one."""
+        t0 = time.perf_counter()
+        xyz = step.T_world_lidar[:3, 3]
+        if self._last_xyz is not None:
+            self._path_m += float(np.linalg.norm(xyz - self._last_xyz))
+        self._last_xyz = xyz.copy()
+        event = None
+        b = self._open
+        t_s = step.t_ns * 1e-9
+        if b is not None and (
+            b.path_m >= self.config.submap_length_m or t_s - b.first_t_s >= self.config.submap_max_s
+        ):
+            event = self._close()
+        if self._open is None:
+            self._open = SubmapBuilder(
+                len(self.graph),
+                step.T_world_lidar.copy(),
+                self.map_voxel_m,
+                self.config.loop_voxel_m,
+                self.keep_rays,
+            )
+            self._anchor_path_m.append(self._path_m)
+        self._open.add(step, sweep)
+        self.wall_s += time.perf_counter() - t0
+        return event
+
+    def _close(self) -> LoopEvent | None:
+        submap = self._open.finish()
+        self._open = None
+        submap.save(self.folder)
+        self._remember(submap)
+        k = submap.index
+        self._poses_t.append(submap.pose_t_s)
+        self._poses_T.append(submap.T_anchor_lidar)
+        gap = self._anchor_path_m[k] - self._anchor_path_m[k - 1] if k else 0.0
+        self.graph.add_anchor(submap.T_world_anchor, gap)
+        event = self._close_loops(k) if self.config.loop_closure else None
+        self.graph.update()
+        return event
+
+    def _remember(self, submap: Submap) -> None:
+        self._coarse[submap.index] = submap.coarse_m
+        while len(self._coarse) > COARSE_CACHE:
+            self._coarse.popitem(last=False)
+
+    def _coarse_of(self, k: int) -> np.ndarray:  # [C, 3] in k's frame
+        if k not in self._coarse:
+            self._coarse[k] = load_coarse(submap_path(self.folder, k))
+            while len(self._coarse) > COARSE_CACHE:
+                self._coarse.popitem(last=False)
+        self._coarse.move_to_end(k)
+        return self._coarse[k]
+
+    def _close_loops(self, j: int) -> LoopEvent | None:
+        """Verify the candidates for submap j, by position and then by appearance; the first
+        that holds is added to the graph."""
+        self.graph.update()  # j's anchor placed on the corrected chain
+        T = self.graph.poses()
+        path = np.array(self._anchor_path_m[: j + 1])
+        cfg = self.config
+        self._fingerprints.append(self._fingerprint(j, T))
+        tried = set()
+        for i in candidates(cfg, T, path, j):
+            tried.add(i)
+            radius = search_radius_m(cfg, path[j] - path[i])
+            event = self._try(i, j, T, path, relative(T[i], T[j]), radius, "position")
+            if event is not None:
+                return event
+        if not cfg.loop_appearance:
+            return None
+        for place in self._places(j, path, tried):
+            event = self._try(
+                place.i, j, T, path, place.T_i_j_guess, cfg.loop_appearance_correction_m,
+                "appearance",
+            )  # fmt: skip
+            if event is not None:
+                return event
+        return None
+
+    def _fingerprint(self, j: int, T: np.ndarray) -> Fingerprint:
+        """j with the two submaps before it, from above, in j's levelled frame."""
+        T_level_j = level(T[j], self.graph.levelled)
+        parts = [
+            transform(T_level_j @ relative(T[j], T[n]), self._coarse_of(n))
+            for n in (j - 2, j - 1, j)
+            if n >= 0
+        ]
+        return fingerprint(np.concatenate(parts))
+
+    def _places(self, j: int, path: np.ndarray, tried: set[int]) -> list[PlaceMatch]:
+        """Earlier submaps whose view from above matches j's, best first."""
+        cfg = self.config
+        T_odo = self.graph.odometry_poses()
+        new = self._fingerprints[j]
+        found = []
+        for i in range(j):
+            if i in tried or path[j] - path[i] < cfg.loop_min_path_m:
+                continue
+            m = match(self._fingerprints[i], new, cfg.loop_min_orb_inliers)
+            if m is None:
+                continue
+            M, inliers = m
+            T_level_i = level(T_odo[i], self.graph.levelled)
+            T_level_j = level(T_odo[j], self.graph.levelled)
+            # height from the graph: the levelled filter's height drift is small
+            dz = (T_level_i @ relative(self.graph.poses()[i], self.graph.poses()[j]))[2, 3]
+            found.append(PlaceMatch(i, guess_3d(M, T_level_i, T_level_j, dz), inliers))
+        found.sort(key=lambda p: -p.inliers)
+        return found[: cfg.loop_candidates]
+
+    def _try(
+        self,
+        i: int,
+        j: int,
+        T: np.ndarray,  # [K, 4, 4] the graph's anchors
+        path: np.ndarray,
+        T_guess: np.ndarray,  # [4, 4]
+        max_correction_m: float,
+        kind: str,
+    ) -> LoopEvent | None:
+        cfg = self.config
+        # the old place with its neighbours, in i's frame
+        parts = [
+            transform(relative(T[i], T[n]), self._coarse_of(n))
+            for n in (i - 1, i, i + 1)
+            if 0 <= n < j and path[j] - path[n] >= cfg.loop_min_path_m
+        ]
+        up_i = T[i][:3, :3].T @ np.array([0.0, 0.0, 1.0])
+        found = verify(
+            cfg, i, j, np.concatenate(parts), self._coarse_of(j), T_guess, max_correction_m,
+            up_i, kind,
+        )  # fmt: skip
+        if isinstance(found, Rejection):
+            self.rejected += 1
+            log.debug("%s loop %d-%d refused: %s", kind, i, j, found.reason)
+            return None
+        # the correction as the graph sees it: from where it had j
+        off = np.linalg.inv(relative(T[i], T[j])) @ found.T_i_j
+        found = replace(
+            found,
+            correction_m=float(np.linalg.norm(off[:3, 3])),
+            correction_deg=float(np.degrees(np.linalg.norm(so3_log(off[:3, :3])))),
+        )
+        self.graph.add_loop(i, j, found.T_i_j)
+        self.loops.append(found)
+        log.info(
+            "%s loop %d-%d: moved %.2f m %.2f deg, overlap %.2f, rmse %.3f m",
+            kind, i, j, found.correction_m, found.correction_deg, found.overlap, found.rmse_m,
+        )  # fmt: skip
+        return LoopEvent(i, j, found.correction_m)
+
+    # --- results ------------------------------------------------------------------------------
+    @property
+    def n_submaps(self) -> int:
+        return len(self.graph) + (self._open is not None)
+
+    def finish(self, meta: dict | None = None) -> MappingResult:
+        """Close the last submap, optimise the whole graph, write graph.json."""
+        t0 = time.perf_counter()
+        if self._open is not None and self._open.n_sweeps:
+            self._close()
+        self.graph.optimize()
+        optimise_s = time.perf_counter() - t0
+        self.wall_s += optimise_s
+        result = self._result(meta or {}, optimise_s)
+        write_graph(result)
+        return result
+
+    def _result(self, meta: dict, optimise_s: float) -> MappingResult:
+        anchors, odom = self.graph.poses(), self.graph.odometry_poses()
+        K = len(anchors)
+        sizes = [len(t) for t in self._poses_t]
+        of = np.repeat(np.arange(K), sizes) if K else np.zeros(0, int)
+        local = np.concatenate(self._poses_T) if K else np.zeros((0, 4, 4))
+        return MappingResult(
+            folder=self.folder,
+            t_s=np.concatenate(self._poses_t) if K else np.zeros(0),
+            T_world_lidar=anchors[of] @ local,
+            T_world_lidar_odometry=odom[of] @ local,
+            submap_of_pose=of,
+            T_world_anchor=anchors,
+            T_world_anchor_odometry=odom,
+            loops=list(self.loops),
+            rejected=self.rejected,
+            optimise_s=optimise_s,
+            meta={**meta, "mapping_s": round(self.wall_s, 3)},
+        )
+
+
+def write_graph(result: MappingResult) -> Path:
+    """graph.json: everything but the points, so the products need only the submap files."""
+    doc = {
+        "complete": True,
+        "submaps": result.n_submaps,
+        "T_world_anchor": np.round(result.T_world_anchor, 9).tolist(),
+        "T_world_anchor_odometry": np.round(result.T_world_anchor_odometry, 9).tolist(),
+        "loops": [
+            {
+                k: (np.round(v, 9).tolist() if isinstance(v, np.ndarray) else v)
+                for k, v in asdict(loop).items()
+            }
+            for loop in result.loops
+        ],  # fmt: skip
+        "rejected": result.rejected,
+        "optimise_s": round(result.optimise_s, 3),
+        "meta": result.meta,
+    }
+    path = result.folder / GRAPH_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc))
+    os.replace(tmp, path)
+    return path
+
+
+def read_graph(folder: Path) -> MappingResult | None:
+    """A finished mapping from its folder; None when there is none or it did not finish."""
+    from slam.submaps import submap_files
+
+    path = Path(folder) / GRAPH_FILE
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    files = submap_files(Path(folder))
+    if not doc.get("complete") or len(files) != doc.get("submaps"):
+        return None
+    anchors = np.array(doc["T_world_anchor"]).reshape(-1, 4, 4)
+    odom = np.array(doc["T_world_anchor_odometry"]).reshape(-1, 4, 4)
+    t, local, of = [], [], []
+    for k, f in enumerate(files):
+        with np.load(f) as z:
+            t.append(z["pose_t_s"])
+            local.append(z["T_anchor_lidar"])
+        of.append(np.full(len(t[-1]), k))
+    of_a = np.concatenate(of) if of else np.zeros(0, int)
+    local_a = np.concatenate(local) if local else np.zeros((0, 4, 4))
+    loops = [LoopClosure(**{**d, "T_i_j": np.array(d["T_i_j"])}) for d in doc.get("loops", [])]
+    return MappingResult(
+        folder=Path(folder),
+        t_s=np.concatenate(t) if t else np.zeros(0),
+        T_world_lidar=anchors[of_a] @ local_a,
+        T_world_lidar_odometry=odom[of_a] @ local_a,
+        submap_of_pose=of_a,
+        T_world_anchor=anchors,
+        T_world_anchor_odometry=odom,
+        loops=loops,
+        rejected=int(doc.get("rejected", 0)),
+        optimise_s=float(doc.get("optimise_s", 0.0)),
+        meta=doc.get("meta", {}),
+    )

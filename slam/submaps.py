@@ -1,0 +1,222 @@
+"""Submaps: the odometry's output cut into pieces a few metres long, each kept on disk.
+
+A submap holds every deskewed point of its sweeps at the products' resolution (one point per
+voxel: the mean of what fell in it, with the mean intensity and the time it was first seen), in
+the frame of its anchor (the lidar's pose at its first sweep), with the sweeps' poses in that
+frame. The pose graph moves anchors; the points ride along rigidly. So the products of a scan
+are the submaps placed at their optimised anchors, without a second SLAM pass, and memory stays
+flat however long the scan: only the submap being filled is in memory.
+
+On disk: `submaps/NNNNN.npz` (numpy's zip, written to a temporary name and then renamed, so a
+power cut leaves whole files only). Each also holds a coarse cloud for loop verification.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from drivers.frames import LidarSweep
+from slam.odometry import OdometryStep
+from slam.preprocess import voxel_downsample
+from slam.se3 import se3_inv, transform
+from slam.voxel_hash import voxel_keys
+
+log = logging.getLogger(__name__)
+
+COMPACT_EVERY = 3_000_000  # points added between two merges of the voxels
+RAY_EVERY = 8  # every 8th point of a sweep is kept as a ray, for the removal of moving things
+
+
+class VoxelMeans:
+    """Points merged one per voxel: the weighted mean position (which averages range noise
+    down), the mean intensity and the earliest time. Merges lazily, so adding is cheap."""
+
+    def __init__(self, voxel_m: float) -> None:
+        self.voxel_m = voxel_m
+        self._xyz: list[np.ndarray] = []  # [Ni, 3] float64
+        self._w: list[np.ndarray] = []  # [Ni] float32, points behind each mean
+        self._intensity: list[np.ndarray] = []  # [Ni] float32
+        self._t: list[np.ndarray] = []  # [Ni] float64
+        self._pending = 0
+        self._merged = False  # one chunk, already merged
+
+    def add(
+        self,
+        xyz: np.ndarray,  # [N, 3]
+        intensity: np.ndarray,  # [N]
+        t_s: np.ndarray,  # [N]
+        weight: np.ndarray | None = None,  # [N]; None: one point each
+    ) -> None:
+        self._xyz.append(np.asarray(xyz, np.float64))
+        self._w.append(np.ones(len(xyz), np.float32) if weight is None else weight)
+        self._intensity.append(np.asarray(intensity, np.float32))
+        self._t.append(np.asarray(t_s, np.float64))
+        self._pending += len(xyz)
+        if self._pending > COMPACT_EVERY:
+            self._compact()
+
+    def __len__(self) -> int:
+        return sum(len(x) for x in self._xyz)
+
+    def _compact(self) -> None:
+        self._pending = 0
+        if len(self._xyz) == 0 or (len(self._xyz) == 1 and self._merged):
+            return
+        xyz, w = np.concatenate(self._xyz), np.concatenate(self._w).astype(np.float64)
+        intensity, t = np.concatenate(self._intensity), np.concatenate(self._t)
+        _, inv = np.unique(voxel_keys(xyz, self.voxel_m), return_inverse=True)
+        inv = inv.ravel()
+        n = int(inv.max()) + 1 if len(inv) else 0
+        wsum = np.bincount(inv, w, n)
+        mean = np.column_stack([np.bincount(inv, w * xyz[:, i], n) for i in range(3)])
+        first_t = np.full(n, np.inf)
+        np.minimum.at(first_t, inv, t)
+        self._xyz = [mean / wsum[:, None]]
+        self._w = [wsum.astype(np.float32)]
+        self._intensity = [(np.bincount(inv, w * intensity, n) / wsum).astype(np.float32)]
+        self._t = [first_t]
+        self._merged = True
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """-> xyz [M, 3] float64, weight [M] float32, intensity [M] float32, t_s [M] float64."""
+        if not self._xyz:
+            return np.zeros((0, 3)), np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros(0)
+        self._compact()
+        return self._xyz[0], self._w[0], self._intensity[0], self._t[0]
+
+
+@dataclass(frozen=True)
+class Submap:
+    """One submap, in the frame of its anchor."""
+
+    index: int
+    T_world_anchor: np.ndarray  # [4, 4] where the odometry put the anchor
+    path_m: float  # path walked from this anchor to the next
+    pose_t_s: np.ndarray  # [S] the sweeps' pose times
+    T_anchor_lidar: np.ndarray  # [S, 4, 4] the sweeps' poses
+    xyz_m: np.ndarray  # [N, 3] float32 voxel means
+    weight: np.ndarray  # [N] float32
+    intensity: np.ndarray  # [N] float32
+    t_s: np.ndarray  # [N] float64 first seen
+    ray_origins: np.ndarray  # [R, 3] float32, the sensor for each kept ray
+    ray_ends: np.ndarray  # [R, 3] float32
+    coarse_m: np.ndarray  # [C, 3] float32 the points at the loop verification's resolution
+
+    def save(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = submap_path(folder, self.index)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            np.savez(
+                f,
+                index=self.index,
+                T_world_anchor=self.T_world_anchor,
+                path_m=self.path_m,
+                pose_t_s=self.pose_t_s,
+                T_anchor_lidar=self.T_anchor_lidar,
+                xyz_m=self.xyz_m,
+                weight=self.weight,
+                intensity=self.intensity,
+                t_s=self.t_s,
+                ray_origins=self.ray_origins,
+                ray_ends=self.ray_ends,
+                coarse_m=self.coarse_m,
+            )
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return path
+
+
+def submap_path(folder: Path, index: int) -> Path:
+    return folder / f"{index:05d}.npz"
+
+
+def load_submap(path: Path) -> Submap:
+    with np.load(path) as z:
+        return Submap(**{k: (z[k] if z[k].ndim else z[k].item()) for k in z.files})
+
+
+def load_coarse(path: Path) -> np.ndarray:  # -> [C, 3] float32
+    """Only the coarse cloud of a submap (numpy reads one member of the zip)."""
+    with np.load(path) as z:
+        return z["coarse_m"]
+
+
+def submap_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("[0-9]" * 5 + ".npz"))
+
+
+@dataclass
+class SubmapBuilder:
+    """Fills one submap from the odometry's steps."""
+
+    index: int
+    T_world_anchor: np.ndarray  # [4, 4]
+    voxel_m: float
+    coarse_voxel_m: float
+    keep_rays: bool = False
+    path_m: float = 0.0
+    first_t_s: float | None = None
+    last_t_s: float | None = None
+    _points: VoxelMeans = field(init=False)
+    _pose_t: list[float] = field(default_factory=list)
+    _poses: list[np.ndarray] = field(default_factory=list)
+    _ray_o: list[np.ndarray] = field(default_factory=list)
+    _ray_e: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._points = VoxelMeans(self.voxel_m)
+        self._T_anchor_world = se3_inv(self.T_world_anchor)
+
+    def add(self, step: OdometryStep, sweep: LidarSweep) -> None:
+        if step.scan_world is None:
+            raise ValueError("the engine must run with full_scan=True for submaps")
+        t_s = step.t_ns * 1e-9
+        if self._poses:
+            self.path_m += float(np.linalg.norm(step.T_world_lidar[:3, 3] - self._poses[-1][:3, 3]))
+        T_anchor_lidar = self._T_anchor_world @ step.T_world_lidar
+        self._pose_t.append(t_s)
+        self._poses.append(step.T_world_lidar)
+        self.first_t_s = t_s if self.first_t_s is None else self.first_t_s
+        self.last_t_s = t_s
+        xyz = transform(self._T_anchor_world, step.scan_world)
+        idx = step.scan_index
+        intensity = (
+            sweep.intensity[idx] if sweep.intensity is not None else np.zeros(len(idx), np.float32)
+        )
+        dt = sweep.point_dt_s[idx] if sweep.point_dt_s is not None else 0.0
+        self._points.add(xyz, intensity, sweep.t_ns * 1e-9 + dt * np.ones(len(idx)))
+        if self.keep_rays:
+            ends = xyz[::RAY_EVERY].astype(np.float32)
+            self._ray_e.append(ends)
+            self._ray_o.append(np.repeat(T_anchor_lidar[None, :3, 3], len(ends), 0))
+
+    @property
+    def n_sweeps(self) -> int:
+        return len(self._poses)
+
+    def finish(self) -> Submap:
+        xyz, w, intensity, t = self._points.result()
+        xyz32 = xyz.astype(np.float32)
+        coarse = xyz32[voxel_downsample(xyz32, self.coarse_voxel_m)] if len(xyz32) else xyz32
+        empty = np.zeros((0, 3), np.float32)
+        return Submap(
+            index=self.index,
+            T_world_anchor=self.T_world_anchor,
+            path_m=self.path_m,
+            pose_t_s=np.array(self._pose_t),
+            T_anchor_lidar=self._T_anchor_world @ np.array(self._poses).reshape(-1, 4, 4),
+            xyz_m=xyz32,
+            weight=w,
+            intensity=intensity,
+            t_s=t,
+            ray_origins=np.concatenate(self._ray_o).astype(np.float32) if self._ray_o else empty,
+            ray_ends=np.concatenate(self._ray_e) if self._ray_e else empty,
+            coarse_m=coarse,
+        )

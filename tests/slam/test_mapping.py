@@ -1,0 +1,83 @@
+import numpy as np
+
+from drivers.frames import LidarSweep
+from slam.config import MappingConfig
+from slam.mapping import Mapper, read_graph
+from slam.odometry import OdometryStep
+from slam.se3 import se3_inv, so3_exp, transform
+from slam.submaps import load_submap, submap_files
+from tests.slam.scenes import pose, yard_points
+
+
+def _walk(step_m=0.5, side_m=14.0):
+    """A square loop around the yard's middle, ending where it began: true poses [N, 4, 4]."""
+    T, out = pose(-side_m / 2, -side_m / 2, 1.2), []
+    for k in range(int(4 * side_m / step_m) + 6):  # and on a little, over the start again
+        out.append(T.copy())
+        T = T @ pose(step_m, 0)
+        if (k + 1) % int(side_m / step_m) == 0:
+            T = T @ pose(0, 0, 0, np.pi / 2)
+    return np.array(out)
+
+
+def _steps(truth, yard, rng, yaw_drift_deg_per_step=0.05):
+    """The odometry's steps: each sweep seen from the true pose, placed by a drifting one."""
+    err = np.eye(4)
+    err[:3, :3] = so3_exp(np.radians([0, 0, yaw_drift_deg_per_step]))
+    odo = truth[0].copy()
+    for k, T in enumerate(truth):
+        if k:
+            odo = odo @ se3_inv(truth[k - 1]) @ T @ err
+        near = np.linalg.norm(yard[:, :2] - T[:2, 3], axis=1) < 12
+        local = transform(se3_inv(T), yard[near][rng.choice(near.sum(), 6000, replace=False)])
+        n = len(local)
+        sweep = LidarSweep(
+            k * 100_000_000, local.astype(np.float32), np.full(n, 50.0, np.float32),
+            np.linspace(0, 0.099, n).astype(np.float32), k,
+        )  # fmt: skip
+        world = transform(odo, local)
+        yield OdometryStep(sweep.t_ns + 50_000_000, odo.copy(), world[::10], 1.0,
+                           np.zeros((6, 6)), False, world, np.arange(n)), sweep  # fmt: skip
+
+
+def _ate(T, truth):
+    return float(np.sqrt(np.mean(np.sum((T[:, :3, 3] - truth[:, :3, 3]) ** 2, axis=1))))
+
+
+def test_the_mapper_closes_the_loop_and_the_products_read_it_back(tmp_path):
+    rng = np.random.default_rng(0)
+    yard, truth = yard_points(rng), _walk()
+    cfg = MappingConfig(submap_length_m=8.0)
+    mapper = Mapper(cfg, tmp_path / "submaps", map_voxel_m=0.05, levelled=True, keep_rays=True)
+    for step, sweep in _steps(truth, yard, rng):
+        mapper.add(step, sweep)
+    result = mapper.finish({"sweeps_in": len(truth)})
+
+    assert result.n_submaps == len(submap_files(tmp_path / "submaps")) >= 7
+    assert len(result.loops) >= 1
+    assert all(lc.j - lc.i >= 3 for lc in result.loops)  # across the walk, not neighbours
+    odometry, graph = _ate(result.T_world_lidar_odometry, truth), _ate(result.T_world_lidar, truth)
+    assert odometry > 0.3  # 6 degrees of heading drift around the square
+    assert graph < 0.3 * odometry
+    np.testing.assert_allclose(result.t_s, np.arange(len(truth)) * 0.1 + 0.05)
+
+    back = read_graph(tmp_path / "submaps")
+    np.testing.assert_allclose(back.T_world_lidar, result.T_world_lidar, atol=1e-6)
+    assert len(back.loops) == len(result.loops) and back.meta["sweeps_in"] == len(truth)
+
+    sub = load_submap(submap_files(tmp_path / "submaps")[0])
+    assert len(sub.xyz_m) and len(sub.ray_ends) and len(sub.coarse_m) < len(sub.xyz_m)
+    assert sub.path_m <= cfg.submap_length_m + 0.5
+
+
+def test_a_mapping_cut_off_before_its_end_is_not_read(tmp_path):
+    rng = np.random.default_rng(1)
+    yard, truth = yard_points(rng), _walk()[:40]
+    mapper = Mapper(MappingConfig(submap_length_m=5.0), tmp_path / "s", 0.05, levelled=True)
+    for step, sweep in _steps(truth, yard, rng):
+        mapper.add(step, sweep)
+    assert read_graph(tmp_path / "s") is None  # no graph.json: the scan did not finish
+    mapper.finish()
+    assert read_graph(tmp_path / "s") is not None
+    submap_files(tmp_path / "s")[-1].unlink()  # a submap lost
+    assert read_graph(tmp_path / "s") is None

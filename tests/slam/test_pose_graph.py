@@ -1,0 +1,68 @@
+import numpy as np
+
+from slam.config import MappingConfig
+from slam.pose_graph import PoseGraph
+from slam.se3 import so3_exp
+from tests.slam.scenes import pose
+
+CFG = MappingConfig()
+
+
+def _square_walk(n_side=5, step_m=5.0):  # -> true anchors [4 n_side + 1, 4, 4], a closed square
+    T, out = np.eye(4), [np.eye(4)]
+    for k in range(4 * n_side):
+        T = T @ pose(step_m, 0)
+        if (k + 1) % n_side == 0:
+            T = T @ pose(0, 0, 0, np.pi / 2)
+        out.append(T.copy())
+    return np.array(out)
+
+
+def _drifted(truth, yaw_deg_per_step=0.25, roll_deg_per_step=0.0):
+    """The odometry: each relative pose with a heading (and roll) error."""
+    out = [truth[0]]
+    err = np.eye(4)
+    err[:3, :3] = so3_exp(np.radians([roll_deg_per_step, 0.0, yaw_deg_per_step]))
+    for a, b in zip(truth[:-1], truth[1:], strict=True):
+        out.append(out[-1] @ np.linalg.inv(a) @ b @ err)
+    return np.array(out)
+
+
+def test_a_loop_pulls_the_drifted_square_back_onto_the_truth():
+    truth = _square_walk()
+    odom = _drifted(truth)
+    graph = PoseGraph(CFG, levelled=True)
+    for k, T in enumerate(odom):
+        graph.add_anchor(T, 5.0 if k else 0.0)
+        graph.update()
+    before = np.linalg.norm(graph.poses()[-1, :3, 3] - truth[-1, :3, 3])
+    graph.add_loop(0, len(truth) - 1, np.linalg.inv(truth[0]) @ truth[-1])
+    graph.update()
+    online = np.linalg.norm(graph.poses()[-1, :3, 3] - truth[-1, :3, 3])
+    graph.optimize()
+    after = np.linalg.norm(graph.poses()[:, :3, 3] - truth[:, :3, 3], axis=1)
+    assert before > 1.5  # 5 degrees of heading over 100 m (the config's 0.05 deg/m)
+    assert online < 0.1 * before  # iSAM2 already took it
+    assert after[-1] < 0.05 and after.max() < 0.2 * before
+    assert graph.n_loops == 1
+    np.testing.assert_allclose(graph.odometry_poses(), odom)
+
+
+def _tilt_deg(T):  # [K, 4, 4] -> [K] angle between each anchor's up and the world's
+    return np.degrees(np.arccos(np.clip(T[:, 2, 2], -1, 1)))
+
+
+def test_gravity_keeps_the_map_level_against_a_tilted_loop():
+    truth = _square_walk()
+    odom = _drifted(truth)
+    bad = np.eye(4)
+    bad[:3, :3] = so3_exp(np.radians([3.0, 0.0, 0.0]))  # the loop's registration rolled 3 deg
+    tilts = {}
+    for levelled in (True, False):
+        graph = PoseGraph(CFG, levelled=levelled)
+        for k, T in enumerate(odom):
+            graph.add_anchor(T, 5.0 if k else 0.0)
+        graph.add_loop(0, len(truth) - 1, np.linalg.inv(truth[0]) @ truth[-1] @ bad)
+        graph.optimize()
+        tilts[levelled] = _tilt_deg(graph.poses()).max()
+    assert tilts[True] < 0.5 < tilts[False]
