@@ -162,7 +162,9 @@ class _Counted:
             yield s
 
 
-def _run_ours(session: Path, config: OdometryConfig) -> MethodRun:
+def _warm_up(session: Path, config: OdometryConfig) -> np.ndarray:
+    """The LIO on the first frames, so numba loads its kernels before the timing (-> the
+    session's T_lidar_imu [4, 4])."""
     from slam.pipeline import run_lio
 
     T_lidar_imu = np.array(read_manifest(session).calibration.T_lidar_imu)
@@ -173,6 +175,13 @@ def _run_ours(session: Path, config: OdometryConfig) -> MethodRun:
         run_lio(islice(_frames(session), WARMUP_FRAMES), config, T_lidar_imu, map_voxel_m=None)
     finally:
         quiet.setLevel(level)
+    return T_lidar_imu
+
+
+def _run_ours(session: Path, config: OdometryConfig) -> MethodRun:
+    from slam.pipeline import run_lio
+
+    T_lidar_imu = _warm_up(session, config)
     start = _rss_mb("VmRSS")
     lio = run_lio(_frames(session), config, T_lidar_imu, map_voxel_m=None)
     return MethodRun(
@@ -198,16 +207,9 @@ def _run_ours_slam(session: Path, config: OdometryConfig) -> MethodRun:
     from slam.config import MappingConfig
     from slam.engine import SlamEngine
     from slam.mapping import Mapper
-    from slam.pipeline import run_engine, run_lio
+    from slam.pipeline import run_engine
 
-    T_lidar_imu = np.array(read_manifest(session).calibration.T_lidar_imu)
-    quiet = logging.getLogger("slam")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        run_lio(islice(_frames(session), WARMUP_FRAMES), config, T_lidar_imu, map_voxel_m=None)
-    finally:
-        quiet.setLevel(level)
+    T_lidar_imu = _warm_up(session, config)
     start = _rss_mb("VmRSS")
     with tempfile.TemporaryDirectory(prefix="site-submaps-") as tmp:
         mapper = Mapper(

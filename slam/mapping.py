@@ -179,7 +179,7 @@ class Mapper:
                 return event
         if not cfg.loop_appearance:
             return None
-        for place in self._places(j, path, tried):
+        for place in self._places(j, T, path, tried):
             event = self._try(
                 place.i, j, T, path, place.T_i_j_guess, cfg.loop_appearance_correction_m,
                 "appearance",
@@ -198,7 +198,7 @@ class Mapper:
         ]
         return fingerprint(np.concatenate(parts))
 
-    def _places(self, j: int, path: np.ndarray, tried: set[int]) -> list[PlaceMatch]:
+    def _places(self, j: int, T: np.ndarray, path: np.ndarray, tried: set[int]) -> list[PlaceMatch]:
         """Earlier submaps whose view from above matches j's, best first."""
         cfg = self.config
         T_odo = self.graph.odometry_poses()
@@ -214,7 +214,7 @@ class Mapper:
             T_level_i = level(T_odo[i], self.graph.levelled)
             T_level_j = level(T_odo[j], self.graph.levelled)
             # height from the graph: the levelled filter's height drift is small
-            dz = (T_level_i @ relative(self.graph.poses()[i], self.graph.poses()[j]))[2, 3]
+            dz = (T_level_i @ relative(T[i], T[j]))[2, 3]
             found.append(PlaceMatch(i, guess_3d(M, T_level_i, T_level_j, dz), inliers))
         found.sort(key=lambda p: -p.inliers)
         return found[: cfg.loop_candidates]
