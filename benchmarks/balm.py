@@ -168,18 +168,16 @@ def _run_with_loops(frames, config: OdometryConfig, n_scans: int):
 
     from products.map import ProductsConfig
     from slam.config import MappingConfig
-    from slam.engine import SlamEngine
-    from slam.mapping import Mapper
-    from slam.pipeline import run_engine
+    from slam.pipeline import run_mapping
 
     with tempfile.TemporaryDirectory(prefix="balm-submaps-") as tmp:
-        mapper = Mapper(MappingConfig(), Path(tmp) / "s", ProductsConfig().map_voxel_m, False)
-        run = run_engine(SlamEngine(config, full_scan=True, on_step=mapper.add), frames, None)
-        result = mapper.finish()
+        run, result = run_mapping(
+            frames, config, MappingConfig(), Path(tmp) / "s", ProductsConfig().map_voxel_m
+        )
     if len(result.t_s) != n_scans:
         raise RuntimeError(f"{n_scans - len(result.t_s)} scans were not registered")
     note = f"{result.n_submaps} submaps, {len(result.loops)} loops, {result.rejected} refused"
-    return result.T_world_lidar, run.wall_s + mapper.wall_s, note
+    return result.T_world_lidar, run.wall_s + result.meta["mapping_s"], note
 
 
 def format_table(rows: list[BenchRow], n_scans: int, n_points: int, peak_rss_mb: float) -> str:

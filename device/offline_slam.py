@@ -1,16 +1,19 @@
 """SLAM on recorded data outside the daemon (`scanner slam`): a session, a bare .mcap or a
 folder of scans in; the trajectory (TUM) and the map (PLY) out, each with the config beside it;
-and how far the filter moved the lidar-IMU extrinsic when it refined it online."""
+and how far the filter moved the lidar-IMU extrinsic when it refined it online. By default
+with the global mapping (submaps, loops, the pose graph), as the scanner's products are made;
+or the odometry alone."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from device.config import ScannerConfig, save_snapshot
-from device.processing import ProcessingError, SlamInput, open_recording
+from device.processing import ProcessingError, SlamInput, open_recording, run_mapping
 from slam.pipeline import SlamRun
 
 
@@ -36,6 +39,55 @@ def open_slam_input(path: Path, config: ScannerConfig, lidar_only: bool = False)
     except ScanReadError as exc:
         raise ProcessingError(str(exc)) from None
     return SlamInput(folder, None, len(folder))
+
+
+def check_submaps_folder(folder: Path) -> None:
+    """A mapping replaces its folder: refuse one that holds anything but an earlier mapping.
+    Raises ProcessingError."""
+    from slam.mapping import GRAPH_FILE
+
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise ProcessingError(f"{folder} is a file: give an empty or new folder for the submaps")
+    strangers = [
+        p.name
+        for p in folder.iterdir()
+        if not (p.name == GRAPH_FILE or (p.suffix == ".npz" and p.stem.isdigit()))
+    ]
+    if strangers:
+        raise ProcessingError(
+            f"{folder} holds other files ({', '.join(sorted(strangers)[:3])}):"
+            " give an empty or new folder for the submaps"
+        )
+
+
+def map_recording(
+    inp: SlamInput,
+    config: ScannerConfig,
+    folder: Path,
+    on_step: Callable[[int], None] | None = None,
+    with_map: bool = True,
+):
+    """SLAM with the global mapping, its submaps and graph.json into `folder` -> (SlamRun with
+    the optimised trajectory and, `with_map`, the placed submaps as its map; MappingResult).
+    The run's time includes the mapping's. Raises ProcessingError, also when `folder` holds
+    anything but an earlier mapping (the mapping replaces it)."""
+    from slam.pipeline import placed_map
+
+    check_submaps_folder(folder)
+    run, result = run_mapping(inp, config, folder, on_step)
+    spacing_m = config.slam.map_point_spacing_m
+    return (
+        replace(
+            run,
+            t_s=result.t_s,
+            T_world_lidar=result.T_world_lidar,
+            map_points=placed_map(folder, result.T_world_anchor, spacing_m) if with_map else None,
+            wall_s=run.wall_s + result.meta["mapping_s"],
+        ),
+        result,
+    )
 
 
 def save_slam_run(

@@ -105,22 +105,14 @@ def run_slam(
     inp: SlamInput,
     config: ScannerConfig,
     on_step: Callable[[int], None] | None = None,
-    map_builder=None,  # products.map.MapBuilder: also collect the full-density map
 ):
+    """The odometry alone over the whole recording, with its 0.1 m map (-> SlamRun)."""
     from slam.engine import SlamEngine
     from slam.pipeline import run_engine
 
-    engine = SlamEngine(
-        config.slam,
-        inp.T_lidar_imu,
-        full_scan=map_builder is not None,
-        on_step=map_builder.add if map_builder is not None else None,
-        imu=inp.imu,
-    )
+    engine = SlamEngine(config.slam, inp.T_lidar_imu, imu=inp.imu)
     try:
-        # the full-density map replaces the odometry's 0.1 m one: never build both
-        map_voxel_m = None if map_builder is not None else config.slam.map_point_spacing_m
-        return run_engine(engine, inp.source.frames(), map_voxel_m, on_step)
+        return run_engine(engine, inp.source.frames(), config.slam.map_point_spacing_m, on_step)
     except Exception as exc:  # a recording that breaks off part way
         raise ProcessingError(f"reading failed part way ({type(exc).__name__}: {exc})") from None
 
@@ -132,26 +124,24 @@ def run_mapping(
     on_step: Callable[[int], None] | None = None,
 ):
     """SLAM over the whole recording with the global mapping: submaps, loops and the pose graph
-    into `folder` (-> slam.mapping.MappingResult, the engine's figures in its meta)."""
-    from slam.engine import SlamEngine, engine_figures
-    from slam.mapping import Mapper
-    from slam.pipeline import run_engine
+    into `folder` -> (slam.pipeline.SlamRun, slam.mapping.MappingResult with the engine's
+    figures in its meta)."""
+    from slam import pipeline
 
-    mapper = Mapper(
-        config.mapping,
-        folder,
-        config.products.map_voxel_m,
-        levelled=inp.T_lidar_imu is not None,
-        keep_rays=config.products.remove_moving,
-    )
-    engine = SlamEngine(
-        config.slam, inp.T_lidar_imu, full_scan=True, on_step=mapper.add, imu=inp.imu
-    )
     try:
-        run_engine(engine, inp.source.frames(), None, on_step)
+        return pipeline.run_mapping(
+            inp.source.frames(),
+            config.slam,
+            config.mapping,
+            folder,
+            config.products.map_voxel_m,
+            inp.T_lidar_imu,
+            inp.imu,
+            keep_rays=config.products.remove_moving,
+            on_step=on_step,
+        )
     except Exception as exc:  # a recording that breaks off part way
         raise ProcessingError(f"reading failed part way ({type(exc).__name__}: {exc})") from None
-    return mapper.finish(engine_figures(engine))
 
 
 def live_mapping(folder: Path, n_sweeps: int, wait_s: float = 0.0):
@@ -208,7 +198,7 @@ def process_session(
             slam_source = "rerun"
             report("slam", 0.0)
             total = max(inp.n_sweeps, 1)
-            result = run_mapping(
+            _, result = run_mapping(
                 inp, config, folder, lambda n: report("slam", min(n / total, 1.0) * 0.7)
             )
         if len(result.t_s) == 0:

@@ -158,6 +158,13 @@ class MappingConfig(BaseModel):
     odometry_drift_deg_per_m: float = Field(
         0.05, gt=0.0, description="the odometry's heading error, 1 sigma per metre of path"
     )
+    odometry_blind_drift_per_m: float = Field(
+        0.5,
+        ge=0.0,
+        description="the odometry's error along a direction the lidar cannot see (a featureless "
+        "tunnel: the filter holds the walking pace there), per metre walked so; on the campus "
+        "twin's underpass the filter's distance was off by up to 0.7 m per metre",
+    )
     gravity_sigma_deg: float = Field(
         0.5,
         gt=0.0,
@@ -177,9 +184,22 @@ class MappingConfig(BaseModel):
         description="refuse a loop that moves the new submap more than this vertically: the "
         "levelled filter's height error between two visits is far below a storey",
     )
+    loop_max_tilt_deg: float = Field(
+        1.0,
+        gt=0.0,
+        description="when levelled by gravity, refuse a loop that tilts the new submap against "
+        "the old one by more than this (the filter's roll and pitch hold to tenths of a degree)",
+    )
     loop_voxel_m: float = Field(0.25, gt=0.0, description="downsampling for the verification")
     loop_min_overlap: float = Field(
         0.4, gt=0.0, le=1.0, description="share of the new submap's points the old one explains"
+    )
+    loop_min_level_overlap: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="share of the new submap's level surfaces (floors, ground) that must lie on "
+        "the old ones: walls alone also fit a look-alike room a storey up",
     )
     loop_inlier_m: float = Field(0.3, gt=0.0, description="a point within this of the old is in")
     loop_max_rmse_m: float = Field(0.1, gt=0.0, description="RMS of the inliers' distances")
@@ -206,7 +226,7 @@ class MappingConfig(BaseModel):
         "appearance (ORB on the view from above), for drift beyond the search radius",
     )
     loop_min_orb_inliers: int = Field(
-        25, ge=5, description="ORB matches that must agree on the motion (RANSAC inliers)"
+        15, ge=5, description="ORB matches that must agree on the motion (RANSAC inliers)"
     )
     loop_appearance_correction_m: float = Field(
         3.0, gt=0.0, description="the registration may move j this far from the image's guess"

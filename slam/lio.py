@@ -98,7 +98,10 @@ class LidarInertialOdometry:
         # the step reports the pose at the sweep's middle, as the lidar-only odometry does: the
         # IMU's path across the sweep, hung on the updated state at its end
         T_mid = T_world_lidar @ self._motion_since(trace, sweep.mid_ns)
-        return OdometryStep(sweep.mid_ns, T_mid, points_world, inliers, info, False, *scan)
+        axis = self.degenerate_axis if self.degenerate and np.any(self.degenerate_axis) else None
+        return OdometryStep(
+            sweep.mid_ns, T_mid, points_world, inliers, info, False, *scan, degenerate_axis=axis
+        )
 
     def _downsample(self, points_lidar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # [N, 3]
         """The deskewed sweep -> (frame at map spacing [F, 3], update source [S, 3])."""

@@ -8,12 +8,14 @@ odometry's uncertainty over the path walked between the two (3 sigma of `odometr
 times that path), on top of `loop_radius_m`, up to `loop_max_radius_m`; a candidate must lie
 `loop_min_path_m` of path back, or it is the odometry's own neighbourhood.
 
-Verification (small_gicp's GICP, coarse then fine): the new submap's coarse cloud against the
-candidate's with its two neighbours, from the graph's relative pose. It is a loop only when
+Verification (small_gicp's GICP, near the guess first and then from wider, each coarse to fine):
+the new submap's coarse cloud against the candidate's with its two neighbours, from the
+graph's relative pose or the place recognition's guess. It is a loop only when
 - GICP converged, and at least `loop_min_overlap` of the new submap's structure (points whose
   surface is not level: walls, trees, things; the ground overlaps wherever the guess puts it)
   lies within `loop_inlier_m` of the old points, at distances to the old surface with an RMS
-  under `loop_max_rmse_m`;
+  under `loop_max_rmse_m`; and at least `loop_min_level_overlap` of its level surfaces (floors,
+  the ground) meets the old ones: walls alone also fit a look-alike room a storey up;
 - the fit is well conditioned. Its weakest direction of translation holds at least
   `loop_min_conditioning` of the next one's information: a corridor slides along itself, and
   its repeated doors fit at every bay. And at least `loop_min_open_conditioning` of the
@@ -22,7 +24,9 @@ candidate's with its two neighbours, from the graph's relative pose. It is a loo
 - the correction it makes from the guess is plausible: within the search radius (by
   position; a few metres from the place recognition's guess), and within `loop_max_dz_m`
   vertically (the levelled filter's height error between two visits is far below a storey, so
-  look-alike floors stacked one over another are refused).
+  look-alike floors stacked one over another are refused); and, when the filter is levelled by
+  gravity, it tilts j against i by at most `loop_max_tilt_deg` (a look-alike that fits only
+  once tilted is another place).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from slam.se3 import se3_inv, so3_log, transform
 
 log = logging.getLogger(__name__)
 
+MAX_POINTS = 20_000  # of the new submap's coarse cloud in a registration
 STRUCTURE_MAX_UP = 0.7  # a point whose normal is within 45 deg of level is structure, not ground
 MIN_STRUCTURE_POINTS = 50
 
@@ -96,22 +101,61 @@ def verify(
     max_correction_m: float,  # the registration may move j this far from the guess
     up_i: np.ndarray,  # [3] the world's up in i's frame
     kind: str = "position",
+    levelled: bool = False,  # roll and pitch are held by gravity: the tilt test applies
 ) -> LoopClosure | Rejection:
-    """Register j to i from a guess; the loop, or why not. Its correction is from the guess."""
+    """Register j to i from a guess; the loop, or why not. Its correction is from the guess.
+
+    Registration tries near the guess first (correspondences within 1 m, then 0.5 m): a good
+    guess (the place recognition's is within a metre; a small drift's too) stays on its own
+    floor, where wide correspondences could pull it onto the storey above. Only when that
+    fails, and the guess may be further off, again from wide (up to 3 m) to 0.5 m."""
     import small_gicp
 
     if len(target_m) < 100 or len(source_m) < 100:
         return Rejection(i, j, "too few points")
+    wide = max(1.0, min(max_correction_m, 3.0))
+    # the time goes with the points: at most MAX_POINTS of the new submap (one in the open
+    # sees thousands of square metres), and the old place only where the new one may land
+    source_m = source_m[:: -(-len(source_m) // MAX_POINTS)]
+    lo, hi = _bounds(transform(T_i_j_guess, source_m), wide + 1.0)
+    target_m = target_m[((target_m >= lo) & (target_m <= hi)).all(axis=1)]
+    if len(target_m) < 100:
+        return Rejection(i, j, "too few points")
     voxel = config.loop_voxel_m
     tgt, tree = small_gicp.preprocess_points(target_m.astype(np.float64), voxel, 10)
     src, _ = small_gicp.preprocess_points(source_m.astype(np.float64), voxel, 10)
-    radius = max_correction_m
-    T = T_i_j_guess
-    for max_corr in (max(1.0, min(radius, 3.0)), 0.5):
-        res = small_gicp.align(
-            tgt, src, tree, T, "GICP", max_correspondence_distance=max_corr, max_iterations=30
-        )
-        T = np.asarray(res.T_target_source)
+    schedules = [(1.0, 0.5)] + ([(wide, 0.5)] if wide > 1.0 else [])
+    found: LoopClosure | Rejection = Rejection(i, j, "not tried")
+    for schedule in schedules:
+        T, res = T_i_j_guess, None
+        for max_corr in schedule:
+            res = small_gicp.align(
+                tgt, src, tree, T, "GICP", max_correspondence_distance=max_corr, max_iterations=30
+            )
+            T = np.asarray(res.T_target_source)
+        found = _check(config, i, j, tgt, src, tree, res, T_i_j_guess, max_correction_m, up_i,
+                       kind, levelled)  # fmt: skip
+        if isinstance(found, LoopClosure):
+            return found
+    return found
+
+
+def _check(
+    config: MappingConfig,
+    i: int,
+    j: int,
+    tgt,  # small_gicp.PointCloud, i's frame, with normals
+    src,  # small_gicp.PointCloud, j's frame
+    tree,  # small_gicp.KdTree of tgt
+    res,  # small_gicp.RegistrationResult
+    T_i_j_guess: np.ndarray,  # [4, 4]
+    radius: float,
+    up_i: np.ndarray,  # [3]
+    kind: str,
+    levelled: bool,
+) -> LoopClosure | Rejection:
+    """The tests a registration must pass to be a loop."""
+    T = np.asarray(res.T_target_source)
     if not res.converged:
         return Rejection(i, j, "did not converge")
     moved = T[:3, 3] - T_i_j_guess[:3, 3]
@@ -122,12 +166,26 @@ def verify(
     dz = float(moved @ up_i)  # in the world frame, where the filter is levelled
     if abs(dz) > config.loop_max_dz_m:
         return Rejection(i, j, f"vertical correction {dz:.2f} m: another floor")
+    # j's up as the guess had it (level with i's), turned by the correction
+    up_after = T[:3, :3] @ (T_i_j_guess[:3, :3].T @ up_i)
+    tilt_deg = float(np.degrees(np.arccos(np.clip(up_after @ up_i, -1.0, 1.0))))
+    if levelled and tilt_deg > config.loop_max_tilt_deg:
+        return Rejection(i, j, f"tilted {tilt_deg:.2f} deg against gravity")
     # the inlier test counts structure only: the ground overlaps wherever the guess puts it
     src_i = transform(T, np.asarray(src.points())[:, :3])
     normals_i = np.asarray(src.normals())[:, :3] @ T[:3, :3].T
     structure = np.abs(normals_i @ up_i) < STRUCTURE_MAX_UP
     if structure.sum() < MIN_STRUCTURE_POINTS:
         return Rejection(i, j, f"{structure.sum()} points of structure (walls, trees, things)")
+    # but the level surfaces (floors, ground) must meet: walls alone fit a storey up or down
+    level = ~structure
+    if level.sum() >= MIN_STRUCTURE_POINTS:
+        _, sq_level = tree.batch_nearest_neighbor_search(src_i[level])
+        level_overlap = float((np.sqrt(np.asarray(sq_level)) <= config.loop_inlier_m).mean())
+        if level_overlap < config.loop_min_level_overlap:
+            return Rejection(
+                i, j, f"level surfaces overlap {level_overlap:.2f}: another floor or ground"
+            )
     nn, sq = tree.batch_nearest_neighbor_search(src_i[structure])
     nn, d = np.asarray(nn), np.sqrt(np.asarray(sq))
     inl = (nn >= 0) & (d <= config.loop_inlier_m)
@@ -147,6 +205,10 @@ def verify(
     if ev[0] < config.loop_min_open_conditioning * ev[2]:
         return Rejection(i, j, f"ill-conditioned: slides in a plane ({ev[0] / ev[2]:.4f})")
     return LoopClosure(i, j, T, overlap, rmse, correction_m, correction_deg, kind)
+
+
+def _bounds(points: np.ndarray, margin_m: float) -> tuple[np.ndarray, np.ndarray]:  # [N, 3]
+    return points.min(axis=0) - margin_m, points.max(axis=0) + margin_m
 
 
 def relative(T_world_a: np.ndarray, T_world_b: np.ndarray) -> np.ndarray:  # -> [4, 4]

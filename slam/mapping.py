@@ -98,6 +98,9 @@ class Mapper:
         self.loops: list[LoopClosure] = []
         self.rejected = 0
         self.wall_s = 0.0  # time spent here (submaps, loops, graph), not in the odometry
+        # where that time goes: filling and writing submaps, searching and verifying loops,
+        # updating the graph
+        self.phase_s = {"submaps": 0.0, "loop_search": 0.0, "loop_verify": 0.0, "graph": 0.0}
         self._open: SubmapBuilder | None = None
         self._path_m = 0.0  # walked so far
         self._last_xyz: np.ndarray | None = None
@@ -106,14 +109,18 @@ class Mapper:
         self._poses_T: list[np.ndarray] = []  # per submap [S, 4, 4] in the anchor's frame
         self._coarse: OrderedDict[int, np.ndarray] = OrderedDict()
         self._fingerprints: list[Fingerprint] = []  # every submap's, for the search by appearance
+        # the path the open submap walked along directions the lidar could not see, as
+        # sum(length * axis axis^T) in the world frame [3, 3]; and each closed submap's
+        self._blind_m_world = np.zeros((3, 3))
+        self._blind: list[np.ndarray] = []
 
     # --- feeding ------------------------------------------------------------------------------
     def add(self, step: OdometryStep, sweep: LidarSweep) -> LoopEvent | None:
         """One registered sweep. -> the loop it closed, if closing its submap closed one."""
         t0 = time.perf_counter()
         xyz = step.T_world_lidar[:3, 3]
-        if self._last_xyz is not None:
-            self._path_m += float(np.linalg.norm(xyz - self._last_xyz))
+        walked_m = 0.0 if self._last_xyz is None else float(np.linalg.norm(xyz - self._last_xyz))
+        self._path_m += walked_m
         self._last_xyz = xyz.copy()
         event = None
         b = self._open
@@ -131,22 +138,38 @@ class Mapper:
                 self.keep_rays,
             )
             self._anchor_path_m.append(self._path_m)
+        t1 = time.perf_counter()
         self._open.add(step, sweep)
-        self.wall_s += time.perf_counter() - t0
+        if step.degenerate_axis is not None:  # walked where the lidar saw no wall ahead
+            a = step.degenerate_axis
+            self._blind_m_world += walked_m * np.outer(a, a)
+        t2 = time.perf_counter()
+        self.phase_s["submaps"] += t2 - t1
+        self.wall_s += t2 - t0
         return event
 
     def _close(self) -> LoopEvent | None:
+        t0 = time.perf_counter()
         submap = self._open.finish()
         self._open = None
         submap.save(self.folder)
         self._remember(submap)
+        t1 = time.perf_counter()
+        self.phase_s["submaps"] += t1 - t0
         k = submap.index
         self._poses_t.append(submap.pose_t_s)
         self._poses_T.append(submap.T_anchor_lidar)
+        self._blind.append(self._blind_m_world)
+        self._blind_m_world = np.zeros((3, 3))
         gap = self._anchor_path_m[k] - self._anchor_path_m[k - 1] if k else 0.0
-        self.graph.add_anchor(submap.T_world_anchor, gap)
+        blind = self._blind[k - 1] if k else np.zeros((3, 3))  # walked from anchor k-1 to k
+        self.graph.add_anchor(submap.T_world_anchor, gap, blind)
+        self.graph.update()  # k's anchor placed on the corrected chain
+        self.phase_s["graph"] += time.perf_counter() - t1
         event = self._close_loops(k) if self.config.loop_closure else None
+        t2 = time.perf_counter()
         self.graph.update()
+        self.phase_s["graph"] += time.perf_counter() - t2
         return event
 
     def _remember(self, submap: Submap) -> None:
@@ -165,13 +188,15 @@ class Mapper:
     def _close_loops(self, j: int) -> LoopEvent | None:
         """Verify the candidates for submap j, by position and then by appearance; the first
         that holds is added to the graph."""
-        self.graph.update()  # j's anchor placed on the corrected chain
         T = self.graph.poses()
         path = np.array(self._anchor_path_m[: j + 1])
         cfg = self.config
+        t0 = time.perf_counter()
         self._fingerprints.append(self._fingerprint(j, T))
         tried = set()
-        for i in candidates(cfg, T, path, j):
+        near = candidates(cfg, T, path, j)
+        self.phase_s["loop_search"] += time.perf_counter() - t0
+        for i in near:
             tried.add(i)
             radius = search_radius_m(cfg, path[j] - path[i])
             event = self._try(i, j, T, path, relative(T[i], T[j]), radius, "position")
@@ -179,7 +204,10 @@ class Mapper:
                 return event
         if not cfg.loop_appearance:
             return None
-        for place in self._places(j, T, path, tried):
+        t0 = time.perf_counter()
+        places = self._places(j, T, path, tried)
+        self.phase_s["loop_search"] += time.perf_counter() - t0
+        for place in places:
             event = self._try(
                 place.i, j, T, path, place.T_i_j_guess, cfg.loop_appearance_correction_m,
                 "appearance",
@@ -229,6 +257,13 @@ class Mapper:
         max_correction_m: float,
         kind: str,
     ) -> LoopEvent | None:
+        t0 = time.perf_counter()
+        try:
+            return self._verify(i, j, T, path, T_guess, max_correction_m, kind)
+        finally:
+            self.phase_s["loop_verify"] += time.perf_counter() - t0
+
+    def _verify(self, i, j, T, path, T_guess, max_correction_m, kind) -> LoopEvent | None:
         cfg = self.config
         # the old place with its neighbours, in i's frame
         parts = [
@@ -239,7 +274,7 @@ class Mapper:
         up_i = T[i][:3, :3].T @ np.array([0.0, 0.0, 1.0])
         found = verify(
             cfg, i, j, np.concatenate(parts), self._coarse_of(j), T_guess, max_correction_m,
-            up_i, kind,
+            up_i, kind, self.graph.levelled,
         )  # fmt: skip
         if isinstance(found, Rejection):
             self.rejected += 1
@@ -270,7 +305,9 @@ class Mapper:
         t0 = time.perf_counter()
         if self._open is not None and self._open.n_sweeps:
             self._close()
+        t1 = time.perf_counter()
         self.graph.optimize()
+        self.phase_s["graph"] += time.perf_counter() - t1
         optimise_s = time.perf_counter() - t0
         self.wall_s += optimise_s
         result = self._result(meta or {}, optimise_s)
@@ -294,7 +331,11 @@ class Mapper:
             loops=list(self.loops),
             rejected=self.rejected,
             optimise_s=optimise_s,
-            meta={**meta, "mapping_s": round(self.wall_s, 3)},
+            meta={
+                **meta,
+                "mapping_s": round(self.wall_s, 3),
+                "mapping_phase_s": {k: round(v, 3) for k, v in self.phase_s.items()},
+            },
         )
 
 

@@ -47,6 +47,9 @@ class OdometryStep:
     # (only when the odometry was asked for them: the map products need them, live SLAM not)
     scan_world: np.ndarray | None = None  # [K, 3]
     scan_index: np.ndarray | None = None  # [K] int
+    # the direction of translation the lidar could not see (a featureless tunnel), unit, world
+    # frame; None when the geometry held every direction (the LiDAR-inertial filter sets it)
+    degenerate_axis: np.ndarray | None = None  # [3]
 
 
 class AdaptiveThreshold:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from drivers.source import Sensor, Tagged
-from slam.config import OdometryConfig
-from slam.engine import SlamEngine
+from slam.config import MappingConfig, OdometryConfig
+from slam.engine import SlamEngine, engine_figures
 from slam.preprocess import voxel_downsample
 
 log = logging.getLogger(__name__)
@@ -118,3 +119,38 @@ def run_engine(
         n_degenerate=st.degenerate,
         T_lidar_imu=engine.lio.T_lidar_imu if engine.lio is not None else None,
     )
+
+
+def run_mapping(
+    frames: Iterable[Tagged],
+    config: OdometryConfig,
+    mapping: MappingConfig,
+    folder: Path,
+    map_voxel_m: float,
+    T_lidar_imu: np.ndarray | None = None,  # [4, 4]; None: lidar-only
+    imu: Sensor = Sensor.imu,
+    keep_rays: bool = False,
+    on_step: Callable[[int], None] | None = None,
+):
+    """The odometry with the global mapping (slam/mapping.py): submaps into `folder`, loops, the
+    pose graph optimised at the end -> (SlamRun, MappingResult). The mapping is levelled by
+    gravity when LiDAR-inertial; the engine's figures go into the result's meta."""
+    from slam.mapping import Mapper
+
+    mapper = Mapper(mapping, folder, map_voxel_m, T_lidar_imu is not None, keep_rays)
+    engine = SlamEngine(config, T_lidar_imu, full_scan=True, on_step=mapper.add, imu=imu)
+    run = run_engine(engine, frames, None, on_step)
+    return run, mapper.finish(engine_figures(engine))
+
+
+def placed_map(
+    folder: Path, T_world_anchor: np.ndarray, voxel_m: float
+) -> np.ndarray:  # [K, 4, 4] -> [M, 3] float32
+    """The submaps in `folder` placed at their anchors, as one cloud downsampled to `voxel_m`."""
+    from slam.se3 import transform
+    from slam.submaps import load_submap, submap_files
+
+    acc = MapAccumulator(voxel_m)
+    for k, f in enumerate(submap_files(folder)):
+        acc.add(transform(T_world_anchor[k], load_submap(f).xyz_m))
+    return acc.points()

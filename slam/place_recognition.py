@@ -2,7 +2,9 @@
 
 In the style of MapClosures (Gupta et al., ICRA 2024): each submap, with the two before it, is
 seen from above as a density image (points per 0.5 m cell, in the anchor's frame levelled by
-gravity), ORB features are found in it (opencv), and a new submap's features are matched
+gravity) of what stands above the ground (from 1 m below the scanner to 4 m above it: the
+ground itself is seen everywhere, and its density shows the scan pattern's rings, not the
+place), ORB features are found in it (opencv), and a new submap's features are matched
 against every earlier one's. A 2-D rigid motion (x, y, yaw) fitted by RANSAC to the matches is
 the guess of where the new submap lies in the old one; the verification by registration
 (slam/loop_closure.py) decides. The images need no pose: they find a place however far the
@@ -19,6 +21,11 @@ from slam.se3 import rot_z
 
 BEV_CELL_M = 0.5
 BEV_HALF_M = 40.0  # the image covers +-40 m around the anchor
+# the slice of heights seen, relative to the anchor (the scanner, held 1.2-1.6 m above the
+# ground). On the campus twin, 27 revisiting submaps had a true match of 15+ inliers with the
+# slice, 15 with every height: the density of the ground, seen everywhere, dilutes the walls
+BEV_MIN_Z_M = -1.0
+BEV_MAX_Z_M = 4.0
 ORB_FEATURES = 500
 MAX_SCALE_ERROR = 0.05  # the fitted similarity must be a rigid motion
 
@@ -53,9 +60,11 @@ def level(T_world_anchor: np.ndarray, levelled: bool) -> np.ndarray:  # -> [4, 4
 
 
 def fingerprint(points_level_m: np.ndarray) -> Fingerprint:  # [N, 3] levelled anchor frame
-    """ORB features of the density image of the points, seen from above."""
+    """ORB features of the density image of the points above the ground, seen from above."""
     import cv2
 
+    z = points_level_m[:, 2]
+    points_level_m = points_level_m[(z > BEV_MIN_Z_M) & (z < BEV_MAX_Z_M)]
     n = int(2 * BEV_HALF_M / BEV_CELL_M)
     ij = np.floor((points_level_m[:, :2] + BEV_HALF_M) / BEV_CELL_M).astype(np.int64)
     ok = (ij >= 0).all(axis=1) & (ij < n).all(axis=1)

@@ -3,7 +3,10 @@
 Factors:
 - a prior holding the first anchor where the odometry started;
 - between consecutive anchors, the odometry's relative pose, with a noise that grows with the
-  path walked between them (`odometry_drift_per_m`, `odometry_drift_deg_per_m`);
+  path walked between them (`odometry_drift_per_m`, `odometry_drift_deg_per_m`), and grows
+  much more along a direction the lidar could not see while it was walked (a featureless
+  tunnel, where the filter holds the pace: `odometry_blind_drift_per_m`), so a loop's
+  correction goes there and not into the well-seen rest of the walk;
 - for each anchor, when the odometry is LiDAR-inertial, gravity: the filter's up direction in
   the anchor's frame (an AttitudeFactor, `gravity_sigma_deg`), which keeps roll and pitch
   observable so that a loop cannot tilt the map, and bounds the height drift they cause;
@@ -67,7 +70,12 @@ class PoseGraph:
     def __len__(self) -> int:
         return len(self._odometry)
 
-    def add_anchor(self, T_world_anchor: np.ndarray, path_from_previous_m: float) -> int:
+    def add_anchor(
+        self,
+        T_world_anchor: np.ndarray,  # [4, 4]
+        path_from_previous_m: float,
+        blind_m_world: np.ndarray | None = None,  # [3, 3] sum(length * a a^T), unseen axes a
+    ) -> int:
         """A new submap's anchor as the odometry placed it (-> its index)."""
         k = len(self._odometry)
         cfg = self.config
@@ -78,10 +86,19 @@ class PoseGraph:
         else:
             rel = gtsam.Pose3(np.linalg.inv(self._odometry[-1]) @ T_world_anchor)
             length = max(path_from_previous_m, 0.5)
-            noise = _diag(
-                np.radians(cfg.odometry_drift_deg_per_m * length),
-                cfg.odometry_drift_per_m * length,
+            cov = np.diag(
+                [np.radians(cfg.odometry_drift_deg_per_m * length) ** 2] * 3
+                + [(cfg.odometry_drift_per_m * length) ** 2] * 3
             )
+            if blind_m_world is not None and np.any(blind_m_world):
+                # sigma along an unseen axis a: odometry_blind_drift_per_m * the path walked
+                # blind (trace), in the new anchor's frame, where the factor's error lies
+                R = T_world_anchor[:3, :3]
+                blind_m = float(np.trace(blind_m_world))
+                cov[3:, 3:] += (
+                    cfg.odometry_blind_drift_per_m**2 * blind_m * (R.T @ blind_m_world @ R)
+                )
+            noise = gtsam.noiseModel.Gaussian.Covariance(cov)
             self._add(gtsam.BetweenFactorPose3(_x(k - 1), _x(k), rel, noise))
             previous = (
                 self._estimate.atPose3(_x(k - 1))

@@ -20,14 +20,37 @@ def slam(
         Path | None, typer.Option("--map", help="downsampled map to write (PLY)")
     ] = None,
     lidar_only: Annotated[bool, typer.Option("--lidar-only", help="ignore any IMU")] = False,
+    odometry: Annotated[
+        bool,
+        typer.Option(
+            "--odometry", help="the odometry alone: no submaps, loop closure or pose graph"
+        ),
+    ] = False,
+    submaps: Annotated[
+        Path | None,
+        typer.Option("--submaps", help="keep the submaps and graph.json in this folder"),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Run SLAM on recorded data and write the trajectory and the map."""
-    from device.offline_slam import open_slam_input, refined_extrinsic, save_slam_run
+    """Run SLAM on recorded data and write the trajectory and the map.
+
+    By default the global mapping runs over the odometry (submaps, loop closure, the pose
+    graph optimised at the end), as the scanner makes its products."""
+    import tempfile
+
+    from device.offline_slam import (
+        check_submaps_folder,
+        map_recording,
+        open_slam_input,
+        refined_extrinsic,
+        save_slam_run,
+    )
     from device.processing import ProcessingError, run_slam
 
     cfg = scanner_config(config)
     try:
+        if submaps is not None:
+            check_submaps_folder(submaps)
         inp = open_slam_input(input, cfg, lidar_only)
     except ProcessingError as exc:
         raise fail(str(exc)) from None
@@ -35,8 +58,14 @@ def slam(
     with typer.progressbar(
         length=max(inp.n_sweeps, 1), label=f"registering ({mode})", file=sys.stderr
     ) as bar:
+        step = lambda n: bar.update(1)  # noqa: E731
         try:
-            run = run_slam(inp, cfg, on_step=lambda n: bar.update(1))
+            if odometry:
+                run, mapped = run_slam(inp, cfg, on_step=step), None
+            else:
+                with tempfile.TemporaryDirectory(prefix="scanner-slam-") as tmp:
+                    folder = submaps if submaps is not None else Path(tmp) / "submaps"
+                    run, mapped = map_recording(inp, cfg, folder, step, map is not None)
         except ProcessingError as exc:
             raise fail(f"{input}: {exc}") from None
     try:
@@ -49,6 +78,13 @@ def slam(
         + f"; {mode}, {run.points_per_s / 1e6:.2f}M points/s, {run.n_skipped} scans skipped,"
         f" {run.n_recovered} lost priors recovered"
     )
+    if mapped is not None:
+        largest = max((lc.correction_m for lc in mapped.loops), default=0.0)
+        typer.echo(
+            f"{mapped.n_submaps} submaps, {len(mapped.loops)} loops closed"
+            f" (largest correction {largest:.2f} m), {mapped.rejected} candidates refused"
+            + (f"; submaps and graph.json -> {submaps}" if submaps is not None else "")
+        )
     refined = refined_extrinsic(cfg, inp, run)
     if refined is not None:
         import numpy as np

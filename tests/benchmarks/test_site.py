@@ -76,3 +76,24 @@ def test_kiss_slam_gives_every_sweep_its_optimised_pose(tmp_path):
     assert np.allclose(split.t_s, ends, atol=1e-6)
     dp = np.linalg.norm(split.T_world_lidar[:, :3, 3] - run.T_world_lidar[:, :3, 3], axis=1)
     assert dp.max() < 0.05  # one walk either way: the graph only re-chains the odometry
+
+
+def test_revisits_pair_the_return_to_a_place_with_the_first_visit():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from benchmarks.site import revisits
+
+    # out along x for 20 s at 1 m/s and back; a submap every 5 s, a pose every 0.5 s
+    t_gt = np.arange(0.0, 40.0, 0.1)
+    x = np.where(t_gt <= 20.0, t_gt, 40.0 - t_gt)
+    T_gt = np.tile(np.eye(4), (len(t_gt), 1, 1))
+    T_gt[:, 0, 3] = x
+    t_s = np.arange(0.0, 40.0, 0.5)
+    result = SimpleNamespace(t_s=t_s, submap_of_pose=(t_s // 5).astype(int), n_submaps=8)
+
+    pairs = revisits(result, t_gt, T_gt, max_dist_m=2.0, min_path_m=20.0)
+
+    # anchors at x = 0 5 10 15 20 15 10 5 (path 0 5 .. 35): 15 is back after only 10 m
+    assert pairs == [(2, 6), (1, 7)]

@@ -126,12 +126,13 @@ def write_room_scans(folder: Path, seed: int = 7) -> list[np.ndarray]:
     return poses
 
 
-def test_slam_end_to_end(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", [[], ["--odometry"]], ids=["mapping", "odometry"])
+def test_slam_end_to_end(tmp_path: Path, mode: list[str]) -> None:
     poses = write_room_scans(tmp_path / "scans")
     traj, map_ply = tmp_path / "out" / "traj.tum", tmp_path / "out" / "map.ply"
 
     result = runner.invoke(
-        app, ["slam", str(tmp_path / "scans"), "--out", str(traj), "--map", str(map_ply)]
+        app, ["slam", str(tmp_path / "scans"), "--out", str(traj), "--map", str(map_ply), *mode]
     )
 
     assert result.exit_code == 0, result.output
@@ -152,6 +153,52 @@ def test_slam_end_to_end(tmp_path: Path) -> None:
     err = np.linalg.inv(T_true) @ T_est
     assert np.linalg.norm(err[:3, 3]) < 0.03  # metres
     assert np.degrees(Rotation.from_matrix(err[:3, :3]).magnitude()) < 0.5
+
+
+def test_slam_keeps_the_submaps(tmp_path: Path) -> None:
+    write_room_scans(tmp_path / "scans")
+    submaps = tmp_path / "submaps"
+
+    result = runner.invoke(
+        app,
+        [
+            "slam",
+            str(tmp_path / "scans"),
+            "--out",
+            str(tmp_path / "t.tum"),
+            "--submaps",
+            str(submaps),
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "1 submaps, 0 loops closed" in result.stdout
+    graph = json.loads((submaps / "graph.json").read_text())
+    assert graph["complete"] and graph["submaps"] == 1
+    assert (submaps / "00000.npz").exists()
+
+
+def test_slam_refuses_a_submaps_folder_with_other_files(tmp_path: Path) -> None:
+    write_room_scans(tmp_path / "scans")
+    precious = tmp_path / "work" / "notes.txt"
+    precious.parent.mkdir()
+    precious.write_text("not the scanner's")
+
+    result = runner.invoke(
+        app,
+        [
+            "slam",
+            str(tmp_path / "scans"),
+            "--out",
+            str(tmp_path / "t.tum"),
+            "--submaps",
+            str(precious.parent),
+        ],
+    )
+
+    assert_one_line_error(result, "notes.txt", "empty or new folder")
+    assert precious.read_text() == "not the scanner's"
+    assert not (tmp_path / "t.tum").exists()
 
 
 # --- other commands -------------------------------------------------------------------------

@@ -66,6 +66,26 @@ def test_a_look_alike_room_on_another_floor_is_refused():
     assert "another floor" in found.reason
 
 
+def test_a_fit_that_tilts_against_gravity_is_refused_when_levelled():
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(0)
+    yard = yard_points(rng)
+    T_a, T_b = pose(0, 0, 1.2, 0.3), pose(3, 1, 1.2, 2.0)
+    # the new submap's points fit the old ones only when tilted 3 degrees: gravity says its
+    # roll and pitch are right, so it is another place that looks alike
+    tilt = np.eye(4)
+    tilt[:3, :3] = Rotation.from_euler("x", 3.0, degrees=True).as_matrix()
+    source = transform(tilt, _seen_from(yard, T_b))
+    guess = relative(T_a, T_b)
+
+    levelled = verify(CFG, 0, 9, _seen_from(yard, T_a), source, guess, 60.0, UP, levelled=True)
+    free = verify(CFG, 0, 9, _seen_from(yard, T_a), source, guess, 60.0, UP, levelled=False)
+
+    assert isinstance(levelled, Rejection) and "tilted" in levelled.reason, levelled
+    assert isinstance(free, LoopClosure), free  # lidar-only: a tilt is drift to correct
+
+
 def test_candidates_are_near_in_space_far_in_path_and_nearest_first():
     anchors = np.array([pose(x, 0) for x in (0.0, 5.0, 10.0, 2.0, 40.0, 1.0)])
     path = np.array([0.0, 5.0, 10.0, 50.0, 90.0, 130.0])

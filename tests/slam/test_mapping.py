@@ -64,6 +64,10 @@ def test_the_mapper_closes_the_loop_and_the_products_read_it_back(tmp_path):
     back = read_graph(tmp_path / "submaps")
     np.testing.assert_allclose(back.T_world_lidar, result.T_world_lidar, atol=1e-6)
     assert len(back.loops) == len(result.loops) and back.meta["sweeps_in"] == len(truth)
+    phases = back.meta["mapping_phase_s"]  # where the mapping's time went
+    assert set(phases) == {"submaps", "loop_search", "loop_verify", "graph"}
+    assert phases["loop_verify"] > 0 and phases["submaps"] > 0
+    assert sum(phases.values()) <= back.meta["mapping_s"] + 1e-3
 
     sub = load_submap(submap_files(tmp_path / "submaps")[0])
     assert len(sub.xyz_m) and len(sub.ray_ends) and len(sub.coarse_m) < len(sub.xyz_m)

@@ -195,3 +195,23 @@ def test_end_drift_aligns_a_start_standing_still_by_orientation():
     T = make_poses(np.tile(np.eye(3), (200, 1, 1)), pos)
     d = end_drift(t, rigid(7) @ T, t + 0.004, T, align_s=5.0)  # stamps 4 ms apart still match
     assert d.end_m < 1e-9 and d.path_m == pytest.approx(20.0)
+
+
+def test_revisit_thickness_grows_with_the_offset_between_visits():
+    from slam.metrics import revisit_thickness
+
+    rng = np.random.default_rng(3)
+
+    def wall(n):  # a 10 x 3 m wall at x = 0, 3 mm noise
+        return np.column_stack(
+            [rng.normal(0, 0.003, n), rng.uniform(0, 10, n), rng.uniform(0, 3, n)]
+        )
+
+    first, second = wall(40_000), wall(40_000)
+    same = revisit_thickness(first, second)
+    moved = revisit_thickness(first, second + [0.05, 0.0, 0.0])  # 5 cm off the wall
+    elsewhere = revisit_thickness(first, second + [0.0, 20.0, 0.0])  # never seen twice
+
+    assert len(same) > 1000 and np.median(same) < 0.005
+    assert 0.02 < np.median(moved) < 0.03  # two planes 5 cm apart: 2.5 cm either side
+    assert len(elsewhere) == 0

@@ -30,10 +30,22 @@ def test_a_place_is_recognised_from_above_however_far_the_guess_is():
 
 
 def test_different_places_do_not_match():
+    from slam.config import MappingConfig
+
     rng = np.random.default_rng(1)
-    a = fingerprint(yard_points(rng, size_m=60.0, n_boxes=120))
-    b = fingerprint(yard_points(rng, size_m=60.0, n_boxes=120))
-    assert match(a, b, 25) is None
+    a = fingerprint(yard_points(rng, size_m=60.0, n_boxes=120) - [0, 0, 1.2])
+    b = fingerprint(yard_points(rng, size_m=60.0, n_boxes=120) - [0, 0, 1.2])
+    assert match(a, b, MappingConfig().loop_min_orb_inliers) is None
+
+
+def test_the_ground_alone_leaves_no_features():
+    # the scan pattern's rings on the ground are no place: only what stands on it counts
+    rng = np.random.default_rng(2)
+    r, phi = rng.uniform(1, 40, 200_000), rng.uniform(0, 2 * np.pi, 200_000)
+    ring = np.round(r / 0.7) * 0.7  # density in rings, as a rotating lidar leaves it
+    ground = np.column_stack([ring * np.cos(phi), ring * np.sin(phi), np.full_like(r, -1.4)])
+    assert len(fingerprint(ground)) == 0
+    assert len(fingerprint(ground + [0, 0, 1.0])) > 0  # the same rings at table height do
 
 
 def test_level_keeps_the_heading_and_removes_the_tilt():

@@ -66,3 +66,25 @@ def test_gravity_keeps_the_map_level_against_a_tilted_loop():
         graph.optimize()
         tilts[levelled] = _tilt_deg(graph.poses()).max()
     assert tilts[True] < 0.5 < tilts[False]
+
+
+def test_a_loop_puts_its_correction_where_the_lidar_was_blind():
+    # a straight out-and-back along x; on one stretch out (anchors 3-4, a featureless tunnel)
+    # the odometry slid 4 m too far along x, and it knew that x was unseen there
+    truth = np.array(
+        [pose(5.0 * k, 0) for k in range(8)] + [pose(5.0 * (7 - k), 0.5) for k in range(1, 8)]
+    )
+    odom = truth.copy()
+    odom[4:, 0, 3] += 4.0
+    blind = np.zeros((3, 3))
+    blind[0, 0] = 5.0  # 5 m walked blind along x
+    errors = {}
+    for name, blind_of in (("told", {4: blind}), ("not told", {})):
+        graph = PoseGraph(CFG, levelled=True)
+        for k, T in enumerate(odom):
+            graph.add_anchor(T, 5.0 if k else 0.0, blind_of.get(k))
+        graph.add_loop(0, len(truth) - 1, np.linalg.inv(truth[0]) @ truth[-1])
+        graph.optimize()
+        errors[name] = np.linalg.norm(graph.poses()[:, :3, 3] - truth[:, :3, 3], axis=1)
+    assert errors["told"].max() < 0.2  # the 4 m went into the blind stretch
+    assert errors["not told"].max() > 1.0  # spread over the whole walk instead
