@@ -276,11 +276,11 @@ def revisit_thickness_m(result, pairs: Sequence[tuple[int, int]], T_world_anchor
     each pair's submaps placed at `T_world_anchor` [K, 4, 4]; nan when none overlaps."""
     from slam.metrics import revisit_thickness
     from slam.se3 import transform
-    from slam.submaps import load_submap, submap_path
+    from slam.submaps import load_member, submap_path
 
     samples = []
     for i, j in pairs:
-        a, b = (load_submap(submap_path(result.folder, k)).xyz_m for k in (i, j))
+        a, b = (load_member(submap_path(result.folder, k), "xyz_m") for k in (i, j))
         samples.append(
             revisit_thickness(transform(T_world_anchor[i], a), transform(T_world_anchor[j], b))
         )

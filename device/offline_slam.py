@@ -42,22 +42,14 @@ def open_slam_input(path: Path, config: ScannerConfig, lidar_only: bool = False)
 
 
 def check_submaps_folder(folder: Path) -> None:
-    """A mapping replaces its folder: refuse one that holds anything but an earlier mapping.
-    Raises ProcessingError."""
-    from slam.mapping import GRAPH_FILE
+    """A mapping replaces its folder: refuse one that holds anything but an earlier mapping,
+    before any work. Raises ProcessingError."""
+    from slam.mapping import foreign_files
 
-    if not folder.exists():
-        return
-    if not folder.is_dir():
-        raise ProcessingError(f"{folder} is a file: give an empty or new folder for the submaps")
-    strangers = [
-        p.name
-        for p in folder.iterdir()
-        if not (p.name == GRAPH_FILE or (p.suffix == ".npz" and p.stem.isdigit()))
-    ]
+    strangers = foreign_files(folder) if folder.exists() else []
     if strangers:
         raise ProcessingError(
-            f"{folder} holds other files ({', '.join(sorted(strangers)[:3])}):"
+            f"{folder} holds other files ({', '.join(strangers[:3])}):"
             " give an empty or new folder for the submaps"
         )
 
@@ -75,7 +67,6 @@ def map_recording(
     anything but an earlier mapping (the mapping replaces it)."""
     from slam.pipeline import placed_map
 
-    check_submaps_folder(folder)
     run, result = run_mapping(inp, config, folder, on_step)
     spacing_m = config.slam.map_point_spacing_m
     return (

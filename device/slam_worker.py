@@ -103,34 +103,24 @@ class _LiveScan:
     ):
         from device.live import NewVoxelFilter
         from slam.engine import SlamEngine
-        from slam.mapping import Mapper
+        from slam.pipeline import mapping_engine
 
         self.scan_id = begin.scan_id
         self.period_s = config.scan_period_s
         self.mapper = None
-        self.loops, self.last_correction_m = 0, None
-        if begin.submap_dir is not None:
-            self.mapper = Mapper(
+        if begin.submap_dir is None:
+            self.engine = SlamEngine(config, begin.T_lidar_imu, imu=begin.imu)
+        else:
+            self.engine, self.mapper = mapping_engine(
+                config,
                 mapping.config,
                 begin.submap_dir,
                 mapping.map_voxel_m,
-                levelled=begin.T_lidar_imu is not None,
-                keep_rays=mapping.keep_rays,
+                begin.T_lidar_imu,
+                begin.imu,
+                mapping.keep_rays,
             )
-        self.engine = SlamEngine(
-            config,
-            begin.T_lidar_imu,
-            full_scan=self.mapper is not None,
-            on_step=self._map if self.mapper is not None else None,
-            imu=begin.imu,
-        )
         self.live = NewVoxelFilter(live_voxel_m)
-
-    def _map(self, step, sweep) -> None:
-        event = self.mapper.add(step, sweep)
-        if event is not None:
-            self.loops += 1
-            self.last_correction_m = event.correction_m
 
     def finish(self) -> None:
         """The scan is over: the mapper's last submap, the batch optimisation, graph.json."""
@@ -144,6 +134,7 @@ class _LiveScan:
         e = self.engine
         done = e.flush() if tagged is None else e.push(tagged)
         st = e.stats
+        loops = self.mapper.loops if self.mapper is not None else []
         return [
             Step(
                 self.scan_id,
@@ -157,8 +148,8 @@ class _LiveScan:
                 e.degenerate,
                 e.imu_ok,
                 e.inertial,
-                self.loops,
-                self.last_correction_m,
+                len(loops),
+                loops[-1].correction_m if loops else None,
             )  # fmt: skip
             for s in done
         ]
@@ -225,7 +216,10 @@ class SlamWorker:
         mapping: MappingSettings | None = None,
     ) -> None:
         self._on_result = on_result
-        mapping = mapping or MappingSettings(MappingConfig(), 0.02, False)
+        if mapping is None:
+            from products.map import ProductsConfig
+
+            mapping = MappingSettings(MappingConfig(), ProductsConfig().map_voxel_m, False)
         self.worker = Worker(
             "slam",
             _main,

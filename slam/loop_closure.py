@@ -67,9 +67,9 @@ class Rejection:
     reason: str
 
 
-def search_radius_m(config: MappingConfig, path_between_m: float) -> float:
+def search_radius_m(config: MappingConfig, path_between_m):  # float or [N] -> the same
     r = config.loop_radius_m + 3.0 * config.odometry_drift_per_m * path_between_m
-    return min(r, config.loop_max_radius_m)
+    return np.minimum(r, config.loop_max_radius_m)
 
 
 def candidates(
@@ -85,8 +85,7 @@ def candidates(
     if len(older) == 0:
         return []
     d = np.linalg.norm(T_world_anchor[older, :3, 3] - T_world_anchor[j, :3, 3], axis=1)
-    radius = np.array([search_radius_m(config, b) for b in between])
-    near = d <= radius
+    near = d <= search_radius_m(config, between)
     order = np.argsort(d[near])
     return [int(i) for i in older[near][order][: config.loop_candidates]]
 

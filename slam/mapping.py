@@ -40,7 +40,7 @@ from slam.odometry import OdometryStep
 from slam.place_recognition import Fingerprint, PlaceMatch, fingerprint, guess_3d, level, match
 from slam.pose_graph import PoseGraph
 from slam.se3 import so3_log, transform
-from slam.submaps import Submap, SubmapBuilder, load_coarse, submap_path
+from slam.submaps import SubmapBuilder, load_member, submap_path
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +69,6 @@ class MappingResult:
         return len(self.T_world_anchor)
 
 
-@dataclass(frozen=True)
-class LoopEvent:
-    """A loop as the live view and the status show it."""
-
-    i: int
-    j: int
-    correction_m: float  # how far the registration moved the newer submap
-
-
 class Mapper:
     def __init__(
         self,
@@ -90,6 +81,12 @@ class Mapper:
         self.config = config
         self.folder = Path(folder)
         if self.folder.exists():  # a run over the same session starts afresh
+            strangers = foreign_files(self.folder)
+            if strangers:
+                raise ValueError(
+                    f"{self.folder} holds other files ({', '.join(strangers[:3])}):"
+                    " give an empty or new folder for the submaps"
+                )
             shutil.rmtree(self.folder)
         self.folder.mkdir(parents=True)
         self.map_voxel_m = map_voxel_m
@@ -110,25 +107,24 @@ class Mapper:
         self._coarse: OrderedDict[int, np.ndarray] = OrderedDict()
         self._fingerprints: list[Fingerprint] = []  # every submap's, for the search by appearance
         # the path the open submap walked along directions the lidar could not see, as
-        # sum(length * axis axis^T) in the world frame [3, 3]; and each closed submap's
+        # sum(length * axis axis^T) in the world frame [3, 3]; and the last closed submap's
         self._blind_m_world = np.zeros((3, 3))
-        self._blind: list[np.ndarray] = []
+        self._blind_before = np.zeros((3, 3))
 
     # --- feeding ------------------------------------------------------------------------------
-    def add(self, step: OdometryStep, sweep: LidarSweep) -> LoopEvent | None:
-        """One registered sweep. -> the loop it closed, if closing its submap closed one."""
+    def add(self, step: OdometryStep, sweep: LidarSweep) -> None:
+        """One registered sweep (the loops closed so far are in `loops`)."""
         t0 = time.perf_counter()
         xyz = step.T_world_lidar[:3, 3]
         walked_m = 0.0 if self._last_xyz is None else float(np.linalg.norm(xyz - self._last_xyz))
         self._path_m += walked_m
         self._last_xyz = xyz.copy()
-        event = None
         b = self._open
         t_s = step.t_ns * 1e-9
         if b is not None and (
             b.path_m >= self.config.submap_length_m or t_s - b.first_t_s >= self.config.submap_max_s
         ):
-            event = self._close()
+            self._close()
         if self._open is None:
             self._open = SubmapBuilder(
                 len(self.graph),
@@ -146,46 +142,43 @@ class Mapper:
         t2 = time.perf_counter()
         self.phase_s["submaps"] += t2 - t1
         self.wall_s += t2 - t0
-        return event
 
-    def _close(self) -> LoopEvent | None:
+    def _close(self) -> None:
         t0 = time.perf_counter()
         submap = self._open.finish()
         self._open = None
         submap.save(self.folder)
-        self._remember(submap)
+        self._remember(submap.index, submap.coarse_m)
         t1 = time.perf_counter()
         self.phase_s["submaps"] += t1 - t0
         k = submap.index
         self._poses_t.append(submap.pose_t_s)
         self._poses_T.append(submap.T_anchor_lidar)
-        self._blind.append(self._blind_m_world)
-        self._blind_m_world = np.zeros((3, 3))
         gap = self._anchor_path_m[k] - self._anchor_path_m[k - 1] if k else 0.0
-        blind = self._blind[k - 1] if k else np.zeros((3, 3))  # walked from anchor k-1 to k
-        self.graph.add_anchor(submap.T_world_anchor, gap, blind)
+        # from anchor k-1 to k is the previous submap's walk, not this one's
+        self.graph.add_anchor(submap.T_world_anchor, gap, self._blind_before)
+        self._blind_before, self._blind_m_world = self._blind_m_world, np.zeros((3, 3))
         self.graph.update()  # k's anchor placed on the corrected chain
         self.phase_s["graph"] += time.perf_counter() - t1
-        event = self._close_loops(k) if self.config.loop_closure else None
+        if self.config.loop_closure:
+            self._close_loops(k)
         t2 = time.perf_counter()
         self.graph.update()
         self.phase_s["graph"] += time.perf_counter() - t2
-        return event
 
-    def _remember(self, submap: Submap) -> None:
-        self._coarse[submap.index] = submap.coarse_m
+    def _remember(self, k: int, coarse_m: np.ndarray) -> None:  # [C, 3]
+        self._coarse[k] = coarse_m
+        self._coarse.move_to_end(k)
         while len(self._coarse) > COARSE_CACHE:
             self._coarse.popitem(last=False)
 
     def _coarse_of(self, k: int) -> np.ndarray:  # [C, 3] in k's frame
         if k not in self._coarse:
-            self._coarse[k] = load_coarse(submap_path(self.folder, k))
-            while len(self._coarse) > COARSE_CACHE:
-                self._coarse.popitem(last=False)
+            self._remember(k, load_member(submap_path(self.folder, k), "coarse_m"))
         self._coarse.move_to_end(k)
         return self._coarse[k]
 
-    def _close_loops(self, j: int) -> LoopEvent | None:
+    def _close_loops(self, j: int) -> LoopClosure | None:
         """Verify the candidates for submap j, by position and then by appearance; the first
         that holds is added to the graph."""
         T = self.graph.poses()
@@ -199,21 +192,21 @@ class Mapper:
         for i in near:
             tried.add(i)
             radius = search_radius_m(cfg, path[j] - path[i])
-            event = self._try(i, j, T, path, relative(T[i], T[j]), radius, "position")
-            if event is not None:
-                return event
+            loop = self._try(i, j, T, path, relative(T[i], T[j]), radius, "position")
+            if loop is not None:
+                return loop
         if not cfg.loop_appearance:
             return None
         t0 = time.perf_counter()
         places = self._places(j, T, path, tried)
         self.phase_s["loop_search"] += time.perf_counter() - t0
         for place in places:
-            event = self._try(
+            loop = self._try(
                 place.i, j, T, path, place.T_i_j_guess, cfg.loop_appearance_correction_m,
                 "appearance",
             )  # fmt: skip
-            if event is not None:
-                return event
+            if loop is not None:
+                return loop
         return None
 
     def _fingerprint(self, j: int, T: np.ndarray) -> Fingerprint:
@@ -231,6 +224,7 @@ class Mapper:
         cfg = self.config
         T_odo = self.graph.odometry_poses()
         new = self._fingerprints[j]
+        T_level_j = level(T_odo[j], self.graph.levelled)
         found = []
         for i in range(j):
             if i in tried or path[j] - path[i] < cfg.loop_min_path_m:
@@ -240,7 +234,6 @@ class Mapper:
                 continue
             M, inliers = m
             T_level_i = level(T_odo[i], self.graph.levelled)
-            T_level_j = level(T_odo[j], self.graph.levelled)
             # height from the graph: the levelled filter's height drift is small
             dz = (T_level_i @ relative(T[i], T[j]))[2, 3]
             found.append(PlaceMatch(i, guess_3d(M, T_level_i, T_level_j, dz), inliers))
@@ -256,14 +249,14 @@ class Mapper:
         T_guess: np.ndarray,  # [4, 4]
         max_correction_m: float,
         kind: str,
-    ) -> LoopEvent | None:
+    ) -> LoopClosure | None:
         t0 = time.perf_counter()
         try:
             return self._verify(i, j, T, path, T_guess, max_correction_m, kind)
         finally:
             self.phase_s["loop_verify"] += time.perf_counter() - t0
 
-    def _verify(self, i, j, T, path, T_guess, max_correction_m, kind) -> LoopEvent | None:
+    def _verify(self, i, j, T, path, T_guess, max_correction_m, kind) -> LoopClosure | None:
         cfg = self.config
         # the old place with its neighbours, in i's frame
         parts = [
@@ -293,7 +286,7 @@ class Mapper:
             "%s loop %d-%d: moved %.2f m %.2f deg, overlap %.2f, rmse %.3f m",
             kind, i, j, found.correction_m, found.correction_deg, found.overlap, found.rmse_m,
         )  # fmt: skip
-        return LoopEvent(i, j, found.correction_m)
+        return found
 
     # --- results ------------------------------------------------------------------------------
     @property
@@ -337,6 +330,19 @@ class Mapper:
                 "mapping_phase_s": {k: round(v, 3) for k, v in self.phase_s.items()},
             },
         )
+
+
+def foreign_files(folder: Path) -> list[str]:
+    """What in `folder` is not a mapping's (submaps, graph.json, or either half-written), sorted:
+    a new mapping replaces the folder, and must never delete anything else."""
+    if not folder.is_dir():
+        return [folder.name]
+
+    def mine(name: str) -> bool:
+        base = name.removesuffix(".tmp")
+        return base == GRAPH_FILE or (base.endswith(".npz") and base[:-4].isdigit())
+
+    return sorted(f.name for f in folder.iterdir() if not mine(f.name))
 
 
 def write_graph(result: MappingResult) -> Path:

@@ -121,6 +121,25 @@ def run_engine(
     )
 
 
+def mapping_engine(
+    config: OdometryConfig,
+    mapping: MappingConfig,
+    folder: Path,
+    map_voxel_m: float,
+    T_lidar_imu: np.ndarray | None = None,  # [4, 4]; None: lidar-only
+    imu: Sensor = Sensor.imu,
+    keep_rays: bool = False,
+):
+    """The odometry wired to the global mapping (slam/mapping.py): every step with its deskewed
+    points goes into the Mapper's submaps -> (SlamEngine, Mapper). The mapping is levelled by
+    gravity when LiDAR-inertial. The live worker and run_mapping both start here."""
+    from slam.mapping import Mapper
+
+    mapper = Mapper(mapping, folder, map_voxel_m, T_lidar_imu is not None, keep_rays)
+    engine = SlamEngine(config, T_lidar_imu, full_scan=True, on_step=mapper.add, imu=imu)
+    return engine, mapper
+
+
 def run_mapping(
     frames: Iterable[Tagged],
     config: OdometryConfig,
@@ -132,13 +151,11 @@ def run_mapping(
     keep_rays: bool = False,
     on_step: Callable[[int], None] | None = None,
 ):
-    """The odometry with the global mapping (slam/mapping.py): submaps into `folder`, loops, the
-    pose graph optimised at the end -> (SlamRun, MappingResult). The mapping is levelled by
-    gravity when LiDAR-inertial; the engine's figures go into the result's meta."""
-    from slam.mapping import Mapper
-
-    mapper = Mapper(mapping, folder, map_voxel_m, T_lidar_imu is not None, keep_rays)
-    engine = SlamEngine(config, T_lidar_imu, full_scan=True, on_step=mapper.add, imu=imu)
+    """The odometry with the global mapping over frames: submaps into `folder`, loops, the pose
+    graph optimised at the end -> (SlamRun, MappingResult, the engine's figures in its meta)."""
+    engine, mapper = mapping_engine(
+        config, mapping, folder, map_voxel_m, T_lidar_imu, imu, keep_rays
+    )
     run = run_engine(engine, frames, None, on_step)
     return run, mapper.finish(engine_figures(engine))
 
@@ -148,9 +165,9 @@ def placed_map(
 ) -> np.ndarray:  # [K, 4, 4] -> [M, 3] float32
     """The submaps in `folder` placed at their anchors, as one cloud downsampled to `voxel_m`."""
     from slam.se3 import transform
-    from slam.submaps import load_submap, submap_files
+    from slam.submaps import load_member, submap_files
 
     acc = MapAccumulator(voxel_m)
     for k, f in enumerate(submap_files(folder)):
-        acc.add(transform(T_world_anchor[k], load_submap(f).xyz_m))
+        acc.add(transform(T_world_anchor[k], load_member(f, "xyz_m")))
     return acc.points()

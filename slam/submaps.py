@@ -142,10 +142,11 @@ def load_submap(path: Path) -> Submap:
         return Submap(**{k: (z[k] if z[k].ndim else z[k].item()) for k in z.files})
 
 
-def load_coarse(path: Path) -> np.ndarray:  # -> [C, 3] float32
-    """Only the coarse cloud of a submap (numpy reads one member of the zip)."""
+def load_member(path: Path, name: str) -> np.ndarray:
+    """One array of a submap, e.g. its `coarse_m` or `xyz_m` (numpy reads one member of the
+    zip, not the rest)."""
     with np.load(path) as z:
-        return z["coarse_m"]
+        return z[name]
 
 
 def submap_files(folder: Path) -> list[Path]:

@@ -155,21 +155,18 @@ def test_slam_end_to_end(tmp_path: Path, mode: list[str]) -> None:
     assert np.degrees(Rotation.from_matrix(err[:3, :3]).magnitude()) < 0.5
 
 
+def _slam_keeping_submaps(tmp_path: Path, submaps: Path):
+    out = str(tmp_path / "t.tum")
+    return runner.invoke(
+        app, ["slam", str(tmp_path / "scans"), "--out", out, "--submaps", str(submaps)]
+    )
+
+
 def test_slam_keeps_the_submaps(tmp_path: Path) -> None:
     write_room_scans(tmp_path / "scans")
     submaps = tmp_path / "submaps"
 
-    result = runner.invoke(
-        app,
-        [
-            "slam",
-            str(tmp_path / "scans"),
-            "--out",
-            str(tmp_path / "t.tum"),
-            "--submaps",
-            str(submaps),
-        ],
-    )
+    result = _slam_keeping_submaps(tmp_path, submaps)
 
     assert result.exit_code == 0, result.output
     assert "1 submaps, 0 loops closed" in result.stdout
@@ -184,17 +181,7 @@ def test_slam_refuses_a_submaps_folder_with_other_files(tmp_path: Path) -> None:
     precious.parent.mkdir()
     precious.write_text("not the scanner's")
 
-    result = runner.invoke(
-        app,
-        [
-            "slam",
-            str(tmp_path / "scans"),
-            "--out",
-            str(tmp_path / "t.tum"),
-            "--submaps",
-            str(precious.parent),
-        ],
-    )
+    result = _slam_keeping_submaps(tmp_path, precious.parent)
 
     assert_one_line_error(result, "notes.txt", "empty or new folder")
     assert precious.read_text() == "not the scanner's"

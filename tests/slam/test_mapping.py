@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from drivers.frames import LidarSweep
 from slam.config import MappingConfig
@@ -85,3 +86,21 @@ def test_a_mapping_cut_off_before_its_end_is_not_read(tmp_path):
     assert read_graph(tmp_path / "s") is not None
     submap_files(tmp_path / "s")[-1].unlink()  # a submap lost
     assert read_graph(tmp_path / "s") is None
+
+
+def test_a_mapping_never_deletes_what_is_not_a_mapping(tmp_path):
+    from slam.mapping import foreign_files
+
+    folder = tmp_path / "submaps"
+    folder.mkdir()
+    for name in ("00000.npz", "00001.npz.tmp", "graph.json", "graph.json.tmp"):
+        (folder / name).write_bytes(b"")  # an earlier mapping, cut off by a power failure
+    assert foreign_files(folder) == []
+    Mapper(MappingConfig(), folder, 0.05, levelled=True)  # replaced
+    assert list(folder.iterdir()) == []
+
+    (folder / "notes.txt").write_text("mine")
+    assert foreign_files(folder) == ["notes.txt"]
+    with pytest.raises(ValueError, match="notes.txt"):
+        Mapper(MappingConfig(), folder, 0.05, levelled=True)
+    assert (folder / "notes.txt").read_text() == "mine"

@@ -2,7 +2,7 @@ import numpy as np
 
 from drivers.frames import LidarSweep
 from slam.odometry import OdometryStep
-from slam.submaps import SubmapBuilder, load_coarse, load_submap, submap_files
+from slam.submaps import SubmapBuilder, load_member, load_submap, submap_files
 from tests.slam.scenes import pose
 
 
@@ -62,4 +62,4 @@ def test_points_and_poses_are_kept_in_the_anchors_frame_and_saved_whole(tmp_path
     np.testing.assert_allclose(s.pose_t_s, [0.0, 0.1])
     assert np.abs(s.xyz_m).max() < 6.0  # the anchor's frame, not the world's
     assert len(s.ray_ends) == 2 * 250 and np.allclose(s.ray_origins[-1], [0.5, 0, 0])
-    np.testing.assert_array_equal(load_coarse(submap_files(tmp_path)[0]), s.coarse_m)
+    np.testing.assert_array_equal(load_member(submap_files(tmp_path)[0], "coarse_m"), s.coarse_m)
