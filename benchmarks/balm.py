@@ -172,7 +172,7 @@ def _run_with_loops(frames, config: OdometryConfig, n_scans: int):
 
     with tempfile.TemporaryDirectory(prefix="balm-submaps-") as tmp:
         run, result = run_mapping(
-            frames, config, MappingConfig(), Path(tmp) / "s", ProductsConfig().map_voxel_m
+            frames, config, MappingConfig(), Path(tmp) / "s", ProductsConfig().submap_content()
         )
     if len(result.t_s) != n_scans:
         raise RuntimeError(f"{n_scans - len(result.t_s)} scans were not registered")

@@ -5,8 +5,10 @@
 At the stop the live SLAM worker has already written the scan's submaps and, once it has
 drained its queue, `graph.json` after the batch optimisation. This measures what follows: the
 processing job (device/processing.py `process_session`) placing the submaps at the optimised
-anchors and writing map.laz/ply/e57/pcd, trajectory.tum and report.html, in a process of its
-own (its peak memory is its own), on a hard-linked copy of SESSION so the original is untouched.
+anchors and writing trajectory.tum, then map.ply and report.html (the map is downloadable),
+then map.laz/e57/pcd, in a process of its own (its peak memory is its own: VmHWM, which counts
+the memory-mapped map's pages it has read), on a hard-linked copy of SESSION so the original is
+untouched.
 
 The submaps come from --submaps (a live run's, or `scanner slam --submaps`); without it the
 mapping runs first over the recording (what the live worker did during the scan), and its time,
@@ -49,24 +51,46 @@ def _map(session: Path, folder: Path) -> dict:
     }
 
 
+def _anon_mb() -> float:
+    """This process's own memory (RssAnon): without the pages of memory-mapped files, which
+    VmHWM counts and the kernel may drop at any time."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _process(session: Path) -> dict:
+    import threading
+
     from device.config import ScannerConfig
     from device.processing import process_session
 
     stages: list[tuple[str, float]] = []
     t0 = time.perf_counter()
+    peak_anon = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.1):
+            peak_anon[0] = max(peak_anon[0], _anon_mb())
+
+    threading.Thread(target=sample, daemon=True).start()
 
     def progress(stage: str, fraction: float) -> None:
         if not stages or stages[-1][0] != stage:
             stages.append((stage, time.perf_counter() - t0))
 
     stats = process_session(session, ScannerConfig(), progress)
+    done.set()
     return {
         "wall_s": time.perf_counter() - t0,
         "stages": stages,
         "slam_source": stats.get("slam_source"),
         "map_points": stats.get("final_map_points", 0),
+        "map_ready_s": stats.get("map_ready_s"),
         "peak_mb": _peak_mb(),
+        "peak_anon_mb": peak_anon[0],
         "products": sorted(
             (p.name, p.stat().st_size) for p in (session / "products").iterdir() if p.is_file()
         ),
@@ -103,7 +127,11 @@ def main() -> None:
             f" peak {m['peak_mb']:.0f} MB"
         )
     p = _isolated(_process, work)
-    print(f"stop to products: {p['wall_s']:.1f} s ({p['slam_source']}), peak {p['peak_mb']:.0f} MB")
+    print(
+        f"stop to products: map.ply, trajectory and report downloadable after"
+        f" {p['map_ready_s']:.1f} s, every format after {p['wall_s']:.1f} s ({p['slam_source']}),"
+        f" peak {p['peak_mb']:.0f} MB (its own, without mapped files: {p['peak_anon_mb']:.0f} MB)"
+    )
     print("  stages from the stop: " + ", ".join(f"{s} {t:.1f} s" for s, t in p["stages"]))
     print(
         f"  {p['map_points']:,} map points; "

@@ -217,7 +217,7 @@ def _run_ours_slam(session: Path, config: OdometryConfig) -> MethodRun:
             config,
             MappingConfig(),
             Path(tmp) / "submaps",
-            ProductsConfig().map_voxel_m,
+            ProductsConfig().submap_content(),
             T_lidar_imu,
         )
         peak_mb = _rss_mb("VmHWM")

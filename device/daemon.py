@@ -85,9 +85,7 @@ class Daemon:
         self.slam = SlamWorker(
             config.slam,
             self._on_slam,
-            mapping=MappingSettings(
-                config.mapping, config.products.map_voxel_m, config.products.remove_moving
-            ),
+            mapping=MappingSettings(config.mapping, config.products.submap_content()),
         )
         # the online splat: only with a calibrated camera to train on
         self.splat: SplatWorker | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -134,10 +135,9 @@ def run_mapping(
             config.slam,
             config.mapping,
             folder,
-            config.products.map_voxel_m,
+            config.products.submap_content(),
             inp.T_lidar_imu,
             inp.imu,
-            keep_rays=config.products.remove_moving,
             on_step=on_step,
         )
     except Exception as exc:  # a recording that breaks off part way
@@ -209,31 +209,25 @@ def process_session(
             )
         out = session_dir / PRODUCTS
         out.mkdir(exist_ok=True)
+        # products are published as they are made, the quickest first: the trajectory, then
+        # map.ply and the report, then the other formats (interfaces.md: "as they are made")
+        write_tum(out / "trajectory.tum", result.t_s, result.T_world_lidar)
+        _publish(session_dir)
         report("map", 0.7)
         pc = config.products
+        work = out / ".map"  # the map's tiles and columns, out of core; gone once written
         cloud = map_from_submaps(
-            folder, result.T_world_anchor, pc, lambda f: report("map", 0.7 + 0.02 * f)
+            folder, result.T_world_anchor, pc, work, lambda f: report("map", 0.7 + 0.05 * f)
         )
         cam = manifest.calibration.camera
         if cam is not None and pc.colour:
             from drivers.sessions.replay import SessionSource
             from products.colour import colourise
 
-            report("colour", 0.72)
+            report("colour", 0.75)
             images = SessionSource(session_dir, sensors=(Sensor.camera,)).frames()
             cloud = colourise(
                 cloud, (t.frame for t in images), cam, result.t_s, result.T_world_lidar
-            )
-        write_tum(out / "trajectory.tum", result.t_s, result.T_world_lidar)
-        formats = ["ply", *(f for f in pc.formats if f != "ply")]
-        for i, fmt in enumerate(formats):
-            report(f"writing map.{fmt}", 0.75 + 0.2 * i / len(formats))
-            write_map(
-                out / f"map.{fmt}",
-                cloud,
-                fmt,
-                gps_offset_s=manifest.utc_offset_s,
-                epsg=pc.epsg,
             )
         slam_stats = _slam_stats(result, inp, time.perf_counter() - t0)
         slam_stats["slam_source"] = slam_source
@@ -241,15 +235,30 @@ def process_session(
         slam_stats["final_map_voxel_m"] = pc.map_voxel_m
         if cloud.coloured is not None:
             slam_stats["coloured_fraction"] = round(float(cloud.coloured.mean()), 4)
-        anchors = result.T_world_anchor[:, :3, 3]
-        loops = [(anchors[lc.i], anchors[lc.j], lc.correction_m) for lc in result.loops]
-        (out / "report.html").write_text(
-            report_html(manifest, result.T_world_lidar[:, :3, 3], slam_stats, cloud, loops)
-        )
+        formats = ["ply", *(f for f in pc.formats if f != "ply")]
+        for i, fmt in enumerate(formats):
+            report(f"writing map.{fmt}", 0.77 + 0.2 * i / len(formats))
+            tmp = out / f"map.{fmt}.tmp"  # not a product until whole
+            write_map(tmp, cloud, fmt, gps_offset_s=manifest.utc_offset_s, epsg=pc.epsg)
+            tmp.replace(out / f"map.{fmt}")
+            if fmt == "ply":  # the map is downloadable: the report comes with it
+                anchors = result.T_world_anchor[:, :3, 3]
+                loops = [(anchors[lc.i], anchors[lc.j], lc.correction_m) for lc in result.loops]
+                path = result.T_world_lidar[:, :3, 3]
+                slam_stats["map_ready_s"] = round(time.perf_counter() - t0, 2)
+                (out / "report.html").write_text(
+                    report_html(manifest, path, slam_stats, cloud, loops)
+                )
+            _publish(session_dir)
+        shutil.rmtree(work, ignore_errors=True)
+        slam_stats["processing_s"] = round(time.perf_counter() - t0, 2)  # every format written
         products = product_names(out)
     except Exception as exc:
         reason = str(exc) if isinstance(exc, ProcessingError) else f"{type(exc).__name__}: {exc}"
         log.error("%s: processing failed: %s", session_dir, reason)
+        shutil.rmtree(session_dir / PRODUCTS / ".map", ignore_errors=True)  # GBs on a full disk
+        for tmp in (session_dir / PRODUCTS).glob("*.tmp"):
+            tmp.unlink(missing_ok=True)
         write_manifest(
             session_dir,
             read_manifest(session_dir).model_copy(
@@ -267,6 +276,15 @@ def process_session(
     write_manifest(session_dir, done)
     report("done", 1.0)
     return slam_stats
+
+
+def _publish(session_dir: Path) -> None:
+    """The products made so far into session.json, for the API's list while processing goes
+    on."""
+    m = read_manifest(session_dir)
+    write_manifest(
+        session_dir, m.model_copy(update={"products": product_names(session_dir / PRODUCTS)})
+    )
 
 
 def splat_session(

@@ -23,6 +23,7 @@ import numpy as np
 from device.workers import Exited, Quit, Ready, Worker
 from drivers.source import Sensor, Tagged
 from slam.config import MappingConfig, OdometryConfig
+from slam.submaps import SubmapContent
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,7 @@ class MappingSettings:
     """What the live worker needs of the global mapping."""
 
     config: MappingConfig
-    map_voxel_m: float  # the products' density, which the submaps keep
-    keep_rays: bool  # for the products' removal of moving things
+    content: SubmapContent  # what the submaps keep for the products
 
 
 class _LiveScan:
@@ -115,10 +115,9 @@ class _LiveScan:
                 config,
                 mapping.config,
                 begin.submap_dir,
-                mapping.map_voxel_m,
+                mapping.content,
                 begin.T_lidar_imu,
                 begin.imu,
-                mapping.keep_rays,
             )
         self.live = NewVoxelFilter(live_voxel_m)
 
@@ -219,7 +218,7 @@ class SlamWorker:
         if mapping is None:
             from products.map import ProductsConfig
 
-            mapping = MappingSettings(MappingConfig(), ProductsConfig().map_voxel_m, False)
+            mapping = MappingSettings(MappingConfig(), ProductsConfig().submap_content())
         self.worker = Worker(
             "slam",
             _main,

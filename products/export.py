@@ -1,5 +1,6 @@
-"""Map files with the field's own libraries: LAS/LAZ (laspy + lazrs), E57 (pye57), PLY
-(plyfile), PCD (pypcd4). LAS and LAZ are written in chunks, so memory stays near the map's own.
+"""Map files: LAS/LAZ (laspy + lazrs) and E57 (pye57) with the field's own libraries, PLY and
+PCD (binary, their headers written here). Every writer reads the map in chunks, so a map
+memory-mapped from disk (products.map.MapBuilder's) is never in memory whole.
 
 Times: LAS carries adjusted standard GPS time (GPS seconds - 1e9), from the session's UTC start;
 the other formats carry seconds on the recording's clock.
@@ -44,7 +45,7 @@ def write_map(
     utc_offset_s)."""
     path = Path(path)
     if fmt in ("las", "laz"):
-        write_las(path, cloud, gps_offset_s=gps_offset_s, epsg=epsg)
+        write_las(path, cloud, gps_offset_s=gps_offset_s, epsg=epsg, compress=fmt == "laz")
     elif fmt == "e57":
         write_e57(path, cloud)
     elif fmt == "ply":
@@ -56,7 +57,13 @@ def write_map(
     return path
 
 
-def write_las(path: Path, cloud: MapCloud, gps_offset_s: float = 0.0, epsg: int | None = None):
+def write_las(
+    path: Path,
+    cloud: MapCloud,
+    gps_offset_s: float = 0.0,
+    epsg: int | None = None,
+    compress: bool | None = None,  # None: as the name says (.laz)
+):
     """LAS 1.4, point format 7 (XYZ, intensity, GPS time, RGB), 1 mm scale; .laz compresses."""
     import laspy
 
@@ -72,8 +79,9 @@ def write_las(path: Path, cloud: MapCloud, gps_offset_s: float = 0.0, epsg: int 
         from pyproj import CRS
 
         header.add_crs(CRS.from_epsg(epsg))
-    compressed = path.suffix.lower() == ".laz"
-    with laspy.open(path, mode="w", header=header, do_compress=compressed) as writer:
+    if compress is None:
+        compress = path.suffix.lower() == ".laz"
+    with laspy.open(path, mode="w", header=header, do_compress=compress) as writer:
         for a in range(0, max(len(cloud), 1), CHUNK):
             b = min(a + CHUNK, len(cloud))
             if b <= a:
@@ -91,18 +99,20 @@ def write_las(path: Path, cloud: MapCloud, gps_offset_s: float = 0.0, epsg: int 
 
 
 def write_e57(path: Path, cloud: MapCloud) -> None:
-    """One scan (the registered map) with an identity pose, intensity and, if any, colour."""
+    """One scan (the registered map) with an identity pose, intensity (the Mid-360's 0..255,
+    its limits in the scan's header) and, if any, colour. pye57 reads the columns in chunks, so
+    a memory-mapped map stays on disk."""
     import pye57
 
     data = {
-        "cartesianX": cloud.xyz_m[:, 0].astype(np.float64),
-        "cartesianY": cloud.xyz_m[:, 1].astype(np.float64),
-        "cartesianZ": cloud.xyz_m[:, 2].astype(np.float64),
-        "intensity": cloud.intensity.astype(np.float64) / 255.0,
+        "cartesianX": cloud.xyz_m[:, 0],
+        "cartesianY": cloud.xyz_m[:, 1],
+        "cartesianZ": cloud.xyz_m[:, 2],
+        "intensity": cloud.intensity,
     }
     if cloud.rgb is not None:
         for i, c in enumerate(("colorRed", "colorGreen", "colorBlue")):
-            data[c] = cloud.rgb[:, i].astype(np.uint8)
+            data[c] = cloud.rgb[:, i]
     path.unlink(missing_ok=True)
     e57 = pye57.E57(str(path), mode="w")
     try:
@@ -111,52 +121,76 @@ def write_e57(path: Path, cloud: MapCloud) -> None:
         e57.close()
 
 
-def _structured(cloud: MapCloud, xyz_dtype: str) -> np.ndarray:
-    fields = [
-        ("x", xyz_dtype),
-        ("y", xyz_dtype),
-        ("z", xyz_dtype),
-        ("intensity", "<f4"),
-        ("time", "<f8"),
-    ]
+def _fields(cloud: MapCloud, xyz_dtype: str) -> list[tuple[str, str]]:
+    fields = [("x", xyz_dtype), ("y", xyz_dtype), ("z", xyz_dtype), ("intensity", "<f4")]
+    fields += [("time", "<f8")]
     if cloud.rgb is not None:
         fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
     if cloud.coloured is not None:
         fields += [("coloured", "u1")]
-    v = np.empty(len(cloud), dtype=fields)
-    v["x"], v["y"], v["z"] = cloud.xyz_m[:, 0], cloud.xyz_m[:, 1], cloud.xyz_m[:, 2]
-    v["intensity"], v["time"] = cloud.intensity, cloud.t_s
+    return fields
+
+
+def _records(cloud: MapCloud, fields: list[tuple[str, str]], a: int, b: int) -> np.ndarray:
+    """Points a..b as packed records of `fields`."""
+    v = np.empty(b - a, dtype=fields)
+    xyz = np.asarray(cloud.xyz_m[a:b])
+    v["x"], v["y"], v["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    v["intensity"], v["time"] = cloud.intensity[a:b], cloud.t_s[a:b]
     if cloud.rgb is not None:
-        v["red"], v["green"], v["blue"] = cloud.rgb[:, 0], cloud.rgb[:, 1], cloud.rgb[:, 2]
+        rgb = np.asarray(cloud.rgb[a:b])
+        v["red"], v["green"], v["blue"] = rgb[:, 0], rgb[:, 1], rgb[:, 2]
     if cloud.coloured is not None:
-        v["coloured"] = cloud.coloured
+        v["coloured"] = cloud.coloured[a:b]
     return v
+
+
+def _write_records(path: Path, header: str, cloud: MapCloud, fields) -> None:
+    with open(path, "wb") as f:
+        f.write(header.encode("ascii"))
+        for a in range(0, len(cloud), CHUNK):
+            f.write(_records(cloud, fields, a, min(a + CHUNK, len(cloud))).tobytes())
 
 
 def write_ply(path: Path, cloud: MapCloud) -> None:
     """Binary little-endian PLY: double x y z (survey coordinates), intensity, time, rgb and
-    `coloured` (1: the colour is the camera's; 0: no camera saw the point, grey from intensity)."""
-    from plyfile import PlyData, PlyElement
-
-    v = _structured(cloud, "<f8")
-    PlyData([PlyElement.describe(v, "vertex")], byte_order="<").write(str(path))
+    `coloured` (1: the colour is the camera's; 0: no camera saw the point, grey from intensity).
+    Written in chunks."""
+    types = {"<f8": "double", "<f4": "float", "u1": "uchar"}
+    fields = _fields(cloud, "<f8")
+    header = "ply\nformat binary_little_endian 1.0\ncomment handheld-scanner map\n"
+    header += f"element vertex {len(cloud)}\n"
+    header += "".join(f"property {types[t]} {name}\n" for name, t in fields)
+    _write_records(path, header + "end_header\n", cloud, fields)
 
 
 def write_pcd(path: Path, cloud: MapCloud) -> None:
-    """Binary PCD with x y z (float32, as PCL expects), intensity, time (and rgb packed)."""
-    from pypcd4 import Encoding, PointCloud
-
-    names = ["x", "y", "z", "intensity", "time"]
-    types = [np.float32, np.float32, np.float32, np.float32, np.float64]
-    cols = [cloud.xyz_m[:, 0], cloud.xyz_m[:, 1], cloud.xyz_m[:, 2], cloud.intensity, cloud.t_s]
+    """Binary PCD with x y z (float32, as PCL expects), intensity, time (and rgb packed into
+    one float, PCL's way). Written in chunks."""
+    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("intensity", "<f4"), ("time", "<f8")]
     if cloud.rgb is not None:
-        rgb = cloud.rgb.astype(np.uint32)
-        packed = ((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).view(np.float32)
-        names.append("rgb")
-        types.append(np.float32)
-        cols.append(packed)
-    pc = PointCloud.from_points(np.column_stack(cols), tuple(names), tuple(types))
-    pc.save(str(path), encoding=Encoding.BINARY)
+        fields.append(("rgb", "<f4"))
+    n = len(cloud)
+    header = (
+        "# .PCD v0.7 - Point Cloud Data file format\nVERSION 0.7\n"
+        f"FIELDS {' '.join(name for name, _ in fields)}\n"
+        f"SIZE {' '.join(t[-1] for _, t in fields)}\n"
+        f"TYPE {' '.join('F' for _ in fields)}\n"
+        f"COUNT {' '.join('1' for _ in fields)}\n"
+        f"WIDTH {n}\nHEIGHT 1\nVIEWPOINT 0 0 0 1 0 0 0\nPOINTS {n}\nDATA binary\n"
+    )
+    with open(path, "wb") as f:
+        f.write(header.encode("ascii"))
+        for a in range(0, n, CHUNK):
+            b = min(a + CHUNK, n)
+            v = np.empty(b - a, dtype=fields)
+            xyz = np.asarray(cloud.xyz_m[a:b])
+            v["x"], v["y"], v["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+            v["intensity"], v["time"] = cloud.intensity[a:b], cloud.t_s[a:b]
+            if cloud.rgb is not None:
+                rgb = np.asarray(cloud.rgb[a:b]).astype(np.uint32)
+                v["rgb"] = ((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).view(np.float32)
+            f.write(v.tobytes())
 
 
 def read_ply(path: Path) -> MapCloud:

@@ -1,11 +1,26 @@
 """The final map: every deskewed point of every registered sweep, thinned to a chosen density,
 with its intensity and time, and without isolated outliers. It is made of the SLAM's submaps
-(slam/submaps.py, each already thinned to this density) placed where the pose graph put them.
+(slam/submaps.py, each already thinned to this density and cleared of its outliers) placed where
+the pose graph put them.
+
+A 30-minute site scan holds some hundred million points at 2 cm: more than the device's memory
+wants to hold at once. So the map is built out of core, in square tiles (`TILE_M`), each
+merged in place whenever revisits have grown it (`COMPACT_POINTS`):
+1. scatter: each submap, placed at its anchor, has its points sorted into the tiles on disk
+   (and, for the removal of moving things, its rays into every tile they cross);
+2. merge, a tile at a time: one point per voxel (the weighted mean of what fell in it), moving
+   things removed, the rest appended to the map's columns on disk.
+The map comes back memory-mapped from those columns, tile after tile and in the order the
+scanner saw the points within a tile; the writers (products/export.py) stream it in chunks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import shutil
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -14,7 +29,18 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from slam.se3 import transform
-from slam.submaps import Submap, VoxelMeans
+from slam.submaps import Submap, SubmapContent, VoxelMeans, inliers
+
+__all__ = ["MapBuilder", "MapCloud", "ProductsConfig", "inliers", "map_from_submaps"]
+
+log = logging.getLogger(__name__)
+
+TILE_M = 12.5  # side of a tile; a multiple of the voxel is used
+SPILL_BYTES = 256 << 20  # scattered points held in memory before they go to their tiles' files
+COMPACT_POINTS = 2_000_000  # a tile's file merged in place when it grows past this (revisits)
+
+POINT = np.dtype([("xyz", "<f8", (3,)), ("w", "<f4"), ("i", "<f4"), ("t", "<f8")])
+RAY = np.dtype([("o", "<f4", (3,)), ("e", "<f4", (3,))])  # the sensor, the measured point
 
 
 class ProductsConfig(BaseModel):
@@ -23,12 +49,14 @@ class ProductsConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     map_voxel_m: float = Field(0.02, gt=0.0, le=1.0, description="map density: one point per voxel")
-    outlier_neighbors: int = Field(8, ge=0, description="statistical outlier removal: k; 0 = off")
+    outlier_neighbors: int = Field(
+        8, ge=0, description="statistical outlier removal in each submap: k; 0 = off"
+    )
     outlier_std: float = Field(
         2.5,
         gt=0.0,
         description="drop points whose mean k-NN distance"
-        " exceeds the map's mean by this many standard deviations",
+        " exceeds the submap's mean by this many standard deviations",
     )
     formats: list[Literal["las", "laz", "e57", "ply", "pcd"]] = Field(
         ["laz", "e57", "pcd"],
@@ -40,10 +68,17 @@ class ProductsConfig(BaseModel):
     colour: bool = Field(True, description="colour the map from the camera, when there is one")
     epsg: int | None = Field(None, description="CRS written into LAS/LAZ (the map is local: None)")
 
+    def submap_content(self) -> SubmapContent:
+        """What the SLAM's submaps keep for these products."""
+        return SubmapContent(
+            self.map_voxel_m, self.outlier_neighbors, self.outlier_std, self.remove_moving
+        )
+
 
 @dataclass(frozen=True)
 class MapCloud:
-    """A map ready to export. Points are in the SLAM world frame (metres, z up)."""
+    """A map ready to export. Points are in the SLAM world frame (metres, z up). The arrays may
+    be memory-mapped files (MapBuilder's): read them in chunks."""
 
     xyz_m: np.ndarray  # [N, 3] float64
     intensity: np.ndarray  # [N] float32, the Mid-360's reflectivity 0..255
@@ -55,76 +90,259 @@ class MapCloud:
         return len(self.xyz_m)
 
 
+def by_tile(
+    tile_xy: np.ndarray,  # [N, 2] int64
+    dtype: np.dtype,
+    **columns: np.ndarray,  # [N, ...] each, by dtype's field names
+) -> list[tuple[tuple[int, int], np.ndarray]]:
+    """The columns as records of `dtype`, split by tile: (tile, its records) for each tile
+    they fall in."""
+    if len(tile_xy) == 0:
+        return []
+    lo = tile_xy.min(axis=0)
+    rows = int(tile_xy[:, 1].max() - lo[1]) + 1
+    local = (tile_xy[:, 0] - lo[0]) * rows + (tile_xy[:, 1] - lo[1])  # a submap: a few dozen
+    small = np.uint16 if local.max() < 1 << 16 else np.uint32  # numpy radix-sorts 16 bits
+    order = np.argsort(local.astype(small), kind="stable")
+    local = local[order]
+    records = np.empty(len(order), dtype)
+    for name, column in columns.items():  # gathered column by column: faster than records
+        records[name] = column[order]
+    starts = np.flatnonzero(np.r_[True, local[1:] != local[:-1]])
+    keys = [(int(lo[0] + v // rows), int(lo[1] + v % rows)) for v in local[starts]]
+    return list(zip(keys, np.split(records, starts[1:]), strict=True))
+
+
+class _Tiles:
+    """Records sorted into tiles, each tile a file of records in `folder`; held in memory until
+    `budget` bytes are pending, then appended to their files."""
+
+    def __init__(self, folder: Path, dtype: np.dtype, budget: int) -> None:
+        self.folder, self.dtype, self.budget = folder, dtype, budget
+        folder.mkdir(parents=True, exist_ok=True)
+        self._pending: dict[tuple[int, int], list[np.ndarray]] = defaultdict(list)
+        self._bytes = 0
+        self.count: dict[tuple[int, int], int] = defaultdict(int)
+
+    def add(self, parts: list[tuple[tuple[int, int], np.ndarray]]) -> None:  # by_tile's
+        for key, part in parts:
+            self._pending[key].append(part)
+            self.count[key] += len(part)
+            self._bytes += part.nbytes
+        if self._bytes > self.budget:
+            self.flush()
+
+    def flush(self) -> None:
+        for key, parts in self._pending.items():
+            with open(self._path(key), "ab") as f:
+                for part in parts:
+                    f.write(memoryview(part).cast("B"))
+        self._pending.clear()
+        self._bytes = 0
+
+    def replace(self, key: tuple[int, int], records: np.ndarray) -> None:
+        """A tile's file (flushed) replaced by `records`."""
+        tmp = self._path(key).with_suffix(".tmp")
+        records.tofile(tmp)
+        tmp.replace(self._path(key))
+        self.count[key] = len(records)
+
+    def read(self, key: tuple[int, int]) -> np.ndarray:
+        path = self._path(key)
+        return np.fromfile(path, self.dtype) if path.exists() else np.zeros(0, self.dtype)
+
+    def _path(self, key: tuple[int, int]) -> Path:
+        return self.folder / f"{key[0]}_{key[1]}.bin"
+
+
+class _Columns:
+    """The map's columns, appended tile after tile to files in `folder`."""
+
+    NAMES = (("xyz", np.float64, 3), ("intensity", np.float32, 1), ("t", np.float64, 1))
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.n = 0
+        for name, _, _ in self.NAMES:
+            (folder / f"{name}.bin").write_bytes(b"")
+
+    def append(self, xyz: np.ndarray, intensity: np.ndarray, t_s: np.ndarray) -> None:
+        for name, column in (("xyz", xyz), ("intensity", intensity), ("t", t_s)):
+            dtype = dict((n, d) for n, d, _ in self.NAMES)[name]
+            with open(self.folder / f"{name}.bin", "ab") as f:
+                f.write(np.ascontiguousarray(column, dtype).tobytes())
+        self.n += len(xyz)
+
+    def close(self) -> MapCloud:
+        if self.n == 0:
+            return MapCloud(np.zeros((0, 3)), np.zeros(0, np.float32), np.zeros(0))
+        cols = {
+            name: np.memmap(
+                self.folder / f"{name}.bin",
+                dtype,
+                "r",
+                shape=(self.n, width) if width > 1 else (self.n,),
+            )
+            for name, dtype, width in self.NAMES
+        }
+        return MapCloud(cols["xyz"], cols["intensity"], cols["t"])
+
+
 class MapBuilder:
-    """The map of a scan from its submaps, each placed at its optimised anchor: one point per
-    voxel, at the weighted mean of what fell in it (which averages the range noise down), with
-    the mean intensity and the time it was first seen. One submap is in memory at a time, and
-    the map is merged again whenever it has grown by a few million points."""
+    """The map of a scan from its submaps, each placed at its optimised anchor, built out of
+    core in `work_dir` (see the module's docstring). One point per voxel: the weighted mean of
+    what fell in it (which averages the range noise down), with the mean intensity and the time
+    it was first seen."""
 
-    def __init__(self, voxel_m: float, remove_moving: bool = False) -> None:
+    def __init__(
+        self,
+        voxel_m: float,
+        work_dir: Path,
+        remove_moving: bool = False,  # then the submaps' rays are used
+        tile_m: float = TILE_M,
+        spill_bytes: int = SPILL_BYTES,
+    ) -> None:
         self.voxel_m = voxel_m
-        self.remove_moving = remove_moving  # then the submaps' rays are kept
-        self._points = VoxelMeans(voxel_m)
-        self._ray_origins: list[np.ndarray] = []  # [Ri, 3] for the free-space check
-        self._ray_ends: list[np.ndarray] = []
+        self.work_dir = Path(work_dir)
+        if self.work_dir.exists():
+            shutil.rmtree(self.work_dir)
+        self.remove_moving = remove_moving
+        self.voxels_per_tile = max(1, round(tile_m / voxel_m))
+        self.tile_m = self.voxels_per_tile * voxel_m
+        self._points = _Tiles(self.work_dir / "tiles", POINT, spill_bytes)
+        self._rays = _Tiles(self.work_dir / "rays", RAY, spill_bytes)
+        self._merged_size: dict[tuple[int, int], int] = {}  # voxels at a tile's last merge
 
-    def rays(self) -> tuple[np.ndarray, np.ndarray]:  # -> [R, 3], [R, 3]
-        if not self._ray_ends:
-            return np.zeros((0, 3)), np.zeros((0, 3))
-        return np.concatenate(self._ray_origins), np.concatenate(self._ray_ends)
+    def _tile_of(self, xyz: np.ndarray) -> np.ndarray:  # [N, 3] -> [N, 2] int64
+        """Exactly the tile of each point's voxel, so that no voxel straddles two tiles."""
+        return np.floor(xyz[:, :2] / self.voxel_m).astype(np.int64) // self.voxels_per_tile
 
     def add_submap(self, submap: Submap, T_world_anchor: np.ndarray) -> None:  # [4, 4]
-        self._points.add(
-            transform(T_world_anchor, submap.xyz_m.astype(np.float64)),
-            submap.intensity,
-            submap.t_s,
-            submap.weight,
-        )
+        self.keep(self.place(submap, T_world_anchor))
+
+    def place(self, submap: Submap, T_world_anchor: np.ndarray) -> _Placed:  # [4, 4]
+        """The submap's points (and rays) in the world, with their tiles; thread-safe."""
+        xyz = transform(T_world_anchor, submap.xyz_m.astype(np.float64))
+        rays = None
         if self.remove_moving and len(submap.ray_ends):
-            self._ray_origins.append(transform(T_world_anchor, submap.ray_origins))
-            self._ray_ends.append(transform(T_world_anchor, submap.ray_ends))
+            rays = self._rays_by_tile(
+                transform(T_world_anchor, submap.ray_origins.astype(np.float64)),
+                transform(T_world_anchor, submap.ray_ends.astype(np.float64)),
+            )
+        points = by_tile(
+            self._tile_of(xyz), POINT, xyz=xyz, w=submap.weight, i=submap.intensity, t=submap.t_s
+        )
+        return _Placed(points, rays)
 
-    def finish(self, outlier_neighbors: int = 8, outlier_std: float = 2.5) -> MapCloud:
-        xyz, _, intensity, t = self._points.result()
-        if len(xyz) == 0:
-            return MapCloud(np.zeros((0, 3)), np.zeros(0, np.float32), np.zeros(0))
+    def keep(self, placed: _Placed) -> None:
+        """A placed submap into the tiles. A tile that a revisit has grown past COMPACT_POINTS
+        (and twice its last merged size) is merged in place, so that no tile needs more memory
+        than its own voxels however often the walk comes back to it."""
+        self._points.add(placed.points)
+        if placed.rays is not None:
+            self._rays.add(placed.rays)
+        grown = [
+            key
+            for key, _ in placed.points
+            if self._points.count[key] > max(COMPACT_POINTS, 2 * self._merged_size.get(key, 0))
+        ]
+        if grown:
+            self._points.flush()
+        for key in grown:
+            xyz, w, intensity, t = self._voxels(self._points.read(key))
+            rec = np.empty(len(xyz), POINT)
+            rec["xyz"], rec["w"], rec["i"], rec["t"] = xyz, w, intensity, t
+            self._points.replace(key, rec)
+            self._merged_size[key] = len(rec)
+
+    def _voxels(self, rec: np.ndarray) -> tuple[np.ndarray, ...]:  # [N] POINT
+        voxels = VoxelMeans(self.voxel_m)
+        voxels.add(rec["xyz"], rec["i"], rec["t"], rec["w"])
+        return voxels.result()  # xyz, weight, intensity, t
+
+    def _rays_by_tile(
+        self,
+        origins: np.ndarray,
+        ends: np.ndarray,  # [R, 3], [R, 3]
+    ) -> list[tuple[tuple[int, int], np.ndarray]]:  # by_tile's, of RAY records
+        """Each ray once for every tile it crosses (sampled at a quarter of a tile)."""
+        length = np.linalg.norm((ends - origins)[:, :2], axis=1).max(initial=0.0)
+        steps = int(np.ceil(4 * length / self.tile_m)) + 1
+        s = np.linspace(0.0, 1.0, steps)
+        samples = origins[None, :, :2] + s[:, None, None] * (ends - origins)[None, :, :2]
+        tiles = np.floor(samples / self.tile_m).astype(np.int64)  # [S, R, 2]
+        ray = np.broadcast_to(np.arange(len(origins)), tiles.shape[:2])
+        pairs = np.unique(np.column_stack([ray.ravel(), tiles.reshape(-1, 2)]), axis=0)
+        return by_tile(pairs[:, 1:], RAY, o=origins[pairs[:, 0]], e=ends[pairs[:, 0]])
+
+    def _merge(self, key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One tile's voxels, without moving things, in the order the submaps first saw them
+        (the tile's file holds them submap after submap); thread-safe."""
+        from products.dynamic import static_mask
+
+        xyz, _, intensity, t = self._voxels(self._points.read(key))
         if self.remove_moving:
-            from products.dynamic import static_mask
+            rays = self._rays.read(key)
+            ok = static_mask(xyz, rays["o"], rays["e"])
+            xyz, intensity, t = xyz[ok], intensity[ok], t[ok]
+        return xyz, intensity, t
 
-            ok = static_mask(xyz, *self.rays())
-            xyz, intensity, t = xyz[ok], intensity[ok], t[ok]
-        if outlier_neighbors and len(xyz) > outlier_neighbors + 1:
-            ok = inliers(xyz, outlier_neighbors, outlier_std)
-            xyz, intensity, t = xyz[ok], intensity[ok], t[ok]
-        order = np.argsort(t, kind="stable")  # in the order the scanner saw them
-        return MapCloud(xyz[order], intensity[order], t[order])
+    def finish(self, on_progress: Callable[[float], None] | None = None) -> MapCloud:
+        """Merge the tiles into the map's columns (in work_dir, memory-mapped: keep the folder
+        until the map is written), two tiles at a time."""
+        self._points.flush()
+        self._rays.flush()
+        columns = _Columns(self.work_dir / "map")
+        tiles = sorted(self._points.count)
+        for n, merged in enumerate(in_order(self._merge, tiles)):
+            columns.append(*merged)
+            if on_progress is not None:
+                on_progress((n + 1) / len(tiles))
+        shutil.rmtree(self._points.folder, ignore_errors=True)
+        shutil.rmtree(self._rays.folder, ignore_errors=True)
+        return columns.close()
+
+
+@dataclass(frozen=True)
+class _Placed:
+    points: list[tuple[tuple[int, int], np.ndarray]]  # (tile, its POINT records)
+    rays: list[tuple[tuple[int, int], np.ndarray]] | None  # (tile, its RAY records)
+
+
+def in_order(fn: Callable, items: list, workers: int = 2, ahead: int = 3) -> Iterator:
+    """fn(item) for each item, in order, computed by `workers` threads at most `ahead` items
+    ahead of the consumer (numpy's sorts, arithmetic and file reads let go of the GIL)."""
+    with ThreadPoolExecutor(workers) as pool:
+        queue: deque = deque()
+        for item in items:
+            queue.append(pool.submit(fn, item))
+            if len(queue) > ahead:
+                yield queue.popleft().result()
+        while queue:
+            yield queue.popleft().result()
 
 
 def map_from_submaps(
     folder: Path,
     T_world_anchor: np.ndarray,  # [K, 4, 4]
     config: ProductsConfig,
+    work_dir: Path,
     on_progress: Callable[[float], None] | None = None,
 ) -> MapCloud:
-    """The map of the submaps in `folder`, placed at `T_world_anchor`."""
+    """The map of the submaps in `folder`, placed at `T_world_anchor`, built in `work_dir` (its
+    arrays are memory-mapped from there: keep the folder until the map is written). Progress:
+    placing the submaps is the first half, merging the tiles the second."""
     from slam.submaps import load_submap, submap_files
 
     files = submap_files(folder)
     if len(files) != len(T_world_anchor):
         raise ValueError(f"{folder}: {len(files)} submaps for {len(T_world_anchor)} anchors")
-    builder = MapBuilder(config.map_voxel_m, config.remove_moving)
-    for k, f in enumerate(files):
-        builder.add_submap(load_submap(f), T_world_anchor[k])
-        if on_progress is not None:
-            on_progress((k + 1) / len(files))
-    return builder.finish(config.outlier_neighbors, config.outlier_std)
-
-
-def inliers(xyz: np.ndarray, k: int, n_std: float) -> np.ndarray:  # [N, 3] -> [N] bool
-    """Statistical outlier removal: mean distance to the k nearest neighbours against the map's
-    mean plus n_std standard deviations (PCL's and open3d's rule)."""
-    from scipy.spatial import cKDTree
-
-    d, _ = cKDTree(xyz).query(xyz, k=k + 1, workers=-1)
-    mean_d = d[:, 1:].mean(axis=1)
-    return mean_d <= mean_d.mean() + n_std * mean_d.std()
+    report = on_progress or (lambda f: None)
+    builder = MapBuilder(config.map_voxel_m, work_dir, config.remove_moving)
+    placed = in_order(lambda k: builder.place(load_submap(files[k]), T_world_anchor[k]),
+                      list(range(len(files))))  # fmt: skip
+    for k, p in enumerate(placed):
+        builder.keep(p)
+        report(0.5 * (k + 1) / len(files))
+    return builder.finish(lambda f: report(0.5 + 0.5 * f))

@@ -40,7 +40,7 @@ from slam.odometry import OdometryStep
 from slam.place_recognition import Fingerprint, PlaceMatch, fingerprint, guess_3d, level, match
 from slam.pose_graph import PoseGraph
 from slam.se3 import so3_log, transform
-from slam.submaps import SubmapBuilder, load_member, submap_path
+from slam.submaps import SubmapBuilder, SubmapContent, load_member, submap_path
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,8 @@ class Mapper:
         self,
         config: MappingConfig,
         folder: Path,
-        map_voxel_m: float,
+        content: SubmapContent,
         levelled: bool,
-        keep_rays: bool = False,
     ) -> None:
         self.config = config
         self.folder = Path(folder)
@@ -89,8 +88,7 @@ class Mapper:
                 )
             shutil.rmtree(self.folder)
         self.folder.mkdir(parents=True)
-        self.map_voxel_m = map_voxel_m
-        self.keep_rays = keep_rays
+        self.content = content
         self.graph = PoseGraph(config, levelled)
         self.loops: list[LoopClosure] = []
         self.rejected = 0
@@ -129,9 +127,8 @@ class Mapper:
             self._open = SubmapBuilder(
                 len(self.graph),
                 step.T_world_lidar.copy(),
-                self.map_voxel_m,
+                self.content,
                 self.config.loop_voxel_m,
-                self.keep_rays,
             )
             self._anchor_path_m.append(self._path_m)
         t1 = time.perf_counter()

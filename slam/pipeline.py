@@ -13,6 +13,7 @@ from drivers.source import Sensor, Tagged
 from slam.config import MappingConfig, OdometryConfig
 from slam.engine import SlamEngine, engine_figures
 from slam.preprocess import voxel_downsample
+from slam.submaps import SubmapContent
 
 log = logging.getLogger(__name__)
 
@@ -125,17 +126,16 @@ def mapping_engine(
     config: OdometryConfig,
     mapping: MappingConfig,
     folder: Path,
-    map_voxel_m: float,
+    content: SubmapContent,
     T_lidar_imu: np.ndarray | None = None,  # [4, 4]; None: lidar-only
     imu: Sensor = Sensor.imu,
-    keep_rays: bool = False,
 ):
     """The odometry wired to the global mapping (slam/mapping.py): every step with its deskewed
     points goes into the Mapper's submaps -> (SlamEngine, Mapper). The mapping is levelled by
     gravity when LiDAR-inertial. The live worker and run_mapping both start here."""
     from slam.mapping import Mapper
 
-    mapper = Mapper(mapping, folder, map_voxel_m, T_lidar_imu is not None, keep_rays)
+    mapper = Mapper(mapping, folder, content, T_lidar_imu is not None)
     engine = SlamEngine(config, T_lidar_imu, full_scan=True, on_step=mapper.add, imu=imu)
     return engine, mapper
 
@@ -145,17 +145,14 @@ def run_mapping(
     config: OdometryConfig,
     mapping: MappingConfig,
     folder: Path,
-    map_voxel_m: float,
+    content: SubmapContent,
     T_lidar_imu: np.ndarray | None = None,  # [4, 4]; None: lidar-only
     imu: Sensor = Sensor.imu,
-    keep_rays: bool = False,
     on_step: Callable[[int], None] | None = None,
 ):
     """The odometry with the global mapping over frames: submaps into `folder`, loops, the pose
     graph optimised at the end -> (SlamRun, MappingResult, the engine's figures in its meta)."""
-    engine, mapper = mapping_engine(
-        config, mapping, folder, map_voxel_m, T_lidar_imu, imu, keep_rays
-    )
+    engine, mapper = mapping_engine(config, mapping, folder, content, T_lidar_imu, imu)
     run = run_engine(engine, frames, None, on_step)
     return run, mapper.finish(engine_figures(engine))
 

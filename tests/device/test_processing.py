@@ -81,6 +81,36 @@ def test_submaps_that_missed_sweeps_are_not_used(session, tmp_path):
     assert process_session(session, cfg)["slam_source"] == "rerun"
 
 
+def test_products_are_downloadable_as_they_are_made(session, tmp_path, monkeypatch):
+    """The trajectory, then map.ply with the report, are listed while the other formats are
+    still being written; a format that fails leaves them downloadable and nothing half-written
+    listed (its .tmp and the map's work folder are not products)."""
+    import products.export
+
+    seen = []
+    write_map = products.export.write_map
+
+    def failing_e57(path, cloud, fmt, **kw):
+        seen.append((fmt, sorted(read_manifest(session).products)))
+        if fmt == "e57":
+            path.write_bytes(b"half")
+            raise OSError("no space left on device")
+        return write_map(path, cloud, fmt, **kw)
+
+    monkeypatch.setattr(products.export, "write_map", failing_e57)
+    with pytest.raises(ProcessingError, match="no space left"):
+        process_session(session, ScannerConfig(data_dir=tmp_path))
+    assert seen[0] == ("ply", ["trajectory.tum"])
+    assert seen[1] == ("laz", ["map.ply", "report.html", "trajectory.tum"])
+    m = read_manifest(session)
+    assert m.state == SessionState.failed and "no space left" in m.error
+    assert m.products == ["map.laz", "map.ply", "report.html", "trajectory.tum"]
+    laz = (session / "products" / "map.laz").read_bytes()
+    assert laz[:4] == b"LASF" and laz[104] & 0x80  # compressed, though written as map.laz.tmp
+    assert not (session / "products" / ".map").exists()  # the map's work folder is cleared
+    assert not list((session / "products").glob("*.tmp"))
+
+
 def test_a_broken_recording_fails_with_a_reason(session, tmp_path):
     (session / "raw.mcap").write_bytes(b"\x89MCAP0\r\n garbage")
     with pytest.raises(ProcessingError, match="no lidar sweeps"):

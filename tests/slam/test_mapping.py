@@ -6,7 +6,7 @@ from slam.config import MappingConfig
 from slam.mapping import Mapper, read_graph
 from slam.odometry import OdometryStep
 from slam.se3 import se3_inv, so3_exp, transform
-from slam.submaps import load_submap, submap_files
+from slam.submaps import SubmapContent, load_submap, submap_files
 from tests.slam.scenes import pose, yard_points
 
 
@@ -49,7 +49,7 @@ def test_the_mapper_closes_the_loop_and_the_products_read_it_back(tmp_path):
     rng = np.random.default_rng(0)
     yard, truth = yard_points(rng), _walk()
     cfg = MappingConfig(submap_length_m=8.0)
-    mapper = Mapper(cfg, tmp_path / "submaps", map_voxel_m=0.05, levelled=True, keep_rays=True)
+    mapper = Mapper(cfg, tmp_path / "submaps", SubmapContent(0.05, keep_rays=True), levelled=True)
     for step, sweep in _steps(truth, yard, rng):
         mapper.add(step, sweep)
     result = mapper.finish({"sweeps_in": len(truth)})
@@ -78,7 +78,9 @@ def test_the_mapper_closes_the_loop_and_the_products_read_it_back(tmp_path):
 def test_a_mapping_cut_off_before_its_end_is_not_read(tmp_path):
     rng = np.random.default_rng(1)
     yard, truth = yard_points(rng), _walk()[:40]
-    mapper = Mapper(MappingConfig(submap_length_m=5.0), tmp_path / "s", 0.05, levelled=True)
+    mapper = Mapper(
+        MappingConfig(submap_length_m=5.0), tmp_path / "s", SubmapContent(0.05), levelled=True
+    )
     for step, sweep in _steps(truth, yard, rng):
         mapper.add(step, sweep)
     assert read_graph(tmp_path / "s") is None  # no graph.json: the scan did not finish
@@ -96,11 +98,11 @@ def test_a_mapping_never_deletes_what_is_not_a_mapping(tmp_path):
     for name in ("00000.npz", "00001.npz.tmp", "graph.json", "graph.json.tmp"):
         (folder / name).write_bytes(b"")  # an earlier mapping, cut off by a power failure
     assert foreign_files(folder) == []
-    Mapper(MappingConfig(), folder, 0.05, levelled=True)  # replaced
+    Mapper(MappingConfig(), folder, SubmapContent(0.05), levelled=True)  # replaced
     assert list(folder.iterdir()) == []
 
     (folder / "notes.txt").write_text("mine")
     assert foreign_files(folder) == ["notes.txt"]
     with pytest.raises(ValueError, match="notes.txt"):
-        Mapper(MappingConfig(), folder, 0.05, levelled=True)
+        Mapper(MappingConfig(), folder, SubmapContent(0.05), levelled=True)
     assert (folder / "notes.txt").read_text() == "mine"

@@ -2,7 +2,7 @@ import numpy as np
 
 from drivers.frames import LidarSweep
 from slam.odometry import OdometryStep
-from slam.submaps import SubmapBuilder, load_member, load_submap, submap_files
+from slam.submaps import SubmapBuilder, SubmapContent, load_member, load_submap, submap_files
 from tests.slam.scenes import pose
 
 
@@ -19,7 +19,7 @@ def _sweep(xyz, intensity, dt, k):
 
 def test_a_submap_thins_to_the_voxel_and_keeps_intensity_and_time():
     rng = np.random.default_rng(0)
-    b = SubmapBuilder(0, np.eye(4), voxel_m=0.1, coarse_voxel_m=0.5)
+    b = SubmapBuilder(0, np.eye(4), SubmapContent(0.1, 0), coarse_voxel_m=0.5)
     for k in range(3):
         xyz = rng.uniform(0, 1, (5000, 3))
         sweep = _sweep(xyz, np.full(5000, 10.0 * k), np.linspace(0, 0.1, 5000), k)
@@ -34,7 +34,7 @@ def test_a_submap_thins_to_the_voxel_and_keeps_intensity_and_time():
 
 
 def test_a_voxel_holds_the_mean_of_its_points_and_their_first_time():
-    b = SubmapBuilder(0, np.eye(4), voxel_m=0.1, coarse_voxel_m=0.5)
+    b = SubmapBuilder(0, np.eye(4), SubmapContent(0.1, 0), coarse_voxel_m=0.5)
     xyz = np.array([[0.01, 0.01, 0.01], [0.03, 0.05, 0.07], [0.55, 0.55, 0.55]])
     sweep = _sweep(xyz, np.array([0.0, 20.0, 5.0]), np.array([0.0, 0.05, 0.09]), 10)
     b.add(_step(np.eye(4), xyz, 10**9), sweep)
@@ -47,7 +47,7 @@ def test_a_voxel_holds_the_mean_of_its_points_and_their_first_time():
 
 def test_points_and_poses_are_kept_in_the_anchors_frame_and_saved_whole(tmp_path):
     T_anchor = pose(10, -5, 1, 0.7)
-    b = SubmapBuilder(3, T_anchor, voxel_m=0.05, coarse_voxel_m=0.25, keep_rays=True)
+    b = SubmapBuilder(3, T_anchor, SubmapContent(0.05, 0, keep_rays=True), coarse_voxel_m=0.25)
     local = np.random.default_rng(1).uniform(-5, 5, (2000, 3))
     for k in range(2):
         T = T_anchor @ pose(0.5 * k, 0)
