@@ -21,6 +21,7 @@ import os
 import shutil
 import time
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -40,7 +41,14 @@ from slam.odometry import OdometryStep
 from slam.place_recognition import Fingerprint, PlaceMatch, fingerprint, guess_3d, level, match
 from slam.pose_graph import PoseGraph
 from slam.se3 import so3_log, transform
-from slam.submaps import SubmapBuilder, SubmapContent, load_member, submap_path
+from slam.submaps import (
+    Submap,
+    SubmapBuilder,
+    SubmapContent,
+    load_member,
+    submap_path,
+    without_outliers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +104,9 @@ class Mapper:
         # where that time goes: filling and writing submaps, searching and verifying loops,
         # updating the graph
         self.phase_s = {"submaps": 0.0, "loop_search": 0.0, "loop_verify": 0.0, "graph": 0.0}
+        self.phase_s["outliers_and_save"] = 0.0  # in the saver's thread, beside the rest
+        self._saver = ThreadPoolExecutor(1, thread_name_prefix="submap-saver")
+        self._saving: dict[int, Future] = {}  # submaps not yet on disk
         self._open: SubmapBuilder | None = None
         self._path_m = 0.0  # walked so far
         self._last_xyz: np.ndarray | None = None
@@ -144,7 +155,7 @@ class Mapper:
         t0 = time.perf_counter()
         submap = self._open.finish()
         self._open = None
-        submap.save(self.folder)
+        self._saving[submap.index] = self._saver.submit(self._save, submap)
         self._remember(submap.index, submap.coarse_m)
         t1 = time.perf_counter()
         self.phase_s["submaps"] += t1 - t0
@@ -163,6 +174,20 @@ class Mapper:
         self.graph.update()
         self.phase_s["graph"] += time.perf_counter() - t2
 
+    def _save(self, submap: Submap) -> None:
+        """Cleared of its outliers and written, in the saver's thread (the k-d tree lets go of
+        the GIL: the odometry goes on meanwhile)."""
+        t0 = time.perf_counter()
+        without_outliers(submap, self.content).save(self.folder)
+        self.phase_s["outliers_and_save"] += time.perf_counter() - t0
+
+    def _saved(self, k: int | None = None) -> None:
+        """Wait until submap k (None: every submap) is on disk; a failed write raises here."""
+        for i in [k] if k is not None else list(self._saving):
+            future = self._saving.pop(i, None)
+            if future is not None:
+                future.result()
+
     def _remember(self, k: int, coarse_m: np.ndarray) -> None:  # [C, 3]
         self._coarse[k] = coarse_m
         self._coarse.move_to_end(k)
@@ -171,6 +196,7 @@ class Mapper:
 
     def _coarse_of(self, k: int) -> np.ndarray:  # [C, 3] in k's frame
         if k not in self._coarse:
+            self._saved(k)
             self._remember(k, load_member(submap_path(self.folder, k), "coarse_m"))
         self._coarse.move_to_end(k)
         return self._coarse[k]
@@ -295,6 +321,8 @@ class Mapper:
         t0 = time.perf_counter()
         if self._open is not None and self._open.n_sweeps:
             self._close()
+        self._saved()
+        self._saver.shutdown()
         t1 = time.perf_counter()
         self.graph.optimize()
         self.phase_s["graph"] += time.perf_counter() - t1

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numba as nb
@@ -129,8 +129,8 @@ def _voxel_means(keys, xyz, w, intensity, t):  # [N] int64, [N, 3], [N], [N], [N
 @dataclass(frozen=True)
 class SubmapContent:
     """What each submap keeps of its sweeps: the products' density, without its isolated
-    outliers (a false return, a mixed point at a depth edge; removed here, where the submap's
-    own view judges them, so that the map at the stop only places and merges), and for the
+    outliers (a false return, a mixed point at a depth edge; removed as the submap is saved,
+    judged in its own view, so that the map at the stop only places and merges), and for the
     removal of moving things a subsample of its rays."""
 
     voxel_m: float = 0.02  # one point per voxel
@@ -141,18 +141,27 @@ class SubmapContent:
 
 def inliers(xyz: np.ndarray, k: int, n_std: float) -> np.ndarray:  # [N, 3] -> [N] bool
     """Statistical outlier removal: mean distance to the k nearest neighbours against the
-    cloud's mean plus n_std standard deviations (PCL's rule, open3d's kernel: 2.5x faster than
-    scipy's k-d tree on a campus submap; its neighbours include the point itself, hence k + 1)."""
-    import open3d as o3d
+    cloud's mean plus n_std standard deviations (PCL's and open3d's rule). scipy's k-d tree,
+    which lets go of the GIL: the live SLAM goes on while a submap is cleared (open3d's kernel
+    is 2.5x faster but holds the GIL, and stalled the live SLAM)."""
+    from scipy.spatial import cKDTree
 
-    ok = np.ones(len(xyz), bool)
     if k == 0 or len(xyz) <= k + 1:
-        return ok
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(xyz, np.float64)))
-    _, kept = cloud.remove_statistical_outlier(k + 1, n_std)
-    ok[:] = False
-    ok[np.asarray(kept, np.int64)] = True
-    return ok
+        return np.ones(len(xyz), bool)
+    d, _ = cKDTree(xyz).query(xyz, k=k + 1)
+    mean_d = d[:, 1:].mean(axis=1)
+    return mean_d <= mean_d.mean() + n_std * mean_d.std()
+
+
+def without_outliers(submap: Submap, content: SubmapContent) -> Submap:
+    """The submap without its isolated points (`inliers`)."""
+    ok = inliers(submap.xyz_m, content.outlier_neighbors, content.outlier_std)
+    if ok.all():
+        return submap
+    return replace(
+        submap, xyz_m=submap.xyz_m[ok], weight=submap.weight[ok],
+        intensity=submap.intensity[ok], t_s=submap.t_s[ok],
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -268,9 +277,6 @@ class SubmapBuilder:
 
     def finish(self) -> Submap:
         xyz, w, intensity, t = self._points.result()
-        c = self.content
-        ok = inliers(xyz, c.outlier_neighbors, c.outlier_std)
-        xyz, w, intensity, t = xyz[ok], w[ok], intensity[ok], t[ok]
         xyz32 = xyz.astype(np.float32)
         coarse = xyz32[voxel_downsample(xyz32, self.coarse_voxel_m)] if len(xyz32) else xyz32
         empty = np.zeros((0, 3), np.float32)

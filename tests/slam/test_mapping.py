@@ -66,8 +66,9 @@ def test_the_mapper_closes_the_loop_and_the_products_read_it_back(tmp_path):
     np.testing.assert_allclose(back.T_world_lidar, result.T_world_lidar, atol=1e-6)
     assert len(back.loops) == len(result.loops) and back.meta["sweeps_in"] == len(truth)
     phases = back.meta["mapping_phase_s"]  # where the mapping's time went
+    beside = phases.pop("outliers_and_save")  # in the saver's thread, beside the rest
     assert set(phases) == {"submaps", "loop_search", "loop_verify", "graph"}
-    assert phases["loop_verify"] > 0 and phases["submaps"] > 0
+    assert phases["loop_verify"] > 0 and phases["submaps"] > 0 and beside > 0
     assert sum(phases.values()) <= back.meta["mapping_s"] + 1e-3
 
     sub = load_submap(submap_files(tmp_path / "submaps")[0])
@@ -106,3 +107,32 @@ def test_a_mapping_never_deletes_what_is_not_a_mapping(tmp_path):
     with pytest.raises(ValueError, match="notes.txt"):
         Mapper(MappingConfig(), folder, SubmapContent(0.05), levelled=True)
     assert (folder / "notes.txt").read_text() == "mine"
+
+
+def test_submaps_are_saved_without_their_outliers_beside_the_odometry(tmp_path):
+    """A stray return in every sweep (high above the yard, each somewhere else) is gone from
+    the submaps on disk; the clearing ran in the saver's thread."""
+    rng = np.random.default_rng(4)
+    yard, truth = yard_points(rng), _walk()[:30]
+    mapper = Mapper(MappingConfig(submap_length_m=5.0), tmp_path / "s", SubmapContent(0.05), True)
+    strays = 0
+    for step, sweep in _steps(truth, yard, rng):
+        stray = rng.uniform(-30, 30, 3) + [0, 0, 40]  # world, far from anything
+        local = transform(se3_inv(step.T_world_lidar), stray[None])
+        sweep = LidarSweep(
+            sweep.t_ns, np.vstack([sweep.xyz_m, local.astype(np.float32)]),
+            np.append(sweep.intensity, 50.0).astype(np.float32),
+            np.append(sweep.point_dt_s, 0.05).astype(np.float32), sweep.index,
+        )  # fmt: skip
+        world = np.vstack([step.scan_world, stray[None]])
+        step = OdometryStep(step.t_ns, step.T_world_lidar, step.points_world, 1.0, step.information,
+                            False, world, np.arange(len(world)))  # fmt: skip
+        mapper.add(step, sweep)
+        strays += 1
+    result = mapper.finish()
+    kept = np.concatenate(
+        [transform(result.T_world_anchor[k], load_submap(f).xyz_m) for k, f in
+         enumerate(submap_files(tmp_path / "s"))]
+    )  # fmt: skip
+    assert strays == 30 and (kept[:, 2] > 20).sum() == 0 and len(kept) > 10_000
+    assert result.meta["mapping_phase_s"]["outliers_and_save"] > 0
