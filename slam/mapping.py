@@ -52,6 +52,8 @@ from slam.submaps import (
 
 log = logging.getLogger(__name__)
 
+MAX_UNSAVED = 2  # closed submaps waiting for the saver; beyond, the mapping waits
+
 GRAPH_FILE = "graph.json"
 COARSE_CACHE = 64  # coarse clouds kept in memory for the loop search
 
@@ -155,6 +157,8 @@ class Mapper:
         t0 = time.perf_counter()
         submap = self._open.finish()
         self._open = None
+        while len(self._saving) >= MAX_UNSAVED:  # memory stays flat: wait for the oldest
+            self._saved(next(iter(self._saving)))
         self._saving[submap.index] = self._saver.submit(self._save, submap)
         self._remember(submap.index, submap.coarse_m)
         t1 = time.perf_counter()
