@@ -168,8 +168,7 @@ class _Columns:
             (folder / f"{name}.bin").write_bytes(b"")
 
     def append(self, xyz: np.ndarray, intensity: np.ndarray, t_s: np.ndarray) -> None:
-        for name, column in (("xyz", xyz), ("intensity", intensity), ("t", t_s)):
-            dtype = dict((n, d) for n, d, _ in self.NAMES)[name]
+        for (name, dtype, _), column in zip(self.NAMES, (xyz, intensity, t_s), strict=True):
             with open(self.folder / f"{name}.bin", "ab") as f:
                 f.write(np.ascontiguousarray(column, dtype).tobytes())
         self.n += len(xyz)

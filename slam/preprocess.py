@@ -6,7 +6,7 @@ import numba as nb
 import numpy as np
 
 from slam.se3 import so3_log
-from slam.voxel_hash import _EMPTY, _hash, _pack
+from slam.voxel_hash import _EMPTY, _pack, _probe
 
 
 @nb.njit(cache=True)
@@ -42,9 +42,7 @@ def _first_in_voxel(points, inv_voxel):
             int(np.floor(points[i, 1] * inv_voxel)),
             int(np.floor(points[i, 2] * inv_voxel)),
         )
-        h = _hash(key, mask)
-        while keys[h] != _EMPTY and keys[h] != key:
-            h = (h + 1) & mask
+        h = _probe(keys, key, mask)
         if keys[h] == _EMPTY:
             keys[h] = key
             keep[m] = i

@@ -25,7 +25,7 @@ from drivers.frames import LidarSweep
 from slam.odometry import OdometryStep
 from slam.preprocess import voxel_downsample
 from slam.se3 import se3_inv, transform
-from slam.voxel_hash import _EMPTY, _hash, voxel_keys
+from slam.voxel_hash import _EMPTY, _probe, voxel_keys
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +101,7 @@ def _voxel_means(keys, xyz, w, intensity, t):  # [N] int64, [N, 3], [N], [N], [N
     m = 0
     for p in range(n):
         key = keys[p]
-        i = _hash(key, mask)
-        while table_keys[i] != key and table_keys[i] != _EMPTY:
-            i = (i + 1) & mask
+        i = _probe(table_keys, key, mask)
         if table_keys[i] == _EMPTY:
             table_keys[i] = key
             table_slots[i] = m

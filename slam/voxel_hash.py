@@ -45,6 +45,15 @@ def _hash(key: np.int64, mask: int) -> int:
     return np.int64(z & np.uint64(mask))
 
 
+@nb.njit(cache=True, inline="always")
+def _probe(table_keys, key, mask) -> int:
+    """The entry of `key` in the table, or the empty entry where it would go."""
+    i = _hash(key, mask)
+    while table_keys[i] != key and table_keys[i] != _EMPTY:
+        i = (i + 1) & mask
+    return i
+
+
 @nb.njit(cache=True)
 def _find(table_keys, table_slots, key) -> int:
     mask = len(table_keys) - 1
