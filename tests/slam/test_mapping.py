@@ -136,3 +136,43 @@ def test_submaps_are_saved_without_their_outliers_beside_the_odometry(tmp_path):
     )  # fmt: skip
     assert strays == 30 and (kept[:, 2] > 20).sum() == 0 and len(kept) > 10_000
     assert result.meta["mapping_phase_s"]["outliers_and_save"] > 0
+
+
+def test_a_slow_saver_makes_the_mapping_wait_instead_of_piling_up_submaps(tmp_path, monkeypatch):
+    """Clearing outliers slower than the walk (the 30-minute campus on 2 cores): at most
+    MAX_UNSAVED closed submaps wait in memory for the saver, and every one still reaches the
+    disk."""
+    import threading
+    import time
+
+    import slam.mapping as mapping
+
+    waiting, lock, most = [0], threading.Lock(), [0]
+    slow = mapping.without_outliers
+
+    def slow_clear(submap, content):
+        time.sleep(0.3)  # the saver lags the mapping by far
+        with lock:
+            waiting[0] -= 1
+        return slow(submap, content)
+
+    monkeypatch.setattr(mapping, "without_outliers", slow_clear)
+    rng = np.random.default_rng(5)
+    yard, truth = yard_points(rng), _walk()[:40]
+    mapper = Mapper(MappingConfig(submap_length_m=1.0, loop_closure=False), tmp_path / "s",
+                    SubmapContent(0.05), True)  # fmt: skip
+    submit = mapper._saver.submit
+
+    def counted(fn, *args):
+        with lock:
+            waiting[0] += 1
+            most[0] = max(most[0], waiting[0])
+        return submit(fn, *args)
+
+    monkeypatch.setattr(mapper._saver, "submit", counted)
+    for step, sweep in _steps(truth, yard, rng):
+        mapper.add(step, sweep)
+    result = mapper.finish()
+    assert result.n_submaps >= 10
+    assert most[0] <= mapping.MAX_UNSAVED
+    assert len(submap_files(tmp_path / "s")) == result.n_submaps
