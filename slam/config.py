@@ -117,6 +117,15 @@ class OdometryConfig(BaseModel):
         description="along a direction the lidar cannot see, the velocity is held at the last "
         "strides' mean with this 1 sigma per sweep; 0 leaves it to the accelerometer",
     )
+    lio_pace_share: float = Field(
+        0.35,
+        ge=0.0,
+        lt=1.0,
+        description="... and the pace is held along the weakest direction of translation too "
+        "where the lidar's information on it is under this share of its strongest (a street "
+        "between long walls): on the 30-minute campus twin the accelerometer bias slid the "
+        "filter 8-35 m along two streets at shares of 0.22-0.33 (degeneracy_ratio if lower)",
+    )
     lio_pace_window_s: float = Field(
         2.0, gt=0.0, description="the mean velocity the pace is held at is over this long"
     )
@@ -164,6 +173,21 @@ class MappingConfig(BaseModel):
         description="the odometry's error along a direction the lidar cannot see (a featureless "
         "tunnel: the filter holds the walking pace there), per metre walked so; on the campus "
         "twin's underpass the filter's distance was off by up to 0.7 m per metre",
+    )
+    odometry_weak_share: float = Field(
+        0.4,
+        ge=0.0,
+        lt=1.0,
+        description="where the odometry's information on its weakest direction of translation is "
+        "under this share of its strongest (a street between long walls), the path walked counts "
+        "as partly blind along it, growing to fully blind at odometry_blind_share: on the campus "
+        "twin the filter slid 8-35 m along two streets at shares of 0.22-0.33",
+    )
+    odometry_blind_share: float = Field(
+        0.15,
+        ge=0.0,
+        lt=1.0,
+        description="... fully blind under this share (the filter's own degeneracy_ratio)",
     )
     gravity_sigma_deg: float = Field(
         0.5,

@@ -22,7 +22,7 @@ from slam.lio_kernels import (
     _deskew_kernel,
     _integrate,
     _normal_equations,
-    _translation_degeneracy,
+    weakest_translation,
 )
 from slam.lio_state import N_STATE, TH, LioState, P, Trace, V
 from slam.odometry import MIN_POINTS, OdometryStep, TooFewPointsError
@@ -65,6 +65,7 @@ class LidarInertialOdometry:
         ]
         self.degenerate = False  # the last update left a direction of translation to the IMU
         self.degenerate_axis = np.zeros(3)  # that direction, world frame
+        self.weak = False  # the last update held that direction weakly (lio_pace_share)
         self._v_walk: np.ndarray | None = None  # [3] mean velocity over the last strides, world
         self._v_walk_s = 0.0  # how long that mean has had well-observed sweeps to average
 
@@ -365,11 +366,20 @@ class LidarInertialOdometry:
         x.cov = 0.5 * (x.cov + x.cov.T)
         self.state = x
         info = H_info[:6, :6]  # on the pose
-        self.degenerate, self.degenerate_axis = _translation_degeneracy(info, cfg.degeneracy_ratio)
+        self._judge_geometry(info)
         return n_in / max(len(source), 1), info
 
+    def _judge_geometry(self, info: np.ndarray) -> None:  # [6, 6] the lidar's, on the pose
+        """How well the update held translation: degenerate (a tunnel: degeneracy_ratio) or
+        weak (a street between long walls: lio_pace_share) along its weakest direction."""
+        cfg = self.config
+        share, self.degenerate_axis = weakest_translation(info)
+        self.degenerate = share < cfg.degeneracy_ratio
+        self.weak = share < max(cfg.lio_pace_share, cfg.degeneracy_ratio)
+
     def _hold_walking_velocity(self, dt_s: float) -> None:
-        """Along a direction the lidar cannot see (a featureless tunnel), keep the pace.
+        """Along a direction the lidar cannot see (a featureless tunnel) or sees weakly (a
+        street between long walls: lio_pace_share), keep the pace.
 
         There the position comes from the accelerometer alone, and a bias error of a few mg,
         which no MEMS unit avoids, runs it away quadratically: metres within a minute. People
@@ -381,7 +391,7 @@ class LidarInertialOdometry:
         cfg = self.config
         s = self.state
         yaw = _yaw(s.R)
-        if not self.degenerate or self._v_walk is None:
+        if not self.weak or self._v_walk is None:
             v_heading = rot_z(-yaw)[:3, :3] @ s.v  # in the heading's frame
             w = min(dt_s / cfg.lio_pace_window_s, 1.0)
             self._v_walk = (

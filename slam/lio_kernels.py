@@ -211,16 +211,15 @@ def _normal_equations(
     return HtH, Htr, n_in
 
 
-def _translation_degeneracy(H: np.ndarray, ratio: float) -> tuple[bool, np.ndarray]:  # [6, 6]
-    """Is translation weakly constrained along one axis (a corridor)? -> (flag, axis).
-
-    The lidar's information on translation, with rotation marginalised out (the Schur
-    complement), is degenerate when its smallest eigenvalue is under `ratio` of its largest."""
+def weakest_translation(H: np.ndarray) -> tuple[float, np.ndarray]:  # [6, 6] -> (share, [3])
+    """How weakly the lidar's information H (on [rotation, translation]) holds translation:
+    the smallest eigenvalue of its Schur complement (rotation marginalised out) as a share of
+    the largest, and that eigenvalue's axis (world frame). (0, zeros) when H holds nothing."""
     if not np.any(H):
-        return True, np.zeros(3)
+        return 0.0, np.zeros(3)
     try:
         S = H[3:, 3:] - H[3:, :3] @ np.linalg.solve(H[:3, :3], H[:3, 3:])
     except np.linalg.LinAlgError:
-        return True, np.zeros(3)
+        return 0.0, np.zeros(3)
     eig, vec = np.linalg.eigh(S)
-    return bool(eig[0] < ratio * eig[-1]), vec[:, 0]
+    return float(eig[0] / eig[-1]) if eig[-1] > 0 else 0.0, vec[:, 0]

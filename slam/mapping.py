@@ -29,6 +29,7 @@ import numpy as np
 
 from drivers.frames import LidarSweep
 from slam.config import MappingConfig
+from slam.lio_kernels import weakest_translation
 from slam.loop_closure import (
     LoopClosure,
     Rejection,
@@ -77,6 +78,21 @@ class MappingResult:
     @property
     def n_submaps(self) -> int:
         return len(self.T_world_anchor)
+
+
+def blindness(step: OdometryStep, config: MappingConfig) -> tuple[float, np.ndarray]:
+    """How blind a step was along its weakest direction of translation -> (0..1, that direction
+    [3], world). 1 where the odometry called the step degenerate; else from the share of the
+    step's information on that direction, linear from 0 at odometry_weak_share to 1 at
+    odometry_blind_share. A step without information (nothing registered) counts 0."""
+    if step.degenerate_axis is not None:
+        return 1.0, step.degenerate_axis
+    share, axis = weakest_translation(step.information)
+    if not np.any(axis):
+        return 0.0, axis
+    span = max(config.odometry_weak_share - config.odometry_blind_share, 1e-9)
+    blind = np.clip((config.odometry_weak_share - share) / span, 0.0, 1.0)
+    return float(blind), axis / np.linalg.norm(axis)
 
 
 class Mapper:
@@ -146,9 +162,9 @@ class Mapper:
             self._anchor_path_m.append(self._path_m)
         t1 = time.perf_counter()
         self._open.add(step, sweep)
-        if step.degenerate_axis is not None:  # walked where the lidar saw no wall ahead
-            a = step.degenerate_axis
-            self._blind_m_world += walked_m * np.outer(a, a)
+        blind, a = blindness(step, self.config)
+        if blind > 0.0:  # walked where the lidar saw little or no wall ahead
+            self._blind_m_world += blind * walked_m * np.outer(a, a)
         t2 = time.perf_counter()
         self.phase_s["submaps"] += t2 - t1
         self.wall_s += t2 - t0

@@ -5,8 +5,9 @@ Factors:
 - between consecutive anchors, the odometry's relative pose, with a noise that grows with the
   path walked between them (`odometry_drift_per_m`, `odometry_drift_deg_per_m`), and grows
   much more along a direction the lidar could not see while it was walked (a featureless
-  tunnel, where the filter holds the pace: `odometry_blind_drift_per_m`), so a loop's
-  correction goes there and not into the well-seen rest of the walk;
+  tunnel, where the filter holds the pace: `odometry_blind_drift_per_m`), and in part along
+  one it saw poorly (a street between long walls: mapping.blindness), so a loop's correction
+  goes there and not into the well-seen rest of the walk;
 - for each anchor, when the odometry is LiDAR-inertial, gravity: the filter's up direction in
   the anchor's frame (an AttitudeFactor, `gravity_sigma_deg`), which keeps roll and pitch
   observable so that a loop cannot tilt the map, and bounds the height drift they cause;

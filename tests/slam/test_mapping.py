@@ -176,3 +176,33 @@ def test_a_slow_saver_makes_the_mapping_wait_instead_of_piling_up_submaps(tmp_pa
     assert result.n_submaps >= 10
     assert most[0] <= mapping.MAX_UNSAVED
     assert len(submap_files(tmp_path / "s")) == result.n_submaps
+
+
+def test_a_step_is_as_blind_as_its_weakest_direction_of_translation():
+    """A street between long walls: the fewer surfaces face along it, the blinder the walk
+    along it counts for the pose graph, from fully (a corridor, or the odometry said so) to
+    not at all (a room)."""
+    from slam.mapping import blindness
+
+    rng = np.random.default_rng(3)
+
+    def step(n_across: int, degenerate_axis=None) -> OdometryStep:
+        pts = rng.uniform([-20, -6, -1], [20, 6, 8], (2000 + n_across, 3))
+        normals = np.zeros_like(pts)
+        normals[:1000, 1] = 1.0  # the street's walls
+        normals[1000:2000, 2] = 1.0  # the ground
+        normals[2000:, 0] = 1.0  # what faces along the street
+        J = np.hstack([np.cross(pts, normals), normals])
+        return OdometryStep(0, np.eye(4), pts, 1.0, J.T @ J, False,
+                            degenerate_axis=degenerate_axis)  # fmt: skip
+
+    cfg = MappingConfig()
+    seen = [blindness(step(n), cfg) for n in (0, 100, 250, 350, 1000)]
+    amounts = [b for b, _ in seen]
+    assert amounts[0] == 1.0 and amounts[-1] == 0.0
+    assert all(a >= b for a, b in zip(amounts, amounts[1:], strict=False))
+    assert any(0.0 < a < 1.0 for a in amounts)  # partly blind in between
+    assert all(abs(axis[0]) > 0.95 for b, axis in seen if b > 0)  # along the street
+    assert blindness(step(1000, np.array([0.0, 1.0, 0.0])), cfg)[0] == 1.0  # the odometry's word
+    nothing = OdometryStep(0, np.eye(4), np.zeros((0, 3)), 0.0, np.zeros((6, 6)), False)
+    assert blindness(nothing, cfg)[0] == 0.0
