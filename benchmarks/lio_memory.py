@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.memory import proc_status_mb
 from drivers.sessions.manifest import read_manifest
 from drivers.sessions.replay import SessionSource
 from drivers.sessions.trajectory import read_tum
@@ -23,14 +24,6 @@ from drivers.source import Sensor
 from slam.config import OdometryConfig
 from slam.metrics import ate_rmse
 from slam.pipeline import run_lio
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main() -> None:
@@ -56,7 +49,7 @@ def main() -> None:
 
         def on_step(n: int) -> None:
             if n % 600 == 0:
-                marks.append((n / 600, rss_mb()))
+                marks.append((n / 600, proc_status_mb("VmRSS")))
 
         t0 = time.perf_counter()
         frames = SessionSource(session, sensors=(Sensor.lidar, Sensor.imu)).frames()

@@ -30,6 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.memory import proc_status_mb  # noqa: E402
+
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -51,15 +53,6 @@ def _map(session: Path, folder: Path) -> dict:
     }
 
 
-def _anon_mb() -> float:
-    """This process's own memory (RssAnon): without the pages of memory-mapped files, which
-    VmHWM counts and the kernel may drop at any time."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _process(session: Path) -> dict:
     import threading
 
@@ -73,7 +66,7 @@ def _process(session: Path) -> dict:
 
     def sample() -> None:
         while not done.wait(0.1):
-            peak_anon[0] = max(peak_anon[0], _anon_mb())
+            peak_anon[0] = max(peak_anon[0], proc_status_mb("RssAnon"))
 
     threading.Thread(target=sample, daemon=True).start()
 

@@ -64,6 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.memory import proc_status_mb
 from benchmarks.twin import twin_session
 from drivers.frames import ImuSample, LidarSweep
 from drivers.sessions.manifest import read_manifest
@@ -132,17 +133,6 @@ def site_session(
     return twin_session(cache_dir, seq.scene, seq.motion, seq.duration_s, seq.seed, realism, note)
 
 
-def _rss_mb(field: str) -> float:
-    """VmHWM or VmRSS of this process, MB (0 where /proc is not there)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
-
-
 def _frames(session: Path) -> Iterator:
     return SessionSource(session, sensors=(Sensor.lidar, Sensor.imu)).frames()
 
@@ -184,7 +174,7 @@ def _run_ours(session: Path, config: OdometryConfig) -> MethodRun:
     from slam.pipeline import run_lio
 
     T_lidar_imu = _warm_up(session, config)
-    start = _rss_mb("VmRSS")
+    start = proc_status_mb("VmRSS")
     lio = run_lio(_frames(session), config, T_lidar_imu, map_voxel_m=None)
     return MethodRun(
         "scanner LIO",
@@ -192,7 +182,7 @@ def _run_ours(session: Path, config: OdometryConfig) -> MethodRun:
         lio.T_world_lidar,
         lio.n_points_in,
         lio.wall_s,
-        _rss_mb("VmHWM"),
+        proc_status_mb("VmHWM"),
         start,
         f"{lio.n_degenerate} degenerate sweeps",
     )
@@ -210,7 +200,7 @@ def _run_ours_slam(session: Path, config: OdometryConfig) -> MethodRun:
     from slam.pipeline import run_mapping
 
     T_lidar_imu = _warm_up(session, config)
-    start = _rss_mb("VmRSS")
+    start = proc_status_mb("VmRSS")
     with tempfile.TemporaryDirectory(prefix="site-submaps-") as tmp:
         run, result = run_mapping(
             _frames(session),
@@ -220,7 +210,7 @@ def _run_ours_slam(session: Path, config: OdometryConfig) -> MethodRun:
             ProductsConfig().submap_content(),
             T_lidar_imu,
         )
-        peak_mb = _rss_mb("VmHWM")
+        peak_mb = proc_status_mb("VmHWM")
         t_gt, T_gt = read_tum(session / "ground_truth.tum")
         pairs = revisits(result, t_gt, T_gt)
         thick = revisit_thickness_m(result, pairs, result.T_world_anchor)
@@ -291,7 +281,7 @@ def revisit_thickness_m(result, pairs: Sequence[tuple[int, int]], T_world_anchor
 def _run_kiss(session: Path) -> MethodRun:
     from benchmarks.balm import run_kiss_icp
 
-    start = _rss_mb("VmRSS")
+    start = proc_status_mb("VmRSS")
     sweeps = _Counted(_sweeps(session))
     k = run_kiss_icp(sweeps)
     return MethodRun(
@@ -300,7 +290,7 @@ def _run_kiss(session: Path) -> MethodRun:
         k.T_world_lidar,
         sweeps.n_points,
         k.wall_s,
-        _rss_mb("VmHWM"),
+        proc_status_mb("VmHWM"),
         start,
         "lidar only, default config, deskew",
     )
@@ -315,7 +305,7 @@ def _run_rko(session: Path) -> MethodRun:
 
     T_lidar_imu = np.array(read_manifest(session).calibration.T_lidar_imu)  # imu -> base
     lio = LIO(LIOConfig())  # its defaults
-    start = _rss_mb("VmRSS")
+    start = proc_status_mb("VmRSS")
     pending: collections.deque[LidarSweep] = collections.deque()
     wall = 0.0
     n_points = dropped = 0
@@ -359,7 +349,7 @@ def _run_rko(session: Path) -> MethodRun:
         T,
         n_points,
         wall,
-        _rss_mb("VmHWM"),
+        proc_status_mb("VmHWM"),
         start,
         "default config" + (f", {dropped} sweeps dropped" if dropped else ""),
     )
@@ -421,7 +411,7 @@ def run_kiss_slam(sweeps: Iterable[LidarSweep], config=None) -> KissSlamRun:
 
 
 def _run_kiss_slam(session: Path) -> MethodRun:
-    start = _rss_mb("VmRSS")
+    start = proc_status_mb("VmRSS")
     k = run_kiss_slam(_sweeps(session))
     return MethodRun(
         f"kiss-slam {k.version}",
@@ -429,7 +419,7 @@ def _run_kiss_slam(session: Path) -> MethodRun:
         k.T_world_lidar,
         k.n_points,
         k.wall_s,
-        _rss_mb("VmHWM"),
+        proc_status_mb("VmHWM"),
         start,
         f"lidar only, default config, deskew; {k.n_local_maps} local maps, {k.n_closures} closures",
     )

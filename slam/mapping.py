@@ -87,12 +87,11 @@ def blindness(step: OdometryStep, config: MappingConfig) -> tuple[float, np.ndar
     odometry_blind_share. A step without information (nothing registered) counts 0."""
     if step.degenerate_axis is not None:
         return 1.0, step.degenerate_axis
-    share, axis = weakest_translation(step.information)
+    share, axis = weakest_translation(step.information)  # axis: unit, or zeros for nothing
     if not np.any(axis):
         return 0.0, axis
     span = max(config.odometry_weak_share - config.odometry_blind_share, 1e-9)
-    blind = np.clip((config.odometry_weak_share - share) / span, 0.0, 1.0)
-    return float(blind), axis / np.linalg.norm(axis)
+    return float(np.clip((config.odometry_weak_share - share) / span, 0.0, 1.0)), axis
 
 
 class Mapper:
