@@ -20,20 +20,21 @@ from drivers.frames import ImuSample, LidarSweep
 from slam.config import OdometryConfig
 from slam.lio_kernels import (
     _deskew_kernel,
+    _gauss_newton,
     _integrate,
-    _normal_equations,
     weakest_translation,
 )
 from slam.lio_state import N_STATE, TH, LioState, P, Trace, V
 from slam.odometry import MIN_POINTS, OdometryStep, TooFewPointsError
 from slam.preprocess import crop, voxel_downsample
 from slam.se3 import rot_z, so3_exp
-from slam.voxel_map import VoxelMap
+from slam.voxel_map import Neighbours, VoxelMap
 
 log = logging.getLogger(__name__)
 
 GRAVITY_MPS2 = 9.80665
 G_WORLD = np.array([0.0, 0.0, -GRAVITY_MPS2])
+NEIGHBOUR_MARGIN_M = 0.06  # a re-search scans the kept neighbours of points moved under half
 
 
 class LidarInertialOdometry:
@@ -323,39 +324,39 @@ class LidarInertialOdometry:
         reach_m = float(np.median(range_m))
         H_info = np.zeros((len(cols), len(cols)))
         n_in = 0
+        R0, R_il0, vec0 = prior.R, prior.R_il, prior.vector()
+        # each search keeps the map points around each point, so that the next one, after the
+        # state has moved a few centimetres, looks only at those (and finds the same planes)
+        kept = Neighbours.empty(len(source), NEIGHBOUR_MARGIN_M)
         for _ in range(cfg.lio_max_iterations):
             planes = self.map.fit_planes(
                 source @ (x.R @ x.R_il).T + (x.R @ x.t_il + x.p),
                 cfg.lio_plane_neighbors,
                 cfg.max_neighbor_distance_m,
                 plane_tol,
+                kept,
             )
             x_searched = x
-            for _ in range(cfg.lio_steps_per_search):
-                H_info, g, n_in = _normal_equations(
-                    source,
-                    x.R_il,
-                    x.t_il,
-                    x.R,
-                    x.p,
-                    planes.normal,
-                    planes.offset,
-                    planes.valid,
-                    gate_m,
-                    k2,
-                    w_meas,
-                    len(cols),
-                )
-                if n_in < 6:
-                    break
-                A = P_inv.copy()
-                A[lidar] += H_info
-                b = -P_inv @ x.boxminus(prior)
-                b[cols] -= g
-                delta = np.linalg.solve(A, b)
-                x = x.boxplus(delta)
-                if np.linalg.norm(delta[:6]) < cfg.convergence_eps:
-                    break
+            R, R_il, vec, H_info, n_in = _gauss_newton(
+                source,
+                x.R,
+                x.R_il,
+                x.t_il,
+                x.vector(),
+                R0,
+                R_il0,
+                vec0,
+                P_inv,
+                planes.normal,
+                planes.offset,
+                planes.valid,
+                gate_m,
+                k2,
+                w_meas,
+                cfg.lio_steps_per_search,
+                cfg.convergence_eps,
+            )
+            x = x.with_vector(R, R_il, vec)
             step = x.boxminus(x_searched)
             moved = np.linalg.norm(step[P]) + reach_m * np.linalg.norm(step[TH])
             if n_in < 6 or moved < cfg.lio_replan_tolerance:

@@ -211,6 +211,110 @@ def _normal_equations(
     return HtH, Htr, n_in
 
 
+@nb.njit(cache=True)
+def _log(R: np.ndarray) -> np.ndarray:  # [3, 3] -> [3] rotation vector (se3.so3_log in numba)
+    c = min(max((R[0, 0] + R[1, 1] + R[2, 2] - 1.0) / 2.0, -1.0), 1.0)
+    theta = np.arccos(c)
+    v = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
+    if theta < 1e-6:
+        return 0.5 * v
+    if np.pi - theta < 1e-4:  # near pi the antisymmetric part vanishes: the symmetric part
+        B = ((R + R.T) / 2.0 - c * np.eye(3)) / (1.0 - c)  # = axis axis^T
+        k = int(np.argmax(np.diag(B)))
+        axis = B[k] / np.sqrt(max(B[k, k], 1e-9))
+        if axis @ v < 0:
+            axis = -axis
+        return theta * axis / np.sqrt(axis @ axis)
+    return theta / (2.0 * np.sin(theta)) * v
+
+
+@nb.njit(cache=True)
+def _boxminus(
+    R: np.ndarray,  # [3, 3]
+    R_il: np.ndarray,  # [3, 3]
+    vec: np.ndarray,  # [D] the state's vector entries (rotation slots unused)
+    R0: np.ndarray,  # [3, 3] the other state's
+    R_il0: np.ndarray,  # [3, 3]
+    vec0: np.ndarray,  # [D]
+) -> np.ndarray:  # [D] x [-] x0, lio_state.LioState.boxminus
+    d = vec - vec0
+    d[0:3] = _log(R0.T @ R)
+    if len(vec) > 15:
+        d[15:18] = _log(R_il0.T @ R_il)
+    return d
+
+
+@nb.njit(cache=True)
+def _gauss_newton(
+    points: np.ndarray,  # [N, 3] lidar frame
+    R: np.ndarray,  # [3, 3] the state's R_world_imu, at the search
+    R_il: np.ndarray,  # [3, 3]
+    t_il: np.ndarray,  # [3] the lidar's origin in the IMU frame, when D = 15 (else vec[18:21])
+    vec: np.ndarray,  # [D] the state's vector entries: p 3:6, v 6:9, bg, ba, (t_il 18:21)
+    R0: np.ndarray,  # [3, 3] the prior's
+    R_il0: np.ndarray,  # [3, 3]
+    vec0: np.ndarray,  # [D]
+    P_inv: np.ndarray,  # [D, D] the prior's information
+    normal: np.ndarray,  # [N, 3] the planes found at the search
+    offset: np.ndarray,  # [N]
+    valid: np.ndarray,  # [N] bool
+    gate_m: np.ndarray,  # [N]
+    k2: np.ndarray,  # [N]
+    w_meas: float,
+    max_steps: int,
+    eps: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Up to max_steps Gauss-Newton steps of the iterated update on one search's planes.
+
+    Each step solves (P^-1 + H^T W H) delta = -P^-1 (x [-] x0) - H^T W r over the error state
+    (D = 15, or 21 with the extrinsic, whose lidar-seen entries are 0:6 and 15:21), and moves
+    the state by delta, until |delta[:6]| < eps.
+    -> (R, R_il, vec, H^T W H on the lidar-seen entries [C, C], number of inliers)"""
+    D = len(vec)
+    n_cols = 12 if D > 15 else 6
+    cols = np.empty(n_cols, np.int64)
+    for c in range(6):
+        cols[c] = c
+    for c in range(6, n_cols):
+        cols[c] = c + 9
+    R, R_il, vec = R.copy(), R_il.copy(), vec.copy()
+    H = np.zeros((n_cols, n_cols))
+    n_in = 0
+    for _ in range(max_steps):
+        H, g, n_in = _normal_equations(
+            points,
+            R_il,
+            vec[18:21] if D > 15 else t_il,
+            R,
+            vec[3:6],
+            normal,
+            offset,
+            valid,
+            gate_m,
+            k2,
+            w_meas,
+            n_cols,
+        )
+        if n_in < 6:
+            break
+        A = P_inv.copy()
+        for a in range(n_cols):
+            for b in range(n_cols):
+                A[cols[a], cols[b]] += H[a, b]
+        rhs = -P_inv @ _boxminus(R, R_il, vec, R0, R_il0, vec0)
+        for a in range(n_cols):
+            rhs[cols[a]] -= g[a]
+        delta = np.linalg.solve(A, rhs)
+        R = R @ _exp(delta[0:3])
+        vec[3:15] += delta[3:15]
+        if D > 15:
+            R_il = R_il @ _exp(delta[15:18])
+            vec[18:21] += delta[18:21]
+        if np.sqrt(delta[0:6] @ delta[0:6]) < eps:
+            break
+    return R, R_il, vec, H, n_in
+
+
 def weakest_translation(H: np.ndarray) -> tuple[float, np.ndarray]:  # [6, 6] -> (share, [3])
     """How weakly the lidar's information H (on [rotation, translation]) holds translation:
     the smallest eigenvalue of its Schur complement (rotation marginalised out) as a share of

@@ -74,6 +74,27 @@ class LioState:
             parts += [so3_log(other.R_il.T @ self.R_il), self.t_il - other.t_il]
         return np.concatenate(parts)
 
+    def vector(self) -> np.ndarray:  # -> [dim] p, v, bg, ba (and t_il) in their error slots
+        vec = np.zeros(self.dim)
+        vec[P], vec[V], vec[BG], vec[BA] = self.p, self.v, self.bg, self.ba
+        if self.dim > N_STATE:
+            vec[T_IL] = self.t_il
+        return vec
+
+    def with_vector(self, R: np.ndarray, R_il: np.ndarray, vec: np.ndarray) -> LioState:
+        """This state moved to R [3, 3], R_il [3, 3] and the entries of vec [dim] (vector())."""
+        ext = self.dim > N_STATE
+        return LioState(
+            R,
+            vec[P].copy(),
+            vec[V].copy(),
+            vec[BG].copy(),
+            vec[BA].copy(),
+            self.cov,
+            R_il,
+            vec[T_IL].copy() if ext else self.t_il,
+        )
+
     def copy(self) -> LioState:
         return LioState(
             self.R.copy(),

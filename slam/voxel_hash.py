@@ -2,8 +2,9 @@
 
 A voxel's integer coordinates are packed into one int64 key (21 bits per axis, offset so that
 +-2^20 voxels around the origin fit); the table maps keys to the map's storage slots with
-linear probing over a power-of-two number of entries. `voxel_keys` is the numpy twin of `_pack`
-for code outside the map that groups points by the map's voxels.
+linear probing over a power-of-two number of entries, each entry a key and its slot side by
+side (one cache line per probe: the plane search's lookups wait on memory). `voxel_keys` is
+the numpy twin of `_pack` for code outside the map that groups points by the map's voxels.
 """
 
 from __future__ import annotations
@@ -55,33 +56,34 @@ def _probe(table_keys, key, mask) -> int:
 
 
 @nb.njit(cache=True)
-def _find(table_keys, table_slots, key) -> int:
-    mask = len(table_keys) - 1
+def _find(table, key) -> int:
+    """The slot of `key` in table [T, 2] (key, slot per entry), or -1."""
+    mask = len(table) - 1
     i = _hash(key, mask)
     while True:
-        k = table_keys[i]
+        k = table[i, 0]
         if k == key:
-            return table_slots[i]
+            return table[i, 1]
         if k == _EMPTY:
             return -1
         i = (i + 1) & mask
 
 
 @nb.njit(cache=True)
-def _table_put(table_keys, table_slots, key, slot) -> None:
-    mask = len(table_keys) - 1
+def _table_put(table, key, slot) -> None:
+    mask = len(table) - 1
     i = _hash(key, mask)
-    while table_keys[i] != _EMPTY:
+    while table[i, 0] != _EMPTY:
         i = (i + 1) & mask
-    table_keys[i] = key
-    table_slots[i] = slot
+    table[i, 0] = key
+    table[i, 1] = slot
 
 
 @nb.njit(cache=True)
-def _rebuild_table(table_keys, table_slots, slot_keys, n_slots) -> None:
-    table_keys[:] = _EMPTY
+def _rebuild_table(table, slot_keys, n_slots) -> None:
+    table[:, 0] = _EMPTY
     for s in range(n_slots):
-        _table_put(table_keys, table_slots, slot_keys[s], s)
+        _table_put(table, slot_keys[s], s)
 
 
 def _unpack(keys: np.ndarray) -> np.ndarray:  # [N] int64 -> [N, 3] int64 voxel coordinates

@@ -43,8 +43,7 @@ def _insert(
     points,
     inv_voxel,
     min_spacing2,
-    table_keys,
-    table_slots,
+    table,
     slot_keys,
     slot_points,
     slot_count,
@@ -57,7 +56,7 @@ def _insert(
         iy = int(np.floor(points[i, 1] * inv_voxel))
         iz = int(np.floor(points[i, 2] * inv_voxel))
         key = _pack(ix, iy, iz)
-        s = _find(table_keys, table_slots, key)
+        s = _find(table, key)
         if s < 0:
             if n_slots == slot_keys.shape[0]:
                 return n_slots, i
@@ -65,7 +64,7 @@ def _insert(
             n_slots += 1
             slot_keys[s] = key
             slot_count[s] = 0
-            _table_put(table_keys, table_slots, key, s)
+            _table_put(table, key, s)
         c = slot_count[s]
         if c >= max_pts:
             continue
@@ -128,108 +127,273 @@ def _smallest_eigvec(cxx, cxy, cxz, cyy, cyz, czz):
     return lam, vx * inv, vy * inv, vz * inv
 
 
+@dataclass(slots=True)
+class Neighbours:
+    """The map points around each query at its last search, kept for the next search of the
+    same queries against the same map (the filter's re-searches within one sweep).
+
+    A search keeps every map point within the k-th nearest distance + margin_m of the query;
+    a query that has since moved at most margin_m / 2, within the same voxel, has its k
+    nearest among them (each of its new k nearest lies within the old k-th distance + twice
+    the move, and the search looks in the same 27 voxels), so the next search scans those few
+    instead of the 27 voxels, and finds exactly the same points."""
+
+    margin_m: float
+    idx: np.ndarray  # [N, C] int64 map point indices (slot * max points per voxel + j)
+    n: np.ndarray  # [N] int64 how many are kept, -1 for none (the next search is a full one)
+    at: np.ndarray  # [N, 3] where each query was when they were kept
+
+    @classmethod
+    def empty(cls, n_queries: int, margin_m: float, capacity: int = 48) -> Neighbours:
+        return cls(
+            margin_m,
+            np.zeros((n_queries, capacity), np.int64),
+            np.full(n_queries, -1, np.int64),
+            np.zeros((n_queries, 3)),
+        )
+
+
+@nb.njit(cache=True, inline="always")
+def _keep_best(best_d, best_i, k, d2, idx) -> None:
+    """Insert distance d2 [m^2] of map point idx into the k best (ascending) so far."""
+    m = k - 1
+    while m > 0 and best_d[m - 1] > d2:
+        best_d[m] = best_d[m - 1]
+        best_i[m] = best_i[m - 1]
+        m -= 1
+    best_d[m] = d2
+    best_i[m] = idx
+
+
 @nb.njit(cache=True, parallel=True)
 def _fit_planes(
-    queries,
+    queries,  # [N, 3]
     inv_voxel,
     voxel,
     k,
     max_dist2,
-    plane_tol,
-    table_keys,
-    table_slots,
+    plane_tol,  # [N]
+    table,
     slot_points,
     slot_count,
-    normal,
-    offset,
-    valid,
+    normal,  # [N, 3] out
+    offset,  # [N] out
+    valid,  # [N] out
+    margin,  # m: keep candidates within the k-th distance + margin (0: keep none)
+    cand,  # [N, C] map point indices (slot * max points + j) in and out
+    cand_n,  # [N] how many, -1 for none, in and out
+    cand_at,  # [N, 3] where each query was when they were kept, in and out
 ) -> None:
     n = queries.shape[0]
-    best_d_all = np.empty((n, k))  # scratch, one row per query: no allocation in the loop
-    best_p_all = np.empty((n, k, 3))
-    for i in nb.prange(n):
-        qx, qy, qz = queries[i, 0], queries[i, 1], queries[i, 2]
-        ix = int(np.floor(qx * inv_voxel))
-        iy = int(np.floor(qy * inv_voxel))
-        iz = int(np.floor(qz * inv_voxel))
-        # squared distances from q to the low and high faces of its voxel, to skip neighbours
-        # that cannot hold a point closer than the k-th best so far (the centre comes first)
-        lx, ly, lz = qx - ix * voxel, qy - iy * voxel, qz - iz * voxel
-        lx2, ly2, lz2 = lx * lx, ly * ly, lz * lz
-        hx2, hy2, hz2 = (voxel - lx) ** 2, (voxel - ly) ** 2, (voxel - lz) ** 2
-        best_d = best_d_all[i]
-        best_p = best_p_all[i]
-        best_d[:] = np.inf
-        found = 0
-        for o in range(27):
-            dx, dy, dz = _NEIGHBORS[o, 0], _NEIGHBORS[o, 1], _NEIGHBORS[o, 2]
-            box_d2 = 0.0
-            if dx < 0:
-                box_d2 += lx2
-            elif dx > 0:
-                box_d2 += hx2
-            if dy < 0:
-                box_d2 += ly2
-            elif dy > 0:
-                box_d2 += hy2
-            if dz < 0:
-                box_d2 += lz2
-            elif dz > 0:
-                box_d2 += hz2
-            if box_d2 >= best_d[k - 1] or box_d2 > max_dist2:
-                continue
-            s = _find(table_keys, table_slots, _pack(ix + dx, iy + dy, iz + dz))
-            if s < 0:
-                continue
-            for j in range(slot_count[s]):
-                px, py, pz = slot_points[s, j, 0], slot_points[s, j, 1], slot_points[s, j, 2]
-                d2 = (px - qx) ** 2 + (py - qy) ** 2 + (pz - qz) ** 2
-                if d2 >= best_d[k - 1] or d2 > max_dist2:
-                    continue
-                m = k - 1  # insertion sort into the k best
-                while m > 0 and best_d[m - 1] > d2:
-                    best_d[m] = best_d[m - 1]
-                    best_p[m, 0], best_p[m, 1], best_p[m, 2] = (
-                        best_p[m - 1, 0],
-                        best_p[m - 1, 1],
-                        best_p[m - 1, 2],
+    max_pts = slot_points.shape[1]
+    reach2 = (margin / 2.0) ** 2  # a query this close to cand_at has its k nearest in cand
+    n_chunks = min(n, 256)
+    for c in nb.prange(n_chunks):
+        best_d = np.empty(k)
+        best_i = np.empty(k, np.int64)
+        seen_d = np.empty(27 * max_pts)  # the points seen near the bound, to keep
+        seen_i = np.empty(27 * max_pts, np.int64)
+        for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
+            qx, qy, qz = queries[i, 0], queries[i, 1], queries[i, 2]
+            best_d[:] = np.inf
+            found = 0
+            ax, ay, az = qx - cand_at[i, 0], qy - cand_at[i, 1], qz - cand_at[i, 2]
+            if (
+                cand_n[i] >= 0
+                and ax * ax + ay * ay + az * az <= reach2
+                and np.floor(qx * inv_voxel) == np.floor(cand_at[i, 0] * inv_voxel)
+                and np.floor(qy * inv_voxel) == np.floor(cand_at[i, 1] * inv_voxel)
+                and np.floor(qz * inv_voxel) == np.floor(cand_at[i, 2] * inv_voxel)
+            ):  # the same 27 voxels around it, and its k nearest among the kept ones
+                for t in range(cand_n[i]):  # the k nearest are among the kept candidates
+                    idx = cand[i, t]
+                    s, j = idx // max_pts, idx % max_pts
+                    d2 = (
+                        (slot_points[s, j, 0] - qx) ** 2
+                        + (slot_points[s, j, 1] - qy) ** 2
+                        + (slot_points[s, j, 2] - qz) ** 2
                     )
-                    m -= 1
-                best_d[m] = d2
-                best_p[m, 0], best_p[m, 1], best_p[m, 2] = px, py, pz
+                    if d2 < best_d[k - 1] and d2 <= max_dist2:
+                        _keep_best(best_d, best_i, k, d2, idx)
+                        found += 1
+            else:
+                found = _search(
+                    qx,
+                    qy,
+                    qz,
+                    inv_voxel,
+                    voxel,
+                    k,
+                    max_dist2,
+                    margin,
+                    table,
+                    slot_points,
+                    slot_count,
+                    best_d,
+                    best_i,
+                    seen_d,
+                    seen_i,
+                    cand[i],
+                    cand_n[i : i + 1],
+                )
+                cand_at[i, 0], cand_at[i, 1], cand_at[i, 2] = qx, qy, qz
+            valid[i] = False
+            if found >= k:
+                _fit_plane(i, k, best_i, slot_points, plane_tol, normal, offset, valid)
+
+
+@nb.njit(cache=True, inline="always")
+def _search(
+    qx,
+    qy,
+    qz,
+    inv_voxel,
+    voxel,
+    k,
+    max_dist2,
+    margin,
+    table,
+    slot_points,
+    slot_count,
+    best_d,
+    best_i,
+    seen_d,
+    seen_i,
+    keep,
+    keep_n,
+) -> int:
+    """The k nearest map points to q in the 27 voxels around it -> how many were found (at most
+    max_dist2 away; best_d, best_i hold them, nearest first). With margin > 0 also every point
+    within the k-th distance + margin, into keep [C] and keep_n [1] (-1 when they overflow
+    keep, or fewer than k were found)."""
+    max_pts = slot_points.shape[1]
+    ix = int(np.floor(qx * inv_voxel))
+    iy = int(np.floor(qy * inv_voxel))
+    iz = int(np.floor(qz * inv_voxel))
+    # squared distances from q to the low and high faces of its voxel, to skip neighbours
+    # that cannot hold a point closer than the k-th best so far (the centre comes first)
+    lx, ly, lz = qx - ix * voxel, qy - iy * voxel, qz - iz * voxel
+    lx2, ly2, lz2 = lx * lx, ly * ly, lz * lz
+    hx2, hy2, hz2 = (voxel - lx) ** 2, (voxel - ly) ** 2, (voxel - lz) ** 2
+    found = 0
+    n_seen = 0
+    bound2 = (np.sqrt(max_dist2) + margin) ** 2  # farther than this is of no use
+    for o in range(27):
+        dx, dy, dz = _NEIGHBORS[o, 0], _NEIGHBORS[o, 1], _NEIGHBORS[o, 2]
+        box_d2 = 0.0
+        if dx < 0:
+            box_d2 += lx2
+        elif dx > 0:
+            box_d2 += hx2
+        if dy < 0:
+            box_d2 += ly2
+        elif dy > 0:
+            box_d2 += hy2
+        if dz < 0:
+            box_d2 += lz2
+        elif dz > 0:
+            box_d2 += hz2
+        if box_d2 >= bound2:
+            continue
+        s = _find(table, _pack(ix + dx, iy + dy, iz + dz))
+        if s < 0:
+            continue
+        for j in range(slot_count[s]):
+            px, py, pz = slot_points[s, j, 0], slot_points[s, j, 1], slot_points[s, j, 2]
+            d2 = (px - qx) ** 2 + (py - qy) ** 2 + (pz - qz) ** 2
+            if d2 >= bound2:
+                continue
+            idx = s * max_pts + j
+            if margin > 0.0:
+                seen_d[n_seen] = d2
+                seen_i[n_seen] = idx
+                n_seen += 1
+            if d2 < best_d[k - 1] and d2 <= max_dist2:
+                _keep_best(best_d, best_i, k, d2, idx)
                 found += 1
-        valid[i] = False
-        if found < k:
-            continue
-        mx = (best_p[:, 0].sum()) / k
-        my = (best_p[:, 1].sum()) / k
-        mz = (best_p[:, 2].sum()) / k
-        cxx = cxy = cxz = cyy = cyz = czz = 0.0
-        for m in range(k):
-            ex, ey, ez = best_p[m, 0] - mx, best_p[m, 1] - my, best_p[m, 2] - mz
-            cxx += ex * ex
-            cxy += ex * ey
-            cxz += ex * ez
-            cyy += ey * ey
-            cyz += ey * ez
-            czz += ez * ez
-        lam, nx, ny, nz = _smallest_eigvec(cxx / k, cxy / k, cxz / k, cyy / k, cyz / k, czz / k)
-        if nx == 0.0 and ny == 0.0 and nz == 0.0:
-            continue
-        d = -(nx * mx + ny * my + nz * mz)
-        ok = True
-        for m in range(k):
-            if abs(nx * best_p[m, 0] + ny * best_p[m, 1] + nz * best_p[m, 2] + d) > plane_tol[i]:
-                ok = False
-                break
-        if ok:
-            normal[i, 0], normal[i, 1], normal[i, 2] = nx, ny, nz
-            offset[i] = d
-            valid[i] = True
+                if found >= k:
+                    bound2 = (
+                        (np.sqrt(best_d[k - 1]) + margin) ** 2 if margin > 0.0 else best_d[k - 1]
+                    )
+    keep_n[0] = -1
+    if margin > 0.0 and found >= k:
+        bound2 = (np.sqrt(best_d[k - 1]) + margin) ** 2
+        m = 0
+        for t in range(n_seen):
+            if seen_d[t] < bound2:
+                if m == len(keep):
+                    return found  # too many to keep: the next search is a full one
+                keep[m] = seen_i[t]
+                m += 1
+        keep_n[0] = m
+    return found
+
+
+@nb.njit(cache=True, inline="always")
+def _fit_plane(i, k, best_i, slot_points, plane_tol, normal, offset, valid) -> None:
+    """The plane through the k map points best_i [k]; query i takes it when all k lie within
+    plane_tol[i] of it."""
+    max_pts = slot_points.shape[1]
+    mx = my = mz = 0.0
+    for m in range(k):
+        s, j = best_i[m] // max_pts, best_i[m] % max_pts
+        mx += slot_points[s, j, 0]
+        my += slot_points[s, j, 1]
+        mz += slot_points[s, j, 2]
+    mx, my, mz = mx / k, my / k, mz / k
+    cxx = cxy = cxz = cyy = cyz = czz = 0.0
+    for m in range(k):
+        s, j = best_i[m] // max_pts, best_i[m] % max_pts
+        ex, ey, ez = slot_points[s, j, 0] - mx, slot_points[s, j, 1] - my, slot_points[s, j, 2] - mz
+        cxx += ex * ex
+        cxy += ex * ey
+        cxz += ex * ez
+        cyy += ey * ey
+        cyz += ey * ez
+        czz += ez * ez
+    lam, nx, ny, nz = _smallest_eigvec(cxx / k, cxy / k, cxz / k, cyy / k, cyz / k, czz / k)
+    if nx == 0.0 and ny == 0.0 and nz == 0.0:
+        return
+    d = -(nx * mx + ny * my + nz * mz)
+    for m in range(k):
+        s, j = best_i[m] // max_pts, best_i[m] % max_pts
+        r = nx * slot_points[s, j, 0] + ny * slot_points[s, j, 1] + nz * slot_points[s, j, 2] + d
+        if abs(r) > plane_tol[i]:
+            return
+    normal[i, 0], normal[i, 1], normal[i, 2] = nx, ny, nz
+    offset[i] = d
+    valid[i] = True
 
 
 @nb.njit(cache=True)
-def _count_occupied(points, inv_voxel, table_keys, table_slots) -> int:
+def _compact(keep, slot_keys, slot_points, slot_count) -> int:
+    """Drop the slots not kept [n] in place, each hole filled from the end -> slots left."""
+    n = len(keep)
+    last = n - 1
+    for s in range(n):
+        if keep[s]:
+            continue
+        while last > s and not keep[last]:
+            last -= 1
+        if last <= s:
+            break
+        slot_keys[s] = slot_keys[last]
+        slot_points[s] = slot_points[last]
+        slot_count[s] = slot_count[last]
+        keep[s], keep[last] = True, False
+        last -= 1
+    m = 0
+    for s in range(n):
+        if keep[s]:
+            m = s + 1
+    for s in range(m, n):
+        slot_keys[s] = _EMPTY
+        slot_count[s] = 0
+    return m
+
+
+@nb.njit(cache=True)
+def _count_occupied(points, inv_voxel, table) -> int:
     hits = 0
     for i in range(points.shape[0]):
         key = _pack(
@@ -237,7 +401,7 @@ def _count_occupied(points, inv_voxel, table_keys, table_slots) -> int:
             int(np.floor(points[i, 1] * inv_voxel)),
             int(np.floor(points[i, 2] * inv_voxel)),
         )
-        if _find(table_keys, table_slots, key) >= 0:
+        if _find(table, key) >= 0:
             hits += 1
     return hits
 
@@ -269,9 +433,8 @@ class VoxelMap:
             slot_points[:old] = self._slot_points[:old]
             slot_count[:old] = self._slot_count[:old]
         self._slot_keys, self._slot_points, self._slot_count = slot_keys, slot_points, slot_count
-        self._table_keys = np.full(4 * n_voxels, _EMPTY, dtype=np.int64)  # load factor <= 1/4
-        self._table_slots = np.zeros(4 * n_voxels, dtype=np.int64)
-        _rebuild_table(self._table_keys, self._table_slots, self._slot_keys, old)
+        self._table = np.zeros((4 * n_voxels, 2), dtype=np.int64)  # load factor <= 1/4
+        _rebuild_table(self._table, self._slot_keys, old)
 
     def __len__(self) -> int:
         """Number of occupied voxels."""
@@ -294,8 +457,7 @@ class VoxelMap:
                 pts,
                 self._inv_voxel,
                 self._min_spacing2,
-                self._table_keys,
-                self._table_slots,
+                self._table,
                 self._slot_keys,
                 self._slot_points,
                 self._slot_count,
@@ -327,15 +489,8 @@ class VoxelMap:
         )
         n_drop = int(n - keep.sum())
         if n_drop:
-            idx = np.flatnonzero(keep)
-            m = len(idx)
-            self._slot_keys[:m] = keys[idx]
-            self._slot_points[:m] = self._slot_points[idx]
-            self._slot_count[:m] = self._slot_count[idx]
-            self._slot_keys[m:n] = _EMPTY
-            self._slot_count[m:n] = 0
-            self._n_slots = m
-            _rebuild_table(self._table_keys, self._table_slots, self._slot_keys, m)
+            self._n_slots = _compact(keep, self._slot_keys, self._slot_points, self._slot_count)
+            _rebuild_table(self._table, self._slot_keys, self._n_slots)
         return n_drop
 
     def fit_planes(
@@ -344,15 +499,20 @@ class VoxelMap:
         k: int = 5,
         max_neighbor_distance_m: float = 1.0,
         plane_tolerance_m: float | np.ndarray = 0.1,  # or [N], one per query
+        neighbours: Neighbours | None = None,  # kept from the last search of these queries
     ) -> PlaneMatches:
         """Fit a plane to the k nearest map points around each query point; a plane is taken
-        when all k lie within plane_tolerance_m of it."""
+        when all k lie within plane_tolerance_m of it. With `neighbours`, the search starts
+        from those kept for each query and keeps them anew (the map must not have changed)."""
         q = np.ascontiguousarray(points_world, dtype=np.float64)
         n = len(q)
         tol = np.broadcast_to(np.asarray(plane_tolerance_m, dtype=np.float64), (n,))
         normal = np.zeros((n, 3))
         offset = np.zeros(n)
         valid = np.zeros(n, dtype=np.bool_)
+        nb_ = neighbours or Neighbours(
+            0.0, np.zeros((n, 1), np.int64), np.full(n, -1), np.zeros((n, 3))
+        )
         if n and self._n_slots:
             _fit_planes(
                 q,
@@ -361,13 +521,16 @@ class VoxelMap:
                 k,
                 max_neighbor_distance_m**2,
                 np.ascontiguousarray(tol),
-                self._table_keys,
-                self._table_slots,
+                self._table,
                 self._slot_points,
                 self._slot_count,
                 normal,
                 offset,
                 valid,
+                nb_.margin_m,
+                nb_.idx,
+                nb_.n,
+                nb_.at,
             )
         return PlaneMatches(normal=normal, offset=offset, valid=valid)
 
@@ -376,4 +539,4 @@ class VoxelMap:
         if len(points_world) == 0:
             return 0.0
         q = np.ascontiguousarray(points_world, dtype=np.float64)
-        return _count_occupied(q, self._inv_voxel, self._table_keys, self._table_slots) / len(q)
+        return _count_occupied(q, self._inv_voxel, self._table) / len(q)

@@ -9,7 +9,7 @@ from drivers.sim.motion import make_trajectory
 from drivers.source import Sensor
 from slam.config import OdometryConfig
 from slam.lio import G_WORLD, LidarInertialOdometry
-from slam.lio_kernels import _normal_equations
+from slam.lio_kernels import _gauss_newton, _normal_equations
 from slam.lio_state import LioState
 from slam.se3 import so3_exp
 from slam.voxel_map import VoxelMap
@@ -89,6 +89,53 @@ def test_update_jacobian_matches_finite_differences():
         Hc = H[:, :n_cols]
         np.testing.assert_allclose(HtH, (Hc * w[:, None]).T @ Hc, rtol=1e-4, atol=1e-2)
         np.testing.assert_allclose(Htr, (Hc * w[:, None]).T @ r, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("dim", [15, 21])
+def test_a_gauss_newton_step_is_the_iterated_update_written_out(dim):
+    """The kernel's step solves (P^-1 + H^T W H) delta = -P^-1 (x [-] x0) - H^T W r and moves
+    the state by delta on the manifold, as LioState's boxplus and boxminus say, with and
+    without the extrinsic in the state."""
+    rng = np.random.default_rng(3)
+    vmap = VoxelMap(0.5, 27, 0.1)
+    vmap.add(box_surface_points(100_000, rng))
+    ext = dim > 15
+    prior = LioState(
+        so3_exp(np.array([0.1, -0.2, 0.3])),
+        np.array([0.3, -0.2, 0.1]),
+        np.array([1.0, 0.2, 0.0]),
+        np.array([1e-3, 0.0, -2e-3]),
+        np.array([0.05, -0.02, 0.0]),
+        np.diag(rng.uniform(1e-4, 1e-2, dim)),
+        so3_exp(np.array([0.02, -0.01, 0.03])),
+        np.array([0.05, -0.02, 0.04]),
+    )
+    x = prior.boxplus(rng.normal(0, 0.01, dim))  # an iterate away from the prior
+    pts = box_surface_points(300, rng) + rng.normal(0, 0.02, (300, 3))
+    pts = ((pts - x.p) @ x.R - x.t_il) @ x.R_il
+    planes = vmap.fit_planes((pts @ x.R_il.T + x.t_il) @ x.R.T + x.p, 8)
+    gate_m, k2, w_meas = np.full(300, 0.5), np.full(300, 0.03**2), 100.0
+    P_inv = np.linalg.inv(prior.cov)
+    R, R_il, vec, H, n_in = _gauss_newton(
+        pts, x.R, x.R_il, x.t_il, x.vector(), prior.R, prior.R_il, prior.vector(), P_inv,
+        planes.normal, planes.offset, planes.valid, gate_m, k2, w_meas, 1, 0.0,
+    )  # fmt: skip
+    n_cols = 12 if ext else 6
+    HtH, Htr, n_ref = _normal_equations(
+        pts, x.R_il, x.t_il, x.R, x.p, planes.normal, planes.offset, planes.valid, gate_m, k2,
+        w_meas, n_cols,
+    )  # fmt: skip
+    cols = np.r_[0:6, 15:21] if ext else np.arange(6)
+    A = P_inv.copy()
+    A[np.ix_(cols, cols)] += HtH
+    b = -P_inv @ x.boxminus(prior)
+    b[cols] -= Htr
+    want = x.boxplus(np.linalg.solve(A, b))
+    got = x.with_vector(R, R_il, vec)
+    assert n_in == n_ref > 100
+    np.testing.assert_allclose(H, HtH)
+    np.testing.assert_allclose(got.boxminus(want), 0.0, atol=1e-12)
+    assert np.linalg.norm(got.boxminus(x)) > 1e-4  # it moved
 
 
 def test_propagation_follows_a_noise_free_imu():

@@ -3,7 +3,7 @@
 import numpy as np
 
 from slam.voxel_hash import _hash, voxel_keys
-from slam.voxel_map import VoxelMap
+from slam.voxel_map import Neighbours, VoxelMap
 
 
 def plane_points(
@@ -103,6 +103,29 @@ def test_fit_planes_takes_a_tolerance_per_query():
     mixed = m.fit_planes(queries, k=10, plane_tolerance_m=tol).valid
     assert tight < 0.5
     assert mixed[200:].mean() > 0.9 > 0.5 > mixed[:200].mean()
+
+
+def test_a_search_from_the_kept_neighbours_finds_the_same_planes():
+    """The filter's re-search after a small move scans the neighbours kept by the last search:
+    it must find exactly the planes a full search finds, dense or sparse, and keep most."""
+    rng = np.random.default_rng(5)
+    m = VoxelMap(voxel_size_m=0.5, max_points_per_voxel=27, min_point_spacing_m=0.1)
+    m.add(rng.uniform(-6, 6, (3000, 3)))  # sparse: the 10 nearest reach past the 27 voxels
+    for normal, offset in (([0, 0, 1.0], 1.5), ([1.0, 0, 0], -4.0), ([0.3, 0.8, 0.1], 0.5)):
+        m.add(plane_points(20000, np.array(normal), offset, rng, noise_m=0.01))
+    queries = rng.uniform(-5, 5, (2000, 3))
+    kept = Neighbours.empty(len(queries), margin_m=0.06)
+    first = m.fit_planes(queries, 10, 1.0, 0.05, kept)
+    plain = m.fit_planes(queries, 10, 1.0, 0.05)
+    assert first.valid.sum() > 100 and (kept.n >= 0).mean() > 0.3
+    for move_m in (0.01, 0.03, 0.2):  # most within the margin's half, then past it
+        moved = queries + rng.normal(0, move_m / np.sqrt(3), queries.shape)
+        again = m.fit_planes(moved, 10, 1.0, 0.05, kept)
+        full = m.fit_planes(moved, 10, 1.0, 0.05)
+        assert np.array_equal(again.valid, full.valid)
+        np.testing.assert_allclose(again.normal, full.normal, atol=1e-12)
+        np.testing.assert_allclose(again.offset, full.offset, atol=1e-12)
+    np.testing.assert_array_equal(first.valid, plain.valid)
 
 
 def test_hash_spreads_voxels_along_every_axis():
