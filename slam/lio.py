@@ -67,6 +67,7 @@ class LidarInertialOdometry:
         self.degenerate = False  # the last update left a direction of translation to the IMU
         self.degenerate_axis = np.zeros(3)  # that direction, world frame
         self.weak = False  # the last update held that direction weakly (lio_pace_share)
+        self.share = 1.0  # the last update's information on that direction, over its strongest
         self._v_walk: np.ndarray | None = None  # [3] mean velocity over the last strides, world
         self._v_walk_s = 0.0  # how long that mean has had well-observed sweeps to average
 
@@ -375,6 +376,7 @@ class LidarInertialOdometry:
         weak (a street between long walls: lio_pace_share) along its weakest direction."""
         cfg = self.config
         share, self.degenerate_axis = weakest_translation(info)
+        self.share = share
         self.degenerate = share < cfg.degeneracy_ratio
         self.weak = share < max(cfg.lio_pace_share, cfg.degeneracy_ratio)
 
@@ -393,12 +395,18 @@ class LidarInertialOdometry:
         s = self.state
         yaw = _yaw(s.R)
         if not self.weak or self._v_walk is None:
+            # learnt in full from sweeps that see the walk well (lio_pace_learn_share), less
+            # the more weakly they see it: there the velocity is the accelerometer's
+            hold = max(cfg.lio_pace_share, cfg.degeneracy_ratio)
+            trust = float(
+                np.clip((self.share - hold) / max(cfg.lio_pace_learn_share - hold, 1e-9), 0.0, 1.0)
+            )
             v_heading = rot_z(-yaw)[:3, :3] @ s.v  # in the heading's frame
-            w = min(dt_s / cfg.lio_pace_window_s, 1.0)
+            w = min(trust * dt_s / cfg.lio_pace_window_s, 1.0)
             self._v_walk = (
                 v_heading if self._v_walk is None else (1 - w) * self._v_walk + w * v_heading
             )
-            self._v_walk_s += dt_s
+            self._v_walk_s += trust * dt_s
             return
         if (
             cfg.lio_pace_sigma_mps <= 0.0
