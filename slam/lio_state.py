@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from slam.se3 import so3_exp, so3_log
+from slam.lio_kernels import _boxminus
+from slam.se3 import so3_exp
 
 N_STATE = 15
 TH, P, V, BG, BA, PHI_IL, T_IL = (slice(i, i + 3) for i in range(0, 21, 3))
@@ -63,16 +64,9 @@ class LioState:
         )
 
     def boxminus(self, other: LioState) -> np.ndarray:  # -> [dim]
-        parts = [
-            so3_log(other.R.T @ self.R),
-            self.p - other.p,
-            self.v - other.v,
-            self.bg - other.bg,
-            self.ba - other.ba,
-        ]
-        if self.dim > N_STATE:
-            parts += [so3_log(other.R_il.T @ self.R_il), self.t_il - other.t_il]
-        return np.concatenate(parts)
+        """self [-] other: [log(R_o^T R), p - p_o, v - v_o, bg - bg_o, ba - ba_o, (log(R_il_o^T
+        R_il), t_il - t_il_o)], the same function the filter's numba update uses."""
+        return _boxminus(self.R, self.R_il, self.vector(), other.R, other.R_il, other.vector())
 
     def vector(self) -> np.ndarray:  # -> [dim] p, v, bg, ba (and t_il) in their error slots
         vec = np.zeros(self.dim)
