@@ -34,6 +34,7 @@ class EngineStats:
     points_in: int = 0  # points of the sweeps processed (registered or initialising)
     poses: int = 0
     skipped: int = 0  # sweeps with too few usable points
+    out_of_order: int = 0  # sweeps ending at or before the last one (a repeat): dropped
     degenerate: int = 0  # sweeps whose geometry left a direction of translation to the IMU
     recovered: int = 0  # lidar-only: lost motion priors found again by the heading search
     wall_s: float = 0.0  # time spent inside the filter or the odometry
@@ -57,6 +58,7 @@ class SlamEngine:
         self.on_step = on_step
         self.stats = EngineStats()
         self._pending: deque[LidarSweep] = deque()
+        self._last_end_ns: int | None = None  # the end of the last sweep taken
         if T_lidar_imu is not None:
             from slam.lio import LidarInertialOdometry
 
@@ -84,6 +86,11 @@ class SlamEngine:
         """One frame in; the steps it completed out (often none, sometimes several)."""
         sensor, frame = tagged.sensor, tagged.frame
         if sensor == Sensor.lidar:
+            if self._last_end_ns is not None and frame.end_ns <= self._last_end_ns:
+                self.stats.out_of_order += 1  # the filter cannot propagate backwards
+                log.warning("dropping sweep %d: it ends before the last one", frame.index)
+                return []
+            self._last_end_ns = frame.end_ns
             if self.lio is None:
                 return self._run(frame)
             self._pending.append(frame)
@@ -146,6 +153,7 @@ def engine_figures(engine: SlamEngine) -> dict:
         "points_in": st.points_in,
         "poses": st.poses,
         "skipped": st.skipped,
+        "out_of_order_sweeps": st.out_of_order,
         "degenerate_sweeps": st.degenerate,
         "recovered": st.recovered,
         "odometry_s": round(st.wall_s, 3),

@@ -67,6 +67,25 @@ def test_the_twin_and_its_recording_give_one_trajectory(twin, session):
         assert source.health()[Sensor.lidar].messages == N_SWEEPS
 
 
+def test_a_repeated_or_late_sweep_is_dropped_and_counted(twin):
+    """A sweep that ends at or before the last one (a repeat from the network, a clock step)
+    would make the filter propagate backwards: it is dropped, counted, and the poses' times
+    stay strictly increasing."""
+    frames = list(twin.frames())
+    sweeps = [i for i, f in enumerate(frames) if f.sensor == Sensor.lidar]
+    again = [
+        *frames[: sweeps[20] + 1],
+        frames[sweeps[20]],
+        frames[sweeps[10]],
+        *frames[sweeps[20] + 1 :],
+    ]
+    engine = SlamEngine(OdometryConfig(), np.array(MID360_T_LIDAR_IMU))
+    run = run_engine(engine, again, map_voxel_m=None)
+    assert engine.stats.out_of_order == 2
+    assert np.all(np.diff(run.t_s) > 0)
+    np.testing.assert_allclose(run.t_s, slam(frames).t_s)
+
+
 def test_the_emulated_sensors_read_live_through_the_real_driver(twin, session):
     settings = EmulateSettings("127.0.0.61", "127.0.0.62", rate=1.0)
     hub = SensorHub(
