@@ -378,7 +378,7 @@ class LidarInertialOdometry:
         share, self.degenerate_axis = weakest_translation(info)
         self.share = share
         self.degenerate = share < cfg.degeneracy_ratio
-        self.weak = share < max(cfg.lio_pace_share, cfg.degeneracy_ratio)
+        self.weak = share < _pace_hold_share(cfg)
 
     def _hold_walking_velocity(self, dt_s: float) -> None:
         """Along a direction the lidar cannot see (a featureless tunnel) or sees weakly (a
@@ -397,7 +397,7 @@ class LidarInertialOdometry:
         if not self.weak or self._v_walk is None:
             # learnt in full from sweeps that see the walk well (lio_pace_learn_share), less
             # the more weakly they see it: there the velocity is the accelerometer's
-            hold = max(cfg.lio_pace_share, cfg.degeneracy_ratio)
+            hold = _pace_hold_share(cfg)
             trust = float(
                 np.clip((self.share - hold) / max(cfg.lio_pace_learn_share - hold, 1e-9), 0.0, 1.0)
             )
@@ -423,6 +423,11 @@ class LidarInertialOdometry:
         self.state = s.boxplus(gain * float(a @ (v_ref - s.v)))
         cov = s.cov - np.outer(gain, PHt)
         self.state.cov = 0.5 * (cov + cov.T)
+
+
+def _pace_hold_share(cfg: OdometryConfig) -> float:
+    """Under this share of the strongest direction's information the pace is held."""
+    return max(cfg.lio_pace_share, cfg.degeneracy_ratio)
 
 
 def _yaw(R: np.ndarray) -> float:  # [3, 3] -> heading of its x axis about world z, rad

@@ -367,25 +367,22 @@ def _fit_plane(i, k, best_i, slot_points, plane_tol, normal, offset, valid) -> N
 
 @nb.njit(cache=True)
 def _compact(keep, slot_keys, slot_points, slot_count) -> int:
-    """Drop the slots not kept [n] in place, each hole filled from the end -> slots left."""
+    """Drop the slots not kept [n] in place -> slots left, m: each hole below m is filled with
+    a kept slot from above it."""
     n = len(keep)
-    last = n - 1
+    m = 0
     for s in range(n):
+        m += keep[s]
+    last = n - 1
+    for s in range(m):
         if keep[s]:
             continue
-        while last > s and not keep[last]:
+        while not keep[last]:
             last -= 1
-        if last <= s:
-            break
         slot_keys[s] = slot_keys[last]
         slot_points[s] = slot_points[last]
         slot_count[s] = slot_count[last]
-        keep[s], keep[last] = True, False
         last -= 1
-    m = 0
-    for s in range(n):
-        if keep[s]:
-            m = s + 1
     for s in range(m, n):
         slot_keys[s] = _EMPTY
         slot_count[s] = 0
@@ -510,9 +507,7 @@ class VoxelMap:
         normal = np.zeros((n, 3))
         offset = np.zeros(n)
         valid = np.zeros(n, dtype=np.bool_)
-        nb_ = neighbours or Neighbours(
-            0.0, np.zeros((n, 1), np.int64), np.full(n, -1), np.zeros((n, 3))
-        )
+        nb_ = neighbours or Neighbours.empty(n, margin_m=0.0, capacity=1)  # none kept
         if n and self._n_slots:
             _fit_planes(
                 q,
