@@ -179,8 +179,8 @@ def test_the_job_frees_the_scanner_before_the_splat_trains(session):
 
     cfg = ScannerConfig(splat=SplatConfig(**{**TINY_SPLAT, "iterations": 60}))
     job = ProcessingJob(session, cfg, lambda j: None).start()
-    assert job.finished.wait(120)
+    assert job.finished.wait(300)
     assert job.error is None and read_manifest(session).state == SessionState.done
     assert job.training_splat  # the map is done and the splat is still on its way
-    assert job.splat_finished.wait(180)
+    assert job.splat_finished.wait(300)
     assert "scene.splat" in read_manifest(session).products

@@ -45,11 +45,17 @@ def test_emulated_sensors_record_through_the_real_drivers(twin, tmp_path):
             CameraConfig(source=str(tmp_path / "camera"), rate_hz=10.0),
         )
         with hub:
-            t_end = time.monotonic() + 2.5
+            # until enough of every sensor has come, not for a fixed time: a loaded CI
+            # machine plays the emulators slower than real time
+            wanted = {Sensor.lidar: 10, Sensor.imu: 300, Sensor.external_imu: 300}
+            wanted[Sensor.camera] = 10
+            seen = dict.fromkeys(Sensor, 0)
+            t_end = time.monotonic() + 30.0
             for tagged in hub.frames(timeout_s=0.2):
-                if time.monotonic() > t_end:
-                    break
                 recorder.write(tagged)
+                seen[tagged.sensor] += 1
+                if all(seen[s] >= n for s, n in wanted.items()) or time.monotonic() > t_end:
+                    break
             health = hub.health()
     manifest = recorder.close()
     assert manifest.state == SessionState.recorded

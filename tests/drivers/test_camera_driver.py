@@ -322,8 +322,8 @@ def test_source_that_stops_delivering_times_out_and_resumes() -> None:
         assert wait_for(lambda: cam.status().connected)
         source.stalled.set()
         t0 = time.monotonic()
-        assert wait_for(lambda: not cam.status().connected, timeout_s=2.0)
-        assert 0.25 < time.monotonic() - t0 < 1.0
+        assert wait_for(lambda: not cam.status().connected, timeout_s=5.0)
+        assert 0.25 < time.monotonic() - t0 < 3.0  # not before its timeout; soon after
         status = cam.status()
         assert status.last_error == "fake0: no frame for 0.3 s" and status.errors == 1
         assert len(list(frames_of(cam, timeout_s=0.05))) <= 4  # drains, then times out

@@ -101,3 +101,25 @@ def test_voxel_normals_are_the_planes_and_zero_off_them():
     n = voxel_normals(np.vstack([floor, wall, blob]))
     assert (np.abs(n[:5000, 2]) > 0.99).all() and (np.abs(n[5000:10000, 0]) > 0.99).all()
     assert (n[10000:] == 0).all()
+
+
+def test_camera_poses_pass_over_a_repeated_or_late_pose():
+    """A trajectory written live may repeat a sweep's time or hold a late one; the camera's
+    poses come from the rest, and a one-pose trajectory colours nothing instead of failing."""
+    from scipy.spatial.transform import Rotation
+
+    from products.colour import camera_poses
+
+    t_s = np.array([0.0, 1.0, 1.0, 0.5, 2.0])  # 1.0 twice, then 0.5 late
+    T = np.tile(np.eye(4), (5, 1, 1))
+    T[:, 0, 3] = [0.0, 1.0, 9.0, 9.0, 2.0]  # the repeated and the late pose are wrong
+    T[:, :3, :3] = Rotation.from_euler(
+        "z", [[0.0], [10.0], [10.0], [5.0], [20.0]], degrees=True
+    ).as_matrix()
+    keep, T_wc = camera_poses(np.array([-1.0, 0.5, 1.5]), t_s, T, np.eye(4))
+    assert keep.tolist() == [False, True, True]
+    np.testing.assert_allclose(T_wc[:, 0, 3], [0.5, 1.5])
+    yaw = Rotation.from_matrix(T_wc[:, :3, :3]).as_euler("zyx", degrees=True)[:, 0]
+    np.testing.assert_allclose(yaw, [5.0, 15.0], atol=1e-9)
+    keep, T_wc = camera_poses(np.array([0.0]), np.array([0.0]), np.eye(4)[None], np.eye(4))
+    assert keep.tolist() == [False] and T_wc.shape == (0, 4, 4)

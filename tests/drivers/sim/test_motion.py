@@ -248,7 +248,8 @@ def test_rejects_bad_input() -> None:
 
 
 def test_fast_enough() -> None:
-    """Building 120 s takes well under a second; 20k evaluations well under 50 ms."""
+    """Not pathologically slow: building 120 s takes ~0.15 s idle and 20k evaluations ~10 ms;
+    the bounds leave room for a loaded CI machine (speed itself is `scanner bench`'s)."""
     walk_path = np.array([[0, 0, 0], [20, 0, 0], [20, 10, 0.5], [0, 10, 0.5]], dtype=float)
     build_s, eval_s = [], []
     for _ in range(3):
@@ -258,4 +259,4 @@ def test_fast_enough() -> None:
         tr.pose(np.linspace(0.0, 120.0, 20_000))
         eval_s.append(time.perf_counter() - t1)
         build_s.append(t1 - t0)
-    assert min(build_s) < 0.5 and min(eval_s) < 0.05
+    assert min(build_s) < 3.0 and min(eval_s) < 0.3

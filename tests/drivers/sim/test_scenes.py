@@ -89,7 +89,7 @@ def test_cylinder_mesh_is_closed_and_wound_outward() -> None:
 def test_scene_is_well_formed(name: str) -> None:
     t0 = time.perf_counter()
     scene = make_scene(name)
-    assert time.perf_counter() - t0 < 3.0  # procedural, quick (the campus ~0.5 s idle)
+    assert time.perf_counter() - t0 < 10.0  # procedural, quick (the campus ~0.5 s idle)
     f = len(scene.triangles)
     assert scene.name == name
     assert 0 < f < 200_000
