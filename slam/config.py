@@ -250,6 +250,17 @@ class MappingConfig(BaseModel):
         description="... or less than this share of the strongest's (an open field slides in "
         "its plane; outdoors the ground dominates, so this is loose)",
     )
+    loop_max_ambiguity: float = Field(
+        0.95,
+        gt=0.0,
+        description="refuse a fit when, seen from above, another horizontal shift of the new "
+        "submap's structure (walls, trees) shares this share of the fit's own cells or more "
+        "with the old one: a repetitive facade fits one bay along. Registration is tried once "
+        "from the better shift",
+    )
+    loop_ambiguity_reach_m: float = Field(
+        10.0, gt=0.0, description="... looking for such shifts this far from the fit"
+    )
     loop_sigma_m: float = Field(0.02, gt=0.0, description="a verified loop's translation, 1 sigma")
     loop_sigma_deg: float = Field(0.2, gt=0.0, description="a verified loop's rotation, 1 sigma")
     loop_candidates: int = Field(3, ge=1, description="verify at most this many per new submap")

@@ -26,7 +26,12 @@ graph's relative pose or the place recognition's guess. It is a loop only when
   vertically (the levelled filter's height error between two visits is far below a storey, so
   look-alike floors stacked one over another are refused); and, when the filter is levelled by
   gravity, it tilts j against i by at most `loop_max_tilt_deg` (a look-alike that fits only
-  once tilted is another place).
+  once tilted is another place);
+- the fit is the best place around it (`ambiguity`): no other horizontal shift within
+  `loop_ambiguity_reach_m` shares `loop_max_ambiguity` of its structure from above. GICP
+  settles in the nearest minimum, and along a facade whose bays repeat that is one bay along,
+  with every test above passed. When another shift fits better, registration is tried once
+  from there.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ log = logging.getLogger(__name__)
 MAX_POINTS = 20_000  # of the new submap's coarse cloud in a registration
 STRUCTURE_MAX_UP = 0.7  # a point whose normal is within 45 deg of level is structure, not ground
 MIN_STRUCTURE_POINTS = 50
+AMBIGUITY_CELL_M = 0.5  # the raster from above in which other shifts of a fit are scored
+AMBIGUITY_OWN_M = 1.0  # shifts this near a fit are the fit itself
 
 
 @dataclass(frozen=True)
@@ -123,10 +130,12 @@ def verify(
     voxel = config.loop_voxel_m
     tgt, tree = small_gicp.preprocess_points(target_m.astype(np.float64), voxel, 10)
     src, _ = small_gicp.preprocess_points(source_m.astype(np.float64), voxel, 10)
-    schedules = [(1.0, 0.5)] + ([(wide, 0.5)] if wide > 1.0 else [])
+    starts = [(T_i_j_guess, (1.0, 0.5))] + ([(T_i_j_guess, (wide, 0.5))] if wide > 1.0 else [])
     found: LoopClosure | Rejection = Rejection(i, j, "not tried")
-    for schedule in schedules:
-        T, res = T_i_j_guess, None
+    retried = False
+    while starts:
+        T, schedule = starts.pop(0)
+        res = None
         for max_corr in schedule:
             res = small_gicp.align(
                 tgt, src, tree, T, "GICP", max_correspondence_distance=max_corr, max_iterations=30
@@ -134,9 +143,79 @@ def verify(
             T = np.asarray(res.T_target_source)
         found = _check(config, i, j, tgt, src, tree, res, T_i_j_guess, max_correction_m, up_i,
                        kind, levelled)  # fmt: skip
-        if isinstance(found, LoopClosure):
+        if isinstance(found, Rejection):
+            continue
+        ratio, shift_m = ambiguity(config, tgt, src, found.T_i_j, up_i)
+        if ratio < config.loop_max_ambiguity:
             return found
+        # a facade's repeated bays: another shift fits as well or better. Once, from there.
+        if not retried:
+            retried = True
+            T_there = np.array(found.T_i_j)
+            T_there[:3, 3] += shift_m
+            starts = [(T_there, (1.0, 0.5))]
+        found = Rejection(
+            i, j, f"ambiguous: {np.linalg.norm(shift_m):.1f} m away fits {ratio:.2f}x as well"
+        )
     return found
+
+
+def ambiguity(
+    config: MappingConfig,
+    tgt,  # small_gicp.PointCloud, i's frame, with normals
+    src,  # small_gicp.PointCloud, j's frame, with normals
+    T_i_j: np.ndarray,  # [4, 4] the fit
+    up_i: np.ndarray,  # [3] the world's up in i's frame
+) -> tuple[float, np.ndarray]:  # (ratio, shift [3] in i's frame)
+    """How well the best other horizontal shift of j fits i, against the fit itself.
+
+    From above, j's structure (walls, trees, things) and i's are rasters of occupied
+    AMBIGUITY_CELL_M cells; their cross-correlation (by FFT) counts the cells they share at
+    every shift within `loop_ambiguity_reach_m`. The fit's own score is the best within
+    AMBIGUITY_OWN_M of it (a wall's thickness, a cell's rounding); the ratio is the best
+    score beyond that over it. A true loop scores its own place highest (at most 0.9 of it
+    elsewhere on the campus twin); a fit one bay along a repetitive facade scores under
+    the true place (1.8-1.9x on the campus twin), a regression the ICP cannot see."""
+    cell, reach = AMBIGUITY_CELL_M, config.loop_ambiguity_reach_m
+    basis = _horizontal_basis(up_i)  # [2, 3]
+    src_pts = transform(T_i_j, np.asarray(src.points())[:, :3])
+    src_up = np.asarray(src.normals())[:, :3] @ T_i_j[:3, :3].T @ up_i
+    tgt_up = np.asarray(tgt.normals())[:, :3] @ up_i
+    b = src_pts[np.abs(src_up) < STRUCTURE_MAX_UP] @ basis.T  # [Nb, 2]
+    a = np.asarray(tgt.points())[:, :3][np.abs(tgt_up) < STRUCTURE_MAX_UP] @ basis.T  # [Na, 2]
+    if len(a) == 0 or len(b) == 0:
+        return 0.0, np.zeros(3)
+    lo, hi = b.min(axis=0) - reach, b.max(axis=0) + reach
+    a = a[((a >= lo) & (a <= hi)).all(axis=1)]
+    shape = (np.ceil((hi - lo) / cell).astype(int) + 1).tolist()
+    padded = [2 * n for n in shape]  # no shift within reach wraps around
+
+    def raster(p: np.ndarray) -> np.ndarray:  # [N, 2] -> shape
+        g = np.zeros(shape)
+        ij = ((p - lo) / cell).astype(int)
+        g[ij[:, 0], ij[:, 1]] = 1.0
+        return g
+
+    # shared[s] = sum over x of a[x + s] * b[x]: the cells j's structure shares with i's
+    # when shifted by s
+    shared = np.fft.irfft2(
+        np.fft.rfft2(raster(a), padded) * np.conj(np.fft.rfft2(raster(b), padded)), padded
+    )
+    s = np.arange(-int(reach / cell), int(reach / cell) + 1)
+    window = shared[np.ix_(s % padded[0], s % padded[1])]
+    own = (s[:, None] ** 2 + s[None, :] ** 2) * cell**2 <= AMBIGUITY_OWN_M**2
+    score = window[own].max()
+    k = np.unravel_index(np.argmax(np.where(own, -np.inf, window)), window.shape)
+    if score <= 0.5:
+        return np.inf, np.zeros(3)
+    return float(window[k] / score), np.array([s[k[0]], s[k[1]]]) * cell @ basis
+
+
+def _horizontal_basis(up: np.ndarray) -> np.ndarray:  # [3] -> [2, 3] orthonormal, normal to up
+    up = up / np.linalg.norm(up)
+    x = np.cross([0.0, 1.0, 0.0] if abs(up[1]) < 0.9 else [1.0, 0.0, 0.0], up)
+    x /= np.linalg.norm(x)
+    return np.stack([x, np.cross(up, x)])
 
 
 def _check(

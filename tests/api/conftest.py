@@ -41,7 +41,7 @@ class Scanner:
         raise AssertionError(f"state never reached {states}: {st}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # gone after tests/api: a looping emulator and a live daemon
 def scanner(twin_session, tmp_path_factory) -> Iterator[Scanner]:
     run = tmp_path_factory.mktemp("run")
     settings = EmulateSettings(LIDAR_IP, HOST_IP, run / "imu", run / "camera", rate=1.0, loop=True)

@@ -59,3 +59,26 @@ def pose(x: float, y: float, z: float = 0.0, yaw_rad: float = 0.0) -> np.ndarray
     T[:3, :3] = [[c, -s, 0], [s, c, 0], [0, 0, 1]]
     T[:3, 3] = x, y, z
     return T
+
+
+def street_points(rng: np.random.Generator, n_crates: int = 0) -> np.ndarray:
+    """A street [N, 3] 120 m along x between two 8 m facades at y = +-6, with a pilaster
+    (0.8 m wide, 0.6 m deep) every 6 m on both: it looks the same one bay along. n_crates
+    crates stand in the 8 m around the origin, the only thing that tells the bays apart."""
+    n = 120_000
+    x, u = rng.uniform(-60, 60, n), rng.uniform(0, 1, n)
+    side = rng.integers(0, 3, n)  # the two facades and the ground
+    y = np.where(side == 0, 6.0, np.where(side == 1, -6.0, rng.uniform(-6, 6, n)))
+    parts = [np.column_stack([x, y, np.where(side == 2, 0.0, 8 * u)])]
+    m = 3000
+    for k in range(-10, 11):
+        for wall_y, inward in ((6.0, -1.0), (-6.0, 1.0)):
+            a, face = rng.uniform(0, 1, m), rng.integers(0, 3, m)  # its two sides and front
+            px = np.where(face == 0, -0.4, np.where(face == 1, 0.4, 0.8 * a - 0.4)) + 6 * k
+            py = wall_y + inward * 0.6 * np.where(face == 2, 1.0, a)
+            parts.append(np.column_stack([px, py, 8 * rng.uniform(0, 1, m)]))
+    if n_crates:
+        crates = yard_points(rng, size_m=8.0, n_boxes=n_crates)
+        parts.append(crates[crates[:, 2] > 0.05])  # without their ground
+    points = np.vstack(parts)
+    return points + rng.normal(0, 0.005, points.shape)

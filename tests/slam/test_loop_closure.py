@@ -3,7 +3,7 @@ import numpy as np
 from slam.config import MappingConfig
 from slam.loop_closure import LoopClosure, Rejection, candidates, relative, verify
 from slam.se3 import se3_inv, so3_log, transform
-from tests.slam.scenes import pose, yard_points
+from tests.slam.scenes import pose, street_points, yard_points
 
 CFG = MappingConfig()
 UP = np.array([0.0, 0.0, 1.0])
@@ -50,6 +50,34 @@ def test_a_corridor_that_slides_along_itself_is_refused():
         UP,
     )
     assert isinstance(found, Rejection) and "ill-conditioned" in found.reason
+
+
+def test_a_fit_one_bay_along_a_repetitive_facade_is_moved_to_the_place_that_fits_best():
+    """The guess is 5.5 m off along a street whose pilasters repeat every 6 m: GICP fits the
+    facade one bay along, and every test of the fit passes. From above, the true place fits
+    better (the crates), and the registration is tried again from there."""
+    street = street_points(np.random.default_rng(3), n_crates=8)
+    T_a, T_b = pose(0, 0, 1.2, 0.2), pose(1, 0.5, 1.2, 3.0)
+    truth = relative(T_a, T_b)
+    args = (0, 9, _seen_from(street, T_a, 25), _seen_from(street, T_b, 25))
+    guess = pose(5.5, 0, 0) @ truth
+    blind = verify(MappingConfig(loop_max_ambiguity=100.0), *args, guess, 30.0, UP)
+    assert isinstance(blind, LoopClosure)  # without the test: a loop one bay along
+    assert np.linalg.norm((se3_inv(truth) @ blind.T_i_j)[:3, 3]) > 5.0
+    found = verify(CFG, *args, guess, 30.0, UP)
+    assert isinstance(found, LoopClosure), found
+    assert np.linalg.norm((se3_inv(truth) @ found.T_i_j)[:3, 3]) < 0.03
+    assert found.correction_m > 5.0  # from the guess
+
+
+def test_a_facade_with_nothing_to_tell_its_bays_apart_is_refused():
+    street = street_points(np.random.default_rng(3))
+    T_a, T_b = pose(0, 0, 1.2, 0.2), pose(1, 0.5, 1.2, 3.0)
+    found = verify(
+        CFG, 0, 9, _seen_from(street, T_a, 25), _seen_from(street, T_b, 25),
+        pose(5.5, 0, 0) @ relative(T_a, T_b), 30.0, UP,
+    )  # fmt: skip
+    assert isinstance(found, Rejection)
 
 
 def test_a_look_alike_room_on_another_floor_is_refused():
