@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from drivers.frames import LidarSweep
 from slam.odometry import OdometryStep
 from slam.preprocess import voxel_downsample
 from slam.se3 import se3_inv, transform
-from slam.voxel_hash import _EMPTY, _probe, voxel_keys
+from slam.voxel_hash import _EMPTY, _hash, _pack
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +70,11 @@ class VoxelMeans:
         self._pending = 0
         if len(self._xyz) == 0 or (len(self._xyz) == 1 and self._merged):
             return
-        xyz, w = np.concatenate(self._xyz), np.concatenate(self._w)
-        intensity, t = np.concatenate(self._intensity), np.concatenate(self._t)
-        mean, wsum, mean_i, first_t = _voxel_means(
-            voxel_keys(xyz, self.voxel_m), xyz, w, intensity, t
+        xyz, w, intensity, t = (
+            parts[0] if len(parts) == 1 else np.concatenate(parts)  # one chunk: read in place
+            for parts in (self._xyz, self._w, self._intensity, self._t)
         )
+        mean, wsum, mean_i, first_t = _voxel_means(xyz, w, intensity, t, self.voxel_m)
         self._xyz, self._w, self._intensity, self._t = [mean], [wsum], [mean_i], [first_t]
         self._merged = True
 
@@ -85,43 +87,52 @@ class VoxelMeans:
 
 
 @nb.njit(cache=True, nogil=True)  # the map's tiles are merged by two threads at once
-def _voxel_means(keys, xyz, w, intensity, t):  # [N] int64, [N, 3], [N], [N], [N]
+def _voxel_means(xyz, w, intensity, t, voxel_m):  # [N, 3], [N], [N], [N]
     """One pass over the points with a hash table from voxel key to voxel (in the order first
-    met): the weighted mean position and intensity, the summed weight, the earliest time."""
-    n = keys.shape[0]
+    met): the weighted mean position and intensity, the summed weight, the earliest time. The
+    table keeps each key beside its voxel's slot, and each voxel's sums lie together: one cache
+    line each, as the pass is bound by memory."""
+    n = xyz.shape[0]
     size = 1
     while size < 2 * n:
         size *= 2
-    table_keys = np.full(size, _EMPTY)
-    table_slots = np.empty(size, np.int64)
+    table = np.full((size, 2), _EMPTY)  # key, slot
     mask = size - 1
-    sums = np.zeros((n, 4))  # w x, w y, w z, w intensity
-    wsum = np.zeros(n)
-    first_t = np.full(n, np.inf)
+    acc = np.zeros((n, 6))  # w x, w y, w z, w intensity, w, first t
     m = 0
     for p in range(n):
-        key = keys[p]
-        i = _probe(table_keys, key, mask)
-        if table_keys[i] == _EMPTY:
-            table_keys[i] = key
-            table_slots[i] = m
+        x, y, z = xyz[p, 0], xyz[p, 1], xyz[p, 2]
+        key = _pack(
+            int(np.floor(x / voxel_m)), int(np.floor(y / voxel_m)), int(np.floor(z / voxel_m))
+        )  # voxel_keys's
+        i = _hash(key, mask)
+        while table[i, 0] != key and table[i, 0] != _EMPTY:
+            i = (i + 1) & mask
+        if table[i, 0] == _EMPTY:
+            table[i, 0] = key
+            table[i, 1] = m
+            acc[m, 5] = np.inf
             m += 1
-        v = table_slots[i]
+        v = table[i, 1]
         wp = np.float64(w[p])
-        sums[v, 0] += wp * xyz[p, 0]
-        sums[v, 1] += wp * xyz[p, 1]
-        sums[v, 2] += wp * xyz[p, 2]
-        sums[v, 3] += wp * intensity[p]
-        wsum[v] += wp
-        first_t[v] = min(first_t[v], t[p])
+        acc[v, 0] += wp * x
+        acc[v, 1] += wp * y
+        acc[v, 2] += wp * z
+        acc[v, 3] += wp * intensity[p]
+        acc[v, 4] += wp
+        acc[v, 5] = min(acc[v, 5], t[p])
     mean = np.empty((m, 3))
     mean_i = np.empty(m, np.float32)
+    wsum = np.empty(m, np.float32)
+    first_t = np.empty(m)
     for v in range(m):
-        mean[v, 0] = sums[v, 0] / wsum[v]
-        mean[v, 1] = sums[v, 1] / wsum[v]
-        mean[v, 2] = sums[v, 2] / wsum[v]
-        mean_i[v] = sums[v, 3] / wsum[v]
-    return mean, wsum[:m].astype(np.float32), mean_i, first_t[:m]
+        mean[v, 0] = acc[v, 0] / acc[v, 4]
+        mean[v, 1] = acc[v, 1] / acc[v, 4]
+        mean[v, 2] = acc[v, 2] / acc[v, 4]
+        mean_i[v] = acc[v, 3] / acc[v, 4]
+        wsum[v] = acc[v, 4]
+        first_t[v] = acc[v, 5]
+    return mean, wsum, mean_i, first_t
 
 
 @dataclass(frozen=True)
@@ -209,9 +220,44 @@ def submap_path(folder: Path, index: int) -> Path:
     return folder / f"{index:05d}.npz"
 
 
-def load_submap(path: Path) -> Submap:
+def load_submap(path: Path, mmap: bool = False) -> Submap:
+    """A saved submap; with `mmap`, its arrays are read-only maps of the file (no copy, no CRC
+    pass: the map's placing reads each point once)."""
+    if mmap:
+        return Submap(**_mapped_npz(path))
     with np.load(path) as z:
         return Submap(**{k: (z[k] if z[k].ndim else z[k].item()) for k in z.files})
+
+
+def _mapped_npz(path: Path) -> dict:
+    """The members of an uncompressed .npz (np.savez's) as memory maps; scalars as values."""
+    out: dict = {}
+    with zipfile.ZipFile(path) as zf, open(path, "rb") as f:
+        for info in zf.infolist():
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise ValueError(f"{path}: {info.filename} is compressed")
+            f.seek(info.header_offset)
+            local = f.read(30)  # the zip's local file header, then its name and extra field
+            if local[:4] != b"PK\x03\x04":
+                raise ValueError(f"{path}: bad local header for {info.filename}")
+            n_name, n_extra = struct.unpack("<HH", local[26:30])
+            f.seek(info.header_offset + 30 + n_name + n_extra)
+            version = np.lib.format.read_magic(f)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read_header(f)
+            name = info.filename.removesuffix(".npy")
+            if not shape:
+                out[name] = np.frombuffer(f.read(dtype.itemsize), dtype)[0].item()
+            elif 0 in shape:
+                out[name] = np.zeros(shape, dtype)
+            else:
+                order = "F" if fortran else "C"
+                out[name] = np.memmap(path, dtype, "r", f.tell(), shape, order)
+    return out
 
 
 def load_member(path: Path, name: str) -> np.ndarray:

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from drivers.frames import LidarSweep
-from products.map import MapBuilder, ProductsConfig, map_from_submaps
+from products.map import POINT, MapBuilder, ProductsConfig, by_tile, map_from_submaps, place_by_tile
 from slam.odometry import OdometryStep
 from slam.se3 import transform
 from slam.submaps import SubmapBuilder, SubmapContent, VoxelMeans, inliers, without_outliers
@@ -35,6 +35,26 @@ def test_submaps_are_placed_at_the_anchors_given_and_merge_where_they_overlap(tm
     assert cloud.xyz_m[:, 2].max() > 2.9 and cloud.xyz_m[:, 0].max() > 1.4
     assert (np.diff(cloud.t_s) >= 0).all() and cloud.t_s[0] == 0.0  # in the order seen
     assert (cloud.intensity == 7.0).all()
+
+
+def test_placing_by_tile_matches_transforming_and_sorting_in_numpy():
+    rng = np.random.default_rng(3)
+    local = rng.uniform(-30, 30, (20_000, 3)).astype(np.float32)
+    w, i = rng.uniform(1, 5, (2, 20_000)).astype(np.float32)
+    t = np.sort(rng.uniform(0, 9, 20_000))
+    T = pose(-17.3, 4.1, 0.5, 2.2)  # tiles on both sides of zero
+    voxel_m, per_tile = 0.1, 25
+    got = place_by_tile(local, T, voxel_m, per_tile, w, i, t)
+    xyz = transform(T, local.astype(np.float64))
+    tiles = np.floor(xyz[:, :2] / voxel_m).astype(np.int64) // per_tile
+    want = by_tile(tiles, POINT, xyz=xyz, w=w, i=i, t=t)
+    assert [k for k, _ in got] == [k for k, _ in want] and len(got) > 4
+    assert min(k[0] for k, _ in got) < 0 < max(k[0] for k, _ in got)
+    for (_, a), (_, b) in zip(got, want, strict=True):  # the same points, in the same order
+        np.testing.assert_allclose(a["xyz"], b["xyz"], atol=1e-9)
+        for name in ("w", "i", "t"):
+            np.testing.assert_array_equal(a[name], b[name])
+    assert place_by_tile(local[:0], T, voxel_m, per_tile, w[:0], i[:0], t[:0]) == []
 
 
 @pytest.mark.parametrize("compact_points", [10**9, 500])

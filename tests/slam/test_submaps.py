@@ -63,3 +63,7 @@ def test_points_and_poses_are_kept_in_the_anchors_frame_and_saved_whole(tmp_path
     assert np.abs(s.xyz_m).max() < 6.0  # the anchor's frame, not the world's
     assert len(s.ray_ends) == 2 * 250 and np.allclose(s.ray_origins[-1], [0.5, 0, 0])
     np.testing.assert_array_equal(load_member(submap_files(tmp_path)[0], "coarse_m"), s.coarse_m)
+    mapped = load_submap(submap_files(tmp_path)[0], mmap=True)  # the same, read in place
+    for name, value in vars(s).items():
+        np.testing.assert_array_equal(getattr(mapped, name), value, err_msg=name)
+    assert isinstance(mapped.xyz_m, np.memmap) and not mapped.xyz_m.flags.writeable
