@@ -149,7 +149,7 @@ def _write_records(path: Path, header: str, cloud: MapCloud, fields) -> None:
     with open(path, "wb") as f:
         f.write(header.encode("ascii"))
         for a in range(0, len(cloud), CHUNK):
-            f.write(_records(cloud, fields, a, min(a + CHUNK, len(cloud))).tobytes())
+            f.write(memoryview(_records(cloud, fields, a, min(a + CHUNK, len(cloud)))).cast("B"))
 
 
 def write_ply(path: Path, cloud: MapCloud) -> None:
@@ -190,7 +190,7 @@ def write_pcd(path: Path, cloud: MapCloud) -> None:
             if cloud.rgb is not None:
                 rgb = np.asarray(cloud.rgb[a:b]).astype(np.uint32)
                 v["rgb"] = ((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).view(np.float32)
-            f.write(v.tobytes())
+            f.write(memoryview(v).cast("B"))
 
 
 def read_ply(path: Path) -> MapCloud:

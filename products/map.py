@@ -37,8 +37,9 @@ __all__ = ["MapBuilder", "MapCloud", "ProductsConfig", "inliers", "map_from_subm
 log = logging.getLogger(__name__)
 
 TILE_M = 12.5  # side of a tile; a multiple of the voxel is used
-SPILL_BYTES = 256 << 20  # scattered points held in memory before they go to their tiles' files
-COMPACT_POINTS = 2_000_000  # a tile's file merged in place when it grows past this (revisits)
+SPILL_BYTES = 768 << 20  # scattered points held in memory before they go to their tiles' files
+LATE_MARGIN_M = 1.0  # beyond the coarse clouds' voxel diagonal (0.43 m at 0.25 m)
+COMPACT_POINTS = 4_000_000  # a tile's file merged in place when it grows past this (revisits)
 
 POINT = np.dtype([("xyz", "<f8", (3,)), ("w", "<f4"), ("i", "<f4"), ("t", "<f8")])
 RAY = np.dtype([("o", "<f4", (3,)), ("e", "<f4", (3,))])  # the sensor, the measured point
@@ -205,13 +206,26 @@ class _Tiles:
         if self._bytes > self.budget:
             self.flush()
 
-    def flush(self) -> None:
-        for key, parts in self._pending.items():
+    def flush(self, keys: list[tuple[int, int]] | None = None) -> None:
+        """Pending records to their files: every tile's, or only those of `keys`."""
+        for key in list(self._pending) if keys is None else keys:
+            parts = self._pending.pop(key, [])
+            if not parts:
+                continue
             with open(self._path(key), "ab") as f:
                 for part in parts:
                     f.write(memoryview(part).cast("B"))
-        self._pending.clear()
-        self._bytes = 0
+                    self._bytes -= part.nbytes
+
+    def take(self, key: tuple[int, int]) -> np.ndarray:
+        """A tile's records, from its file and from memory, and the tile gone from both."""
+        parts = self._pending.pop(key, [])
+        self._bytes -= sum(part.nbytes for part in parts)
+        path = self._path(key)
+        if path.exists():
+            parts.insert(0, np.fromfile(path, self.dtype))
+            path.unlink()
+        return np.concatenate(parts) if parts else np.zeros(0, self.dtype)
 
     def replace(self, key: tuple[int, int], records: np.ndarray) -> None:
         """A tile's file (flushed) replaced by `records`."""
@@ -241,6 +255,8 @@ class _Columns:
             (folder / f"{name}.bin").write_bytes(b"")
 
     def append(self, xyz: np.ndarray, intensity: np.ndarray, t_s: np.ndarray) -> None:
+        if len(xyz) == 0:
+            return
         for (name, dtype, _), column in zip(self.NAMES, (xyz, intensity, t_s), strict=True):
             with open(self.folder / f"{name}.bin", "ab") as f:
                 f.write(memoryview(np.ascontiguousarray(column, dtype)).cast("B"))
@@ -285,6 +301,8 @@ class MapBuilder:
         self._points = _Tiles(self.work_dir / "tiles", POINT, spill_bytes)
         self._rays = _Tiles(self.work_dir / "rays", RAY, spill_bytes)
         self._merged_size: dict[tuple[int, int], int] = {}  # voxels at a tile's last merge
+        self._done: set[tuple[int, int]] = set()  # tiles already merged into the map
+        self._late: list[tuple[tuple[int, int], np.ndarray]] = []  # points for a done tile
 
     def add_submap(self, submap: Submap, T_world_anchor: np.ndarray) -> None:  # [4, 4]
         self.keep(self.place(submap, T_world_anchor))
@@ -307,16 +325,22 @@ class MapBuilder:
         """A placed submap into the tiles. A tile that a revisit has grown past COMPACT_POINTS
         (and twice its last merged size) is merged in place, so that no tile needs more memory
         than its own voxels however often the walk comes back to it."""
-        self._points.add(placed.points)
+        points = placed.points
+        if self._done and any(key in self._done for key, _ in points):
+            late = [(key, part) for key, part in points if key in self._done]
+            log.warning("%d points came for a tile already merged; merged apart",
+                        sum(len(part) for _, part in late))  # fmt: skip
+            self._late.extend(late)
+            points = [(key, part) for key, part in points if key not in self._done]
+        self._points.add(points)
         if placed.rays is not None:
             self._rays.add(placed.rays)
         grown = [
             key
-            for key, _ in placed.points
+            for key, _ in points
             if self._points.count[key] > max(COMPACT_POINTS, 2 * self._merged_size.get(key, 0))
         ]
-        if grown:
-            self._points.flush()
+        self._points.flush(grown)
         for key in grown:
             xyz, w, intensity, t = self._voxels(self._points.read(key))
             rec = np.empty(len(xyz), POINT)
@@ -344,31 +368,77 @@ class MapBuilder:
         pairs = np.unique(np.column_stack([ray.ravel(), tiles.reshape(-1, 2)]), axis=0)
         return by_tile(pairs[:, 1:], RAY, o=origins[pairs[:, 0]], e=ends[pairs[:, 0]])
 
+    def tiles_near(
+        self,
+        xyz_m: np.ndarray,  # [N, 3] world
+        margin_m: float,
+    ) -> set[tuple[int, int]]:
+        """Every tile that holds a point within margin_m (horizontally) of these points."""
+        if len(xyz_m) == 0:
+            return set()
+
+        def pack(ij: np.ndarray) -> np.ndarray:  # [N, 2] int64 -> [N] unique int64
+            return np.unique((ij[:, 0] << 32) + (ij[:, 1] + (1 << 31)))
+
+        def unpack(packed: np.ndarray) -> np.ndarray:  # [N] -> [N, 2]
+            return np.column_stack([packed >> 32, (packed & 0xFFFFFFFF) - (1 << 31)])
+
+        cells = unpack(pack(np.floor(xyz_m[:, :2] / margin_m).astype(np.int64)))  # margin-wide
+        lo = np.floor((cells - 1) * margin_m / self.tile_m).astype(np.int64)  # a cell, widened
+        hi = np.floor(((cells + 2) * margin_m - 1e-9) / self.tile_m).astype(np.int64)
+        corners = [np.column_stack([a[:, 0], b[:, 1]]) for a in (lo, hi) for b in (lo, hi)]
+        return set(map(tuple, unpack(pack(np.concatenate(corners))).tolist()))
+
+    def take_tiles(self, keys: list[tuple[int, int]]) -> list[tuple[tuple[int, int], np.ndarray]]:
+        """These tiles will get no more points: (tile, its records) of those that hold points,
+        for `_merge_records`."""
+        self._done.update(keys)
+        taken = [(key, self._points.take(key)) for key in keys]
+        return [(key, records) for key, records in taken if len(records)]
+
     def _merge(self, key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One tile's voxels, without moving things, in the order the submaps first saw them
         (the tile's file holds them submap after submap); thread-safe."""
+        return self._merge_records(key, self._points.read(key))
+
+    def _merge_records(
+        self, key: tuple[int, int], records: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         from products.dynamic import static_mask
 
-        xyz, _, intensity, t = self._voxels(self._points.read(key))
+        xyz, _, intensity, t = self._voxels(records)
         if self.remove_moving:
             rays = self._rays.read(key)
             ok = static_mask(xyz, rays["o"], rays["e"])
             xyz, intensity, t = xyz[ok], intensity[ok], t[ok]
         return xyz, intensity, t
 
-    def finish(self, on_progress: Callable[[float], None] | None = None) -> MapCloud:
-        """Merge the tiles into the map's columns (in work_dir, memory-mapped: keep the folder
-        until the map is written), two tiles at a time."""
+    def columns(self) -> _Columns:
+        return _Columns(self.work_dir / "map")
+
+    def finish(
+        self,
+        on_progress: Callable[[float], None] | None = None,
+        columns: _Columns | None = None,  # the tiles merged so far (`merge_tiles`), if any
+    ) -> MapCloud:
+        """Merge the tiles not merged yet into the map's columns (in work_dir, memory-mapped:
+        keep the folder until the map is written), two tiles at a time."""
         self._points.flush()
         self._rays.flush()
-        columns = _Columns(self.work_dir / "map")
-        tiles = sorted(self._points.count)
+        columns = columns or self.columns()
+        tiles = sorted(set(self._points.count) - self._done)
+        report = on_progress or (lambda f: None)
         for n, merged in enumerate(in_order(self._merge, tiles)):
             columns.append(*merged)
-            if on_progress is not None:
-                on_progress((n + 1) / len(tiles))
+            report((n + 1) / (len(tiles) + 1))
+        late: dict[tuple[int, int], list[np.ndarray]] = defaultdict(list)
+        for key, part in self._late:
+            late[key].append(part)
+        for key, parts in late.items():  # never expected: see map_from_submaps
+            columns.append(*self._merge_records(key, np.concatenate(parts)))
         shutil.rmtree(self._points.folder, ignore_errors=True)
         shutil.rmtree(self._rays.folder, ignore_errors=True)
+        report(1.0)
         return columns.close()
 
 
@@ -399,18 +469,49 @@ def map_from_submaps(
     on_progress: Callable[[float], None] | None = None,
 ) -> MapCloud:
     """The map of the submaps in `folder`, placed at `T_world_anchor`, built in `work_dir` (its
-    arrays are memory-mapped from there: keep the folder until the map is written). Progress:
-    placing the submaps is the first half, merging the tiles the second."""
-    from slam.submaps import load_submap, submap_files
+    arrays are memory-mapped from there: keep the folder until the map is written).
+
+    A tile is merged as soon as the last submap that can reach it is placed, while the next
+    ones are placed: which submaps reach a tile is known beforehand from their coarse clouds
+    (every point lies within a coarse voxel of one of them; LATE_MARGIN_M is that distance,
+    with room). With the removal of moving things, whose rays cross tiles beyond the points,
+    every tile is merged at the end. Progress: the share of submaps placed."""
+    from slam.submaps import load_member, load_submap, submap_files
 
     files = submap_files(folder)
     if len(files) != len(T_world_anchor):
         raise ValueError(f"{folder}: {len(files)} submaps for {len(T_world_anchor)} anchors")
     report = on_progress or (lambda f: None)
     builder = MapBuilder(config.map_voxel_m, work_dir, config.remove_moving)
-    placed = in_order(lambda k: builder.place(load_submap(files[k], mmap=True), T_world_anchor[k]),
-                      list(range(len(files))))  # fmt: skip
-    for k, p in enumerate(placed):
-        builder.keep(p)
-        report(0.5 * (k + 1) / len(files))
-    return builder.finish(lambda f: report(0.5 + 0.5 * f))
+    ready: dict[int, list[tuple[int, int]]] = defaultdict(list)  # submap -> tiles it completes
+    if not config.remove_moving:
+        last: dict[tuple[int, int], int] = {}
+        for k, path in enumerate(files):
+            coarse = transform(T_world_anchor[k], load_member(path, "coarse_m").astype(np.float64))
+            last.update(dict.fromkeys(builder.tiles_near(coarse, LATE_MARGIN_M), k))
+        for key, k in last.items():
+            ready[k].append(key)
+    columns = builder.columns()
+    with ThreadPoolExecutor(2) as pool:  # numpy, numba and file reads let go of the GIL
+        placing: deque = deque()
+        merging: deque = deque()
+
+        def place(k: int) -> _Placed:
+            return builder.place(load_submap(files[k], mmap=True), T_world_anchor[k])
+
+        for k in range(min(3, len(files))):
+            placing.append(pool.submit(place, k))
+        for k in range(len(files)):
+            placed = placing.popleft().result()
+            if k + 3 < len(files):
+                placing.append(pool.submit(place, k + 3))
+            builder.keep(placed)
+            if ready[k]:
+                for key, records in builder.take_tiles(sorted(ready[k])):
+                    merging.append(pool.submit(builder._merge_records, key, records))
+            while merging and (merging[0].done() or len(merging) > 4):
+                columns.append(*merging.popleft().result())
+            report(0.95 * (k + 1) / len(files))
+        while merging:
+            columns.append(*merging.popleft().result())
+    return builder.finish(lambda f: report(0.95 + 0.05 * f), columns)

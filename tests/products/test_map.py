@@ -5,7 +5,15 @@ from drivers.frames import LidarSweep
 from products.map import POINT, MapBuilder, ProductsConfig, by_tile, map_from_submaps, place_by_tile
 from slam.odometry import OdometryStep
 from slam.se3 import transform
-from slam.submaps import SubmapBuilder, SubmapContent, VoxelMeans, inliers, without_outliers
+from slam.submaps import (
+    SubmapBuilder,
+    SubmapContent,
+    VoxelMeans,
+    inliers,
+    load_submap,
+    submap_files,
+    without_outliers,
+)
 from tests.slam.scenes import pose
 
 
@@ -101,7 +109,11 @@ def test_the_map_of_a_folder_checks_it_has_an_anchor_per_submap(tmp_path):
     anchors = np.array([pose(k, 0) for k in range(3)])
     seen = []
     cloud = map_from_submaps(tmp_path, anchors, cfg, tmp_path / "work", seen.append)
-    assert seen[:3] == [1 / 6, 2 / 6, 3 / 6] and seen[-1] == 1.0 and len(cloud) > 1000
+    assert (
+        seen[:3] == pytest.approx([0.95 / 3, 0.95 * 2 / 3, 0.95])
+        and seen[-1] == 1.0
+        and len(cloud) > 1000
+    )
     try:
         map_from_submaps(tmp_path, anchors[:2], cfg, tmp_path / "work")
     except ValueError as exc:
@@ -140,3 +152,57 @@ def test_statistical_outliers_are_removed_in_each_submap():
                        np.arange(len(pts))), sweep)  # fmt: skip
     kept = without_outliers(b.finish(), content).xyz_m
     assert len(kept) > 15000 and kept[:, 2].max() < 1e-3  # the plane without the strays
+
+
+def _walk_and_back(tmp_path, n=8):
+    """Submaps of a walk 40 m out along a wall and back: tiles revisited by the way back."""
+    rng = np.random.default_rng(5)
+    local = np.column_stack([rng.uniform(-3, 3, 6000), rng.uniform(1.5, 2.5, 6000),
+                             rng.uniform(0, 2, 6000)])  # fmt: skip
+    xs = [5.0 * k for k in range(n)] + [5.0 * k + 2.5 for k in reversed(range(n))]
+    anchors = np.array([pose(x, 0) for x in xs])
+    for k, T in enumerate(anchors):
+        _submap(k, T, local, t0_s=float(k)).save(tmp_path / "submaps")
+    return anchors
+
+
+def _voxel_set(cloud, voxel_m):
+    return {tuple(v) for v in np.floor(np.asarray(cloud.xyz_m) / voxel_m).astype(int).tolist()}
+
+
+def test_tiles_merged_while_the_walk_is_placed_make_the_map_merged_at_the_end(tmp_path):
+    anchors = _walk_and_back(tmp_path)
+    cfg = ProductsConfig(map_voxel_m=0.1, outlier_neighbors=0)
+    streamed = map_from_submaps(tmp_path / "submaps", anchors, cfg, tmp_path / "a")
+    builder = MapBuilder(0.1, tmp_path / "b")  # every tile merged at the end
+    for path, T in zip(submap_files(tmp_path / "submaps"), anchors, strict=True):
+        builder.add_submap(load_submap(path), T)
+    at_end = builder.finish()
+    order_a, order_b = (
+        np.lexsort(np.asarray(streamed.xyz_m).T),
+        np.lexsort(np.asarray(at_end.xyz_m).T),
+    )
+    assert len(streamed) == len(at_end) > 5000
+    np.testing.assert_allclose(
+        np.asarray(streamed.xyz_m)[order_a], np.asarray(at_end.xyz_m)[order_b]
+    )
+    np.testing.assert_array_equal(
+        np.asarray(streamed.t_s)[order_a], np.asarray(at_end.t_s)[order_b]
+    )
+
+
+def test_points_for_a_tile_already_merged_are_kept_not_lost(tmp_path, monkeypatch, caplog):
+    anchors = _walk_and_back(tmp_path)
+    cfg = ProductsConfig(map_voxel_m=0.1, outlier_neighbors=0)
+    whole = map_from_submaps(tmp_path / "submaps", anchors, cfg, tmp_path / "a")
+    calls = []
+    real = MapBuilder.tiles_near
+
+    def wrong(self, xyz_m, margin_m):  # only the first submap is known to reach its tiles
+        calls.append(1)
+        return real(self, xyz_m, margin_m) if len(calls) == 1 else set()
+
+    monkeypatch.setattr(MapBuilder, "tiles_near", wrong)
+    cloud = map_from_submaps(tmp_path / "submaps", anchors, cfg, tmp_path / "b")
+    assert "came for a tile already merged" in caplog.text
+    assert _voxel_set(cloud, 0.1) == _voxel_set(whole, 0.1)  # every voxel is still there
