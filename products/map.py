@@ -9,8 +9,9 @@ merged in place whenever revisits have grown it (`COMPACT_POINTS`):
 1. scatter: each submap, placed at its anchor, has its points sorted into the tiles on disk
    (and, for the removal of moving things, its rays into every tile they cross);
 2. merge, a tile at a time, as soon as no later submap can reach it (while the next submaps
-   are placed; at the end, with the removal of moving things): one point per voxel (the weighted mean of what fell in it), moving
-   things removed, the rest appended to the map's columns on disk.
+   are placed; all at the end with the removal of moving things): one point per voxel (the
+   weighted mean of what fell in it), moving things removed, the rest appended to the map's
+   columns on disk.
 The map comes back memory-mapped from those columns, tile after tile and in the order the
 scanner saw the points within a tile; the writers (products/export.py) stream it in chunks.
 """
