@@ -151,49 +151,118 @@ def colourise(
     rgb_sum = np.zeros((n, 3))
     w_sum = np.zeros(n)
     cw, ch = -(-cal.width // s.cell_px), -(-cal.height // s.cell_px)
-    centre = np.array([cal.cx, cal.cy])
     half_diag = float(np.hypot(cal.width, cal.height)) / 2
     origin = cloud.xyz_m.mean(axis=0)  # float32 relative to the map's centre keeps 0.1 mm
     xyz = (cloud.xyz_m - origin).astype(np.float32)
     normals = voxel_normals(cloud.xyz_m).astype(np.float32)  # for the viewing angle
+    fisheye = cal.model == "fisheye"
+    dist = np.zeros(5)
+    dist[: len(cal.distortion)] = list(cal.distortion)[:5]
+    lens = np.array([cal.fx, cal.fy, cal.cx, cal.cy, cal.width, cal.height, half_diag])
+    buffers = np.empty(n, np.int64), np.empty((n, 4)), np.empty(cw * ch)  # reused per keyframe
     for k in keys:
         img = cv2.imdecode(np.frombuffer(frames[k].jpeg, np.uint8), cv2.IMREAD_COLOR)
         if img is None or img.shape[1] != cal.width or img.shape[0] != cal.height:
             log.warning("image at %.3f s unreadable or of the wrong size: skipped", frames[k].t_s)
             continue
         T = T_wc[k]
-        R = T[:3, :3].astype(np.float32)
-        d = xyz - (T[:3, 3] - origin).astype(np.float32)  # [N, 3] camera -> point, world axes
-        z_axis = d @ R[:, 2]  # depth along the optical axis: cull before the full transform
-        near = np.flatnonzero((z_axis > 0.1) & (z_axis < s.max_range_m))
-        pc = (d[near] @ R).astype(np.float64)  # world -> camera: R^T (p - t)
-        in_range = (pc * pc).sum(axis=1) < s.max_range_m**2
-        near, pc = near[in_range], pc[in_range]
-        if len(near) == 0:
-            continue
-        uv = project(pc, cal)
-        inside = (
-            (uv[:, 0] >= 0) & (uv[:, 0] < cal.width - 0.5)
-            & (uv[:, 1] >= 0) & (uv[:, 1] < cal.height - 0.5)
+        _colour_from_view(
+            xyz, normals, T[:3, :3].astype(np.float32), (T[:3, 3] - origin).astype(np.float32),
+            img, lens, dist, fisheye, s.max_range_m, s.cell_px, cw, s.depth_tolerance,
+            rgb_sum, w_sum, *buffers,
         )  # fmt: skip
-        near, pc, uv = near[inside], pc[inside], uv[inside]
-        z = np.linalg.norm(pc, axis=1)
-        px = np.rint(uv).astype(np.int64)
-        cell = (px[:, 1] // s.cell_px) * cw + px[:, 0] // s.cell_px
-        zmin = _nearest_in_cell(cell, z, cw * ch)
-        seen = z <= zmin[cell] * (1.0 + s.depth_tolerance) + 0.02
-        near, z, px, uv = near[seen], z[seen], px[seen], uv[seen]
-        radial = 1.0 - 0.5 * np.linalg.norm(uv - centre, axis=1) / half_diag
-        ray = d[near] / np.maximum(z, 1e-6)[:, None].astype(np.float32)  # unit, camera -> point
-        cos = np.abs(np.einsum("ij,ij->i", normals[near], ray))
-        cos = np.where(np.any(normals[near] != 0, axis=1), cos, 1.0)  # no plane: no preference
-        w = radial * np.maximum(cos, 0.1) ** 2 / np.maximum(z, 0.5) ** 2
-        colour = img[px[:, 1], px[:, 0], ::-1].astype(np.float64)  # BGR -> RGB
-        w_sum[near] += w  # `near` holds each point once: a plain indexed add is right
-        rgb_sum[near] += colour * w[:, None]
     coloured = w_sum > 0
     grey = np.clip(cloud.intensity, 0, 255).astype(np.uint8)
     rgb = np.repeat(grey[:, None], 3, axis=1)
     rgb[coloured] = np.clip(rgb_sum[coloured] / w_sum[coloured, None], 0, 255).round()
     log.info("coloured %d of %d points from %d keyframes", coloured.sum(), n, len(keys))
     return replace(cloud, rgb=rgb.astype(np.uint8), coloured=coloured)
+
+
+@nb.njit(cache=True, inline="always")
+def _pixel(x, y, z, lens, dist, fisheye):  # a camera-frame point (z > 0) -> u, v
+    """`project`'s lens models for one point."""
+    if fisheye:
+        r = np.hypot(x, y)
+        theta = np.arctan2(r, z)
+        t2 = theta * theta
+        theta_d = theta * (1 + t2 * (dist[0] + t2 * (dist[1] + t2 * (dist[2] + t2 * dist[3]))))
+        scale = theta_d / max(r, 1e-12) if r > 1e-12 else 1.0 / z
+        xd, yd = x * scale, y * scale
+    else:
+        k1, k2, p1, p2, k3 = dist[0], dist[1], dist[2], dist[3], dist[4]
+        a, b = x / z, y / z
+        r2 = a * a + b * b
+        radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+        xd = a * radial + 2 * p1 * a * b + p2 * (r2 + 2 * a * a)
+        yd = b * radial + p1 * (r2 + 2 * b * b) + 2 * p2 * a * b
+    return lens[0] * xd + lens[2], lens[1] * yd + lens[3]
+
+
+@nb.njit(cache=True, nogil=True)
+def _colour_from_view(
+    xyz,  # [N, 3] float32, map points relative to `origin`
+    normals,  # [N, 3] float32, zero where no plane
+    R,  # [3, 3] float32 camera axes in the world
+    t,  # [3] float32 camera centre relative to `origin`
+    img,  # [H, W, 3] uint8 BGR
+    lens,  # fx fy cx cy width height half-diagonal
+    dist,  # [5] distortion (plumb-bob k1 k2 p1 p2 k3, or fisheye k1..k4)
+    fisheye,
+    max_range_m,
+    cell_px,
+    cells_per_row,
+    depth_tolerance,
+    rgb_sum,  # [N, 3] float64, accumulated
+    w_sum,  # [N] float64, accumulated
+    idx,  # [N] int64 scratch
+    cand,  # [N, 4] float64 scratch: u, v, range, cell
+    zmin,  # [cells] float64 scratch
+):
+    """One keyframe's colour into the sums, in two passes over the map: cull to the points
+    in front and in range, project them and keep the nearest range per depth-buffer cell;
+    then every candidate no farther than its cell's nearest (with the tolerance) takes the
+    pixel's colour, weighted towards close, central, face-on views."""
+    zmin[:] = np.inf
+    width, height, half_diag = lens[4], lens[5], lens[6]
+    m = 0
+    for p in range(xyz.shape[0]):
+        dx, dy, dz = xyz[p, 0] - t[0], xyz[p, 1] - t[1], xyz[p, 2] - t[2]
+        zc = dx * R[0, 2] + dy * R[1, 2] + dz * R[2, 2]  # depth along the optical axis
+        if zc <= 0.1 or zc >= max_range_m:
+            continue
+        xc = np.float64(dx * R[0, 0] + dy * R[1, 0] + dz * R[2, 0])
+        yc = np.float64(dx * R[0, 1] + dy * R[1, 1] + dz * R[2, 1])
+        zc = np.float64(zc)
+        rng2 = xc * xc + yc * yc + zc * zc
+        if rng2 >= max_range_m * max_range_m:
+            continue
+        u, v = _pixel(xc, yc, zc, lens, dist, fisheye)
+        if not (u >= 0 and u < width - 0.5 and v >= 0 and v < height - 0.5):
+            continue
+        rng = np.sqrt(rng2)
+        cell = (np.int64(np.rint(v)) // cell_px) * cells_per_row + np.int64(np.rint(u)) // cell_px
+        if rng < zmin[cell]:
+            zmin[cell] = rng
+        idx[m] = p
+        cand[m, 0], cand[m, 1], cand[m, 2], cand[m, 3] = u, v, rng, cell
+        m += 1
+    for j in range(m):
+        p = idx[j]
+        u, v, rng, cell = cand[j, 0], cand[j, 1], cand[j, 2], np.int64(cand[j, 3])
+        if rng > zmin[cell] * (1.0 + depth_tolerance) + 0.02:
+            continue  # behind the surface this cell sees
+        radial = 1.0 - 0.5 * np.hypot(u - lens[2], v - lens[3]) / half_diag
+        nx, ny, nz = normals[p, 0], normals[p, 1], normals[p, 2]
+        cos = 1.0  # no plane: no preference
+        if nx != 0 or ny != 0 or nz != 0:
+            r = max(rng, 1e-6)
+            cos = (
+                abs(nx * (xyz[p, 0] - t[0]) + ny * (xyz[p, 1] - t[1]) + nz * (xyz[p, 2] - t[2])) / r
+            )
+        w = radial * max(cos, 0.1) ** 2 / max(rng, 0.5) ** 2
+        col, row = np.int64(np.rint(u)), np.int64(np.rint(v))
+        w_sum[p] += w
+        rgb_sum[p, 0] += w * img[row, col, 2]  # BGR -> RGB
+        rgb_sum[p, 1] += w * img[row, col, 1]
+        rgb_sum[p, 2] += w * img[row, col, 0]

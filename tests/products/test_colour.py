@@ -68,7 +68,7 @@ def test_images_outside_the_trajectory_and_bad_ones_are_skipped():
 
 
 def test_projection_matches_opencv():
-    from products.colour import project
+    from products.colour import _pixel, project
 
     rng = np.random.default_rng(0)
     p = rng.normal(size=(1000, 3))
@@ -89,6 +89,12 @@ def test_projection_matches_opencv():
         else:
             ref, _ = cv2.projectPoints(p, np.zeros(3), np.zeros(3), K, np.array(d))
         np.testing.assert_allclose(project(p, cal), ref.reshape(-1, 2), atol=1e-6)
+        # the colouring kernel's own copy of the lens models, one point at a time
+        lens = np.array([300.0, 310.0, 320.0, 240.0, 640.0, 480.0, 400.0])
+        dist = np.zeros(5)
+        dist[: len(d)] = d
+        uv = [_pixel(x, y, z, lens, dist, model == "fisheye") for x, y, z in p[:200]]
+        np.testing.assert_allclose(uv, ref.reshape(-1, 2)[:200], atol=1e-6)
 
 
 def test_voxel_normals_are_the_planes_and_zero_off_them():
