@@ -160,14 +160,21 @@ def colourise(
     dist[: len(cal.distortion)] = list(cal.distortion)[:5]
     lens = np.array([cal.fx, cal.fy, cal.cx, cal.cy, cal.width, cal.height, half_diag])
     buffers = np.empty(n, np.int64), np.empty((n, 4)), np.empty(cw * ch)  # reused per keyframe
+    starts, ends, lo, hi = _runs(xyz, RUN_CELL_M)  # the map comes tile after tile
+    if len(starts) > n // 1000 + 1:  # not grouped in space: every view walks every point
+        starts, ends = np.array([0]), np.array([n])
+        lo, hi = xyz.min(axis=0, keepdims=True), xyz.max(axis=0, keepdims=True)
     for k in keys:
         img = cv2.imdecode(np.frombuffer(frames[k].jpeg, np.uint8), cv2.IMREAD_COLOR)
         if img is None or img.shape[1] != cal.width or img.shape[0] != cal.height:
             log.warning("image at %.3f s unreadable or of the wrong size: skipped", frames[k].t_s)
             continue
         T = T_wc[k]
+        c = (T[:3, 3] - origin).astype(np.float32)
+        gap = np.maximum(np.maximum(lo - c, c - hi), 0.0)  # camera -> each run's box
+        near = (gap**2).sum(axis=1) < s.max_range_m**2
         _colour_from_view(
-            xyz, normals, T[:3, :3].astype(np.float32), (T[:3, 3] - origin).astype(np.float32),
+            starts[near], ends[near], xyz, normals, T[:3, :3].astype(np.float32), c,
             img, lens, dist, fisheye, s.max_range_m, s.cell_px, cw, s.depth_tolerance,
             rgb_sum, w_sum, *buffers,
         )  # fmt: skip
@@ -199,8 +206,41 @@ def _pixel(x, y, z, lens, dist, fisheye):  # a camera-frame point (z > 0) -> u, 
     return lens[0] * xd + lens[2], lens[1] * yd + lens[3]
 
 
+RUN_CELL_M = 12.5  # the map's tiles (products/map.py TILE_M)
+
+
+@nb.njit(cache=True)
+def _runs(xyz, cell_m):  # [N, 3] -> starts [S], ends [S], lo [S, 3], hi [S, 3]
+    """The runs of consecutive points in the same cell_m square (a map written tile after tile
+    has one per tile), with their bounding boxes: a view reads only the runs within its range."""
+    n = xyz.shape[0]
+    starts, ends = [0], [0]
+    lo, hi = [xyz[0].copy()], [xyz[0].copy()]
+    cx, cy = np.floor(xyz[0, 0] / cell_m), np.floor(xyz[0, 1] / cell_m)
+    for p in range(n):
+        px, py = np.floor(xyz[p, 0] / cell_m), np.floor(xyz[p, 1] / cell_m)
+        if px != cx or py != cy:
+            ends[-1] = p
+            starts.append(p)
+            ends.append(p)
+            lo.append(xyz[p].copy())
+            hi.append(xyz[p].copy())
+            cx, cy = px, py
+        for a in range(3):
+            lo[-1][a] = min(lo[-1][a], xyz[p, a])
+            hi[-1][a] = max(hi[-1][a], xyz[p, a])
+    ends[-1] = n
+    s = len(starts)
+    lo_a, hi_a = np.empty((s, 3), np.float32), np.empty((s, 3), np.float32)
+    for i in range(s):
+        lo_a[i], hi_a[i] = lo[i], hi[i]
+    return np.array(starts), np.array(ends), lo_a, hi_a
+
+
 @nb.njit(cache=True, nogil=True)
 def _colour_from_view(
+    run_starts,  # [S] int64: the runs of points within range of the view
+    run_ends,  # [S]
     xyz,  # [N, 3] float32, map points relative to `origin`
     normals,  # [N, 3] float32, zero where no plane
     R,  # [3, 3] float32 camera axes in the world
@@ -226,27 +266,29 @@ def _colour_from_view(
     zmin[:] = np.inf
     width, height, half_diag = lens[4], lens[5], lens[6]
     m = 0
-    for p in range(xyz.shape[0]):
-        dx, dy, dz = xyz[p, 0] - t[0], xyz[p, 1] - t[1], xyz[p, 2] - t[2]
-        zc = dx * R[0, 2] + dy * R[1, 2] + dz * R[2, 2]  # depth along the optical axis
-        if zc <= 0.1 or zc >= max_range_m:
-            continue
-        xc = np.float64(dx * R[0, 0] + dy * R[1, 0] + dz * R[2, 0])
-        yc = np.float64(dx * R[0, 1] + dy * R[1, 1] + dz * R[2, 1])
-        zc = np.float64(zc)
-        rng2 = xc * xc + yc * yc + zc * zc
-        if rng2 >= max_range_m * max_range_m:
-            continue
-        u, v = _pixel(xc, yc, zc, lens, dist, fisheye)
-        if not (u >= 0 and u < width - 0.5 and v >= 0 and v < height - 0.5):
-            continue
-        rng = np.sqrt(rng2)
-        cell = (np.int64(np.rint(v)) // cell_px) * cells_per_row + np.int64(np.rint(u)) // cell_px
-        if rng < zmin[cell]:
-            zmin[cell] = rng
-        idx[m] = p
-        cand[m, 0], cand[m, 1], cand[m, 2], cand[m, 3] = u, v, rng, cell
-        m += 1
+    for r in range(len(run_starts)):
+        for p in range(run_starts[r], run_ends[r]):
+            dx, dy, dz = xyz[p, 0] - t[0], xyz[p, 1] - t[1], xyz[p, 2] - t[2]
+            zc = dx * R[0, 2] + dy * R[1, 2] + dz * R[2, 2]  # depth along the optical axis
+            if zc <= 0.1 or zc >= max_range_m:
+                continue
+            xc = np.float64(dx * R[0, 0] + dy * R[1, 0] + dz * R[2, 0])
+            yc = np.float64(dx * R[0, 1] + dy * R[1, 1] + dz * R[2, 1])
+            zc = np.float64(zc)
+            rng2 = xc * xc + yc * yc + zc * zc
+            if rng2 >= max_range_m * max_range_m:
+                continue
+            u, v = _pixel(xc, yc, zc, lens, dist, fisheye)
+            if not (u >= 0 and u < width - 0.5 and v >= 0 and v < height - 0.5):
+                continue
+            rng = np.sqrt(rng2)
+            col, row = np.int64(np.rint(u)), np.int64(np.rint(v))
+            cell = (row // cell_px) * cells_per_row + col // cell_px
+            if rng < zmin[cell]:
+                zmin[cell] = rng
+            idx[m] = p
+            cand[m, 0], cand[m, 1], cand[m, 2], cand[m, 3] = u, v, rng, cell
+            m += 1
     for j in range(m):
         p = idx[j]
         u, v, rng, cell = cand[j, 0], cand[j, 1], cand[j, 2], np.int64(cand[j, 3])

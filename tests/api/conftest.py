@@ -57,3 +57,18 @@ def scanner(twin_session, tmp_path_factory) -> Iterator[Scanner]:
         server.stop()
         daemon.close()
         emulator.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_scan_left_running(request) -> Iterator[None]:
+    """A test that fails mid-scan must not fail the next ones: its scan is stopped."""
+    yield
+    if "scanner" not in request.fixturenames:
+        return
+    scanner = request.getfixturevalue("scanner")
+    with scanner.client() as c:
+        st = c.get("/api/v1/status").json()
+        if st["state"] == "scanning":
+            c.post(f"/api/v1/scans/{st['scan_id']}/stop")
+        if st["state"] != "idle":
+            scanner.wait_state(c, {"idle", "error"}, timeout_s=120)

@@ -129,3 +129,35 @@ def test_camera_poses_pass_over_a_repeated_or_late_pose():
     np.testing.assert_allclose(yaw, [5.0, 15.0], atol=1e-9)
     keep, T_wc = camera_poses(np.array([0.0]), np.array([0.0]), np.eye(4)[None], np.eye(4))
     assert keep.tolist() == [False] and T_wc.shape == (0, 4, 4)
+
+
+def test_a_map_in_tiles_is_coloured_as_the_same_map_in_any_order():
+    """A map written tile after tile lets each view read only the tiles within its range; the
+    same points in random order (no tiles to skip) take exactly the same colours."""
+    from products.colour import RUN_CELL_M, _runs
+
+    R = np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0.0]])  # the camera looks along world +x
+    walls = [grid(2.0, 0.45, 0.05), grid(4.0, 1.0, 0.05), grid(18.0, 15.0, 0.25)]
+    xyz = np.vstack(walls) @ R.T  # the last one 18-21 m away: in range at its middle only
+    tile = np.floor(xyz[:, :2] / RUN_CELL_M).astype(int)
+    xyz = xyz[np.lexsort((tile[:, 1], tile[:, 0]))]  # tile after tile
+    starts, ends, lo, hi = _runs(xyz.astype(np.float32), RUN_CELL_M)
+    assert len(starts) == len(np.unique(tile, axis=0)) > 3 and ends[-1] == len(xyz)
+    for a, b, low, high in zip(starts, ends, lo, hi, strict=True):
+        assert (xyz[a:b] >= low - 1e-5).all() and (xyz[a:b] <= high + 1e-5).all()
+
+    frames = [CameraFrame(500_000_000, render(), W, H)]
+    T = np.tile(np.eye(4), (2, 1, 1))
+    T[:, :3, :3] = R
+
+    def colours(points):
+        cloud = MapCloud(points, np.full(len(points), 50.0, np.float32), np.zeros(len(points)))
+        return colourise(cloud, frames, CAL, np.array([0.0, 1.0]), T, ColourSettings(cell_px=4))
+
+    tiled = colours(xyz)
+    order = np.random.default_rng(0).permutation(len(xyz))
+    shuffled = colours(xyz[order])
+    np.testing.assert_array_equal(tiled.rgb[order], shuffled.rgb)
+    np.testing.assert_array_equal(tiled.coloured[order], shuffled.coloured)
+    wide = np.isclose(xyz[:, 0], 18.0)
+    assert tiled.coloured[wide].sum() > 100 and not tiled.coloured[wide].all()
