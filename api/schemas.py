@@ -93,10 +93,28 @@ class StopOut(BaseModel):
     state: str = "stopping"
 
 
+class MarkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(
+        None, max_length=64, description="the control point's name; none: M01, M02, ..."
+    )
+
+
+class MarkOut(BaseModel):
+    name: str
+    t_s: float = Field(description="on the recording's clock")
+    source: str
+    position_m: list[float] | None = Field(
+        description="the reference point in the map frame: live SLAM's estimate when taken, "
+        "the final trajectory's once processed, null where neither is known"
+    )
+
+
 class ButtonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    press: Literal["short", "long"] = "short"
+    press: Literal["short", "long", "double"] = "short"
 
 
 class ButtonOut(BaseModel):

@@ -5,6 +5,10 @@ This module only *reports* presses; the daemon decides what they do:
 
 * **short press** (released before `long_press_s`): start a scan when idle, stop it when
   scanning, acknowledge an error (error -> idle).
+* **double press** (a second press begun within `double_press_s` of the first's release):
+  mark a point while scanning (a control point, under the handle's tip). So that a double
+  press never stops the scan, a short press is reported when that window has passed with no
+  second press (`double_press_s` 0: at once, and no double presses).
 * **long press** (held for `long_press_s`, 3 s by default): safe shutdown. The daemon stops any
   scan cleanly (the recording is closed), then powers the device off through its configured
   command (`systemctl poweroff`, allowed to the `scanner` user by the polkit rule in
@@ -55,11 +59,19 @@ class ButtonConfig(BaseModel):
     long_press_s: float = Field(
         3.0, gt=0.0, description="a press held this long is a long press (safe shutdown)"
     )
+    double_press_s: float = Field(
+        0.4,
+        ge=0.0,
+        le=2.0,
+        description="a second press begun this soon after a release is a double press (a mark); "
+        "a short press waits this long. 0: no double presses",
+    )
 
 
 class Press(StrEnum):
     short = "short"
     long = "long"
+    double = "double"
 
 
 # --- press detection -----------------------------------------------------------------------------
@@ -75,11 +87,13 @@ class PressDetector:
     that one. Each call returns at most one press; a rare second one waits for the next call.
     """
 
-    def __init__(self, debounce_ns: int, long_press_ns: int) -> None:
-        if debounce_ns < 0 or long_press_ns <= 0:
-            raise ValueError("debounce_ns must be >= 0 and long_press_ns > 0")
+    def __init__(self, debounce_ns: int, long_press_ns: int, double_press_ns: int = 0) -> None:
+        if debounce_ns < 0 or long_press_ns <= 0 or double_press_ns < 0:
+            raise ValueError("debounce_ns, double_press_ns must be >= 0 and long_press_ns > 0")
         self.debounce_ns = int(debounce_ns)
         self.long_press_ns = int(long_press_ns)
+        self.double_press_ns = int(double_press_ns)
+        self._first_release: int | None = None  # a short press waiting for a second one
         self._raw = False  # the last raw level seen
         self._raw_since = 0  # when the raw level last changed
         self._stable = False  # the debounced level
@@ -90,7 +104,11 @@ class PressDetector:
 
     @classmethod
     def from_config(cls, config: ButtonConfig) -> PressDetector:
-        return cls(round(config.debounce_ms * 1e6), round(config.long_press_s * 1e9))
+        return cls(
+            round(config.debounce_ms * 1e6),
+            round(config.long_press_s * 1e9),
+            round(config.double_press_s * 1e9),
+        )
 
     @property
     def pressed(self) -> bool:
@@ -127,16 +145,32 @@ class PressDetector:
             else:  # release confirmed at its raw edge
                 self._check_long(self._raw_since)
                 if not self._long_fired:
-                    self._out.append(Press.short)
+                    self._released(self._raw_since)
                 self._stable = False
-                return
+        first = self._first_release
+        idle = not self._raw and not self._stable
+        if first is not None and idle and t - first >= self.double_press_ns:
+            self._first_release = None  # no second press came: a short one
+            self._out.append(Press.short)
         if self._stable:
             # Held for sure until now, or until a release edge still being debounced.
             self._check_long(t if self._raw else self._raw_since)
 
+    def _released(self, t: int) -> None:
+        if self.double_press_ns == 0:
+            self._out.append(Press.short)
+        elif self._first_release is not None:
+            self._first_release = None
+            self._out.append(Press.double)
+        else:
+            self._first_release = t
+
     def _check_long(self, held_until: int) -> None:
         if not self._long_fired and held_until - self._pressed_at >= self.long_press_ns:
             self._long_fired = True
+            if self._first_release is not None:  # a short press just before this long one
+                self._first_release = None
+                self._out.append(Press.short)
             self._out.append(Press.long)
 
 

@@ -25,6 +25,7 @@ from device.button import ButtonConfig
 from device.led import LedConfig
 from drivers.config import CameraConfig, ImuConfig, LidarConfig
 from drivers.sessions.manifest import CameraCalibration
+from drivers.sessions.marks import REFERENCE_POINT_LIDAR_M
 from products.map import ProductsConfig
 from slam.config import MappingConfig, OdometryConfig
 from splat.config import SplatConfig
@@ -72,6 +73,11 @@ class ScannerConfig(BaseSettings):
     led: LedConfig = LedConfig()
     camera_calibration: CameraCalibration | None = Field(
         None, description="intrinsics and T_lidar_camera, saved into each session; colours the map"
+    )
+    reference_point_lidar_m: tuple[float, float, float] = Field(
+        REFERENCE_POINT_LIDAR_M,
+        description="the point a mark measures (the handle's tip, held on a control point), in "
+        "the lidar frame",
     )
     shutdown_command: list[str] = Field(
         ["systemctl", "poweroff"],

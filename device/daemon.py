@@ -26,6 +26,8 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from device.button import Button, Press
 from device.config import ScannerConfig
 from device.jobs import Jobs, ScanBusyError
@@ -48,6 +50,16 @@ from drivers.sessions.manifest import (
     SessionState,
     read_manifest,
     write_manifest,
+)
+from drivers.sessions.marks import (
+    MARKS_CSV,
+    Mark,
+    MarkError,
+    MarkNameTakenError,
+    append_mark,
+    check_name,
+    read_marks,
+    read_marks_csv,
 )
 from drivers.sessions.recovery import recover_all
 from drivers.source import Sensor, SensorHealth, Source, Tagged
@@ -106,6 +118,7 @@ class Daemon:
         self._ingest = threading.Thread(target=self._ingest_loop, name="ingest", daemon=True)
         self.started_monotonic = time.monotonic()
         self._slam_imu, self._T_lidar_imu = slam_imu(config)  # which IMU live SLAM fuses
+        self._newest: tuple[int, int] | None = None  # (a frame's t_ns, monotonic_ns at arrival)
 
     # --- life cycle ---------------------------------------------------------------------------
     def start(self, slam_ready_timeout_s: float = 120.0) -> Daemon:
@@ -212,6 +225,10 @@ class Daemon:
         try:
             if kind == Press.long:
                 return self.shutdown()
+            if kind == Press.double:
+                if state != State.scanning:
+                    return f"ignored: a double press marks a point while scanning ({state})"
+                return f"marked {self.mark(source='button').name}"
             if state == State.idle:
                 return f"started {self.start_scan().id}"
             if state == State.scanning:
@@ -219,9 +236,43 @@ class Daemon:
             if state == State.error:
                 self.sm.move(State.idle, expect=State.error)
                 return "error acknowledged"
-        except (TransitionError, StorageFullError) as exc:
+        except (TransitionError, StorageFullError, MarkError, OSError) as exc:
             return f"ignored: {exc}"
         return f"ignored: busy ({state})"
+
+    def mark(
+        self, scan_id: str | None = None, name: str | None = None, source: str = "api"
+    ) -> Mark:
+        """Mark where the reference point is now (a control point): on disk before it returns.
+        ScanNotFoundError; TransitionError unless that scan records; MarkError for a bad or
+        repeated name."""
+        with self._scan_lock:
+            scan = self._scan
+            if scan is None or (scan_id is not None and scan.id != scan_id):
+                if scan_id is not None and not self._exists(scan_id):
+                    raise ScanNotFoundError(scan_id)
+                raise TransitionError(self.sm.state, State.scanning)
+            if self._newest is None:
+                raise MarkError("no sensor data yet: the time of the mark is not known")
+            t_frame_ns, arrived_ns = self._newest
+            taken = {m.name for m in scan.marks}
+            if name is None:
+                name = next(
+                    f"M{i:02d}" for i in range(1, len(taken) + 2) if f"M{i:02d}" not in taken
+                )
+            name = check_name(name)
+            if name in taken:
+                raise MarkNameTakenError(f"{scan.id} already has a mark {name!r}")
+            mark = Mark(
+                name=name,
+                t_ns=t_frame_ns + time.monotonic_ns() - arrived_ns,  # the sensors' clock, now
+                reference_point_lidar_m=tuple(self.config.reference_point_lidar_m),
+                source=source,
+            )
+            append_mark(scan.dir, mark)
+            scan.marks.append(mark)
+        log.info("scan %s: mark %s (%s)", scan.id, mark.name, source)
+        return mark
 
     def shutdown(self) -> str:
         """The long press: stop any scan so its recording is closed, then power off."""
@@ -273,6 +324,26 @@ class Daemon:
     def scan(self, scan_id: str) -> ScanReport:
         path = self._path(scan_id)
         return self._describe(path, read_manifest(path))
+
+    def marks(self, scan_id: str) -> list[tuple[Mark, np.ndarray | None]]:
+        """A scan's marks, each with its position in the map ([3]) once processed, else None."""
+        path = self._path(scan_id)
+        marks = read_marks(path)
+        xyz = {}
+        if (path / PRODUCTS / MARKS_CSV).exists():
+            try:
+                xyz = read_marks_csv(path / PRODUCTS / MARKS_CSV)
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("%s: %s unreadable: %s", scan_id, MARKS_CSV, exc)
+        return [(m, xyz.get(m.name)) for m in marks]
+
+    def live_position(self, mark: Mark) -> np.ndarray | None:  # -> [3] or None
+        """The reference point where live SLAM has the lidar now (a mark just taken)."""
+        pose = self.live.pose
+        if pose is None:
+            return None
+        T = pose.T_world_lidar
+        return T[:3, :3] @ np.asarray(mark.reference_point_lidar_m) + T[:3, 3]
 
     def product_path(self, scan_id: str, name: str) -> Path:
         """The product file; ScanNotFoundError for any name that is not a file in products/."""
@@ -336,6 +407,8 @@ class Daemon:
             sensor = tagged.sensor
             counts[sensor.value] = counts.get(sensor.value, 0) + 1
             for_slam = sensor in (Sensor.lidar, self._slam_imu)
+            if for_slam:
+                self._newest = (tagged.t_ns, time.monotonic_ns())
             stop_scan = None
             with self._scan_lock:
                 scan = self._scan

@@ -175,6 +175,7 @@ def process_session(
     finished and saw every sweep (waiting up to `live_wait_s` for it), so the products are ready
     seconds after the stop; otherwise (a recovered session, frames the live SLAM missed,
     `mapping.rerun_slam`) SLAM runs again over the whole recording."""
+    from drivers.sessions.marks import MARKS_CSV, mark_positions, read_marks, write_marks_csv
     from drivers.sessions.trajectory import write_tum
     from products.export import write_map
     from products.map import map_from_submaps
@@ -212,6 +213,10 @@ def process_session(
         # products are published as they are made, the quickest first: the trajectory, then
         # map.ply and the report, then the other formats (interfaces.md: "as they are made")
         write_tum(out / "trajectory.tum", result.t_s, result.T_world_lidar)
+        marks = read_marks(session_dir)
+        mark_xyz = mark_positions(marks, result.t_s, result.T_world_lidar)  # [M, 3]
+        if marks:
+            write_marks_csv(out / MARKS_CSV, marks, mark_xyz)
         _publish(session_dir)
         report("map", 0.7)
         pc = config.products
@@ -231,6 +236,7 @@ def process_session(
             )
         slam_stats = _slam_stats(result, inp, time.perf_counter() - t0)
         slam_stats["slam_source"] = slam_source
+        slam_stats["marks"] = len(marks)
         slam_stats["final_map_points"] = len(cloud)
         slam_stats["final_map_voxel_m"] = pc.map_voxel_m
         if cloud.coloured is not None:
@@ -247,7 +253,17 @@ def process_session(
                 path = result.T_world_lidar[:, :3, 3]
                 slam_stats["map_ready_s"] = round(time.perf_counter() - t0, 2)
                 (out / "report.html").write_text(
-                    report_html(manifest, path, slam_stats, cloud, loops)
+                    report_html(
+                        manifest,
+                        path,
+                        slam_stats,
+                        cloud,
+                        loops,
+                        [
+                            (m.name, m.t_s - result.t_s[0], p)
+                            for m, p in zip(marks, mark_xyz, strict=True)
+                        ],
+                    )
                 )
             _publish(session_dir)
         shutil.rmtree(work, ignore_errors=True)

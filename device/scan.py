@@ -16,6 +16,7 @@ from device.live import LiveBuffer
 from device.slam_worker import Step
 from device.status import RecordingReport, SlamReport
 from drivers.sessions.manifest import SessionManifest
+from drivers.sessions.marks import Mark
 from drivers.sessions.recorder import SessionRecorder
 from drivers.source import Sensor, SensorHealth
 
@@ -31,6 +32,7 @@ class ActiveScan:
     last_step: Step | None = None
     slam_error: str | None = None
     stop_requested: bool = False  # the storage ran low: the daemon stops it once
+    marks: list[Mark] = field(default_factory=list)  # taken so far (also in marks.jsonl)
 
     @property
     def id(self) -> str:

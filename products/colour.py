@@ -19,10 +19,10 @@ from dataclasses import dataclass, replace
 import cv2
 import numba as nb
 import numpy as np
-from scipy.spatial.transform import Rotation, Slerp
 
 from drivers.frames import CameraFrame
 from drivers.sessions.manifest import CameraCalibration
+from drivers.sessions.trajectory import poses_at
 from products.map import MapCloud
 from slam.voxel_hash import voxel_keys
 
@@ -42,20 +42,9 @@ class ColourSettings:
 def camera_poses(
     t_img_s: np.ndarray, t_traj_s: np.ndarray, T_world_lidar: np.ndarray, T_lidar_camera: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:  # [K], [N], [N, 4, 4], [4, 4] -> (keep [K] bool, [k, 4, 4])
-    """T_world_camera at the image times inside the trajectory (slerp and linear).
-
-    A pose whose time does not follow the one before (a repeated or late sweep in a
-    trajectory written live) is passed over rather than failing the interpolation."""
-    rising = np.concatenate([[True], t_traj_s[1:] > np.maximum.accumulate(t_traj_s)[:-1]])
-    t_traj_s, T_world_lidar = t_traj_s[rising], T_world_lidar[rising]
-    keep = (t_img_s >= t_traj_s[0]) & (t_img_s <= t_traj_s[-1])
-    if len(t_traj_s) < 2:  # one pose spans no time to interpolate in
-        return np.zeros(len(t_img_s), bool), np.zeros((0, 4, 4))
-    t = t_img_s[keep]
-    R = Slerp(t_traj_s, Rotation.from_matrix(T_world_lidar[:, :3, :3]))(t).as_matrix()
-    p = np.column_stack([np.interp(t, t_traj_s, T_world_lidar[:, i, 3]) for i in range(3)])
-    T = np.tile(np.eye(4), (len(t), 1, 1))
-    T[:, :3, :3], T[:, :3, 3] = R, p
+    """T_world_camera at the image times inside the trajectory (slerp and linear; poses out of
+    time order passed over: trajectory.poses_at)."""
+    keep, T = poses_at(t_img_s, t_traj_s, T_world_lidar)
     return keep, T @ T_lidar_camera
 
 

@@ -24,9 +24,11 @@ def view_png(
     axes: tuple[int, int],
     size: int = 800,
     loops: list[tuple[np.ndarray, np.ndarray, str]] = (),  # ([3], [3], label) each
+    marks: list[tuple[str, np.ndarray]] = (),  # (name, [3]) each
 ) -> bytes:
     """Point density seen along the third axis, the path in red, the loops closed in blue
-    (from the older place to the newer, labelled with the correction they made)."""
+    (from the older place to the newer, labelled with the correction they made), the marks
+    (control points) in green."""
     from PIL import Image, ImageDraw
 
     a, b = axes
@@ -48,6 +50,12 @@ def view_png(
         draw.line([(x0, h - 1 - y0), (x1, h - 1 - y1)], fill=(30, 90, 220), width=3)
         draw.ellipse([x1 - 4, h - 5 - y1, x1 + 4, h + 3 - y1], outline=(30, 90, 220), width=2)
         draw.text((x1 + 6, h - 1 - y1 - 6), label, fill=(30, 90, 220))
+    for name, p in marks:
+        x, y = (p[[a, b]] - lo) * scale
+        y = h - 1 - y
+        draw.line([(x - 5, y - 5), (x + 5, y + 5)], fill=(20, 150, 60), width=2)
+        draw.line([(x - 5, y + 5), (x + 5, y - 5)], fill=(20, 150, 60), width=2)
+        draw.text((x + 7, y - 6), name, fill=(20, 150, 60))
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
@@ -74,6 +82,7 @@ def report_html(
     stats: dict,
     cloud: MapCloud,
     loops: list[tuple[np.ndarray, np.ndarray, float]] = (),  # older place [3], newer [3], m
+    marks: list[tuple[str, float, np.ndarray]] = (),  # (name, s into the scan, [3] map) each
 ) -> str:
     # every k-th point: plenty for an 800-pixel picture (the map is in tiles: an even spread)
     pts = np.asarray(cloud.xyz_m[:: max(1, len(cloud) // 400_000)])
@@ -140,6 +149,13 @@ def report_html(
             else ""
         )
     )
+    placed = [(name, p) for name, _, p in marks if np.isfinite(p).all()]
+    mark_rows = {
+        name: f"{t:.1f} s into the scan; x {p[0]:.3f}, y {p[1]:.3f}, z {p[2]:.3f} m"
+        if np.isfinite(p).all()
+        else "outside the trajectory: no position"
+        for name, t, p in marks
+    }
     side_xz = _img(view_png(pts, path, (0, 2), 480), "side view x-z")
     side_yz = _img(view_png(pts, path, (1, 2), 480), "side view y-z")
     warn = "".join(f"<li>{html.escape(w)}</li>" for w in warnings) or "<li>None.</li>"
@@ -153,10 +169,12 @@ img{{max-width:100%;border:1px solid #ccc}}
 </head><body><h1>Scan report</h1>
 <h2>Top view</h2><p>Map point density, the walk in red, the loops closed in blue (with the
 correction each made).</p>
-{_img(view_png(pts, path, (0, 1), loops=loop_marks), "top view")}
+{_img(view_png(pts, path, (0, 1), loops=loop_marks, marks=placed), "top view")}
 <div class="views"><div><h2>Side view (x-z)</h2>{side_xz}</div>
 <div><h2>Side view (y-z)</h2>{side_yz}</div></div>
 <h2>Summary</h2>{_table(summary)}
+<h2>Marks</h2><p>Control points marked during the scan (the reference point, map frame;
+products/marks.csv).</p>{_table(mark_rows) if mark_rows else "<p>None.</p>"}
 <h2>Warnings</h2><ul>{warn}</ul>
 <h2>Sensors</h2>{_table(sensors)}
 </body></html>

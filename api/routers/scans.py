@@ -1,8 +1,8 @@
 from fastapi import APIRouter, HTTPException, Response, status
 
 from api.deps import DaemonDep
-from api.schemas import ScanOut, StopOut
-from device.daemon import ScanNotFoundError
+from api.schemas import MarkIn, MarkOut, ScanOut, StopOut
+from device.daemon import Mark, MarkError, MarkNameTakenError, ScanNotFoundError
 from device.jobs import ScanBusyError
 from device.state import TransitionError
 from device.status import ScanReport
@@ -53,6 +53,43 @@ def stop_scan(scan_id: str, daemon: DaemonDep) -> StopOut:
             status.HTTP_409_CONFLICT, f"{scan_id} is not scanning ({exc})"
         ) from None
     return StopOut(id=scan_id)
+
+
+def _mark_out(mark: Mark, xyz) -> MarkOut:
+    return MarkOut(
+        name=mark.name,
+        t_s=mark.t_s,
+        source=mark.source,
+        position_m=None if xyz is None else [round(float(v), 4) for v in xyz],
+    )
+
+
+@router.post("/{scan_id}/marks", status_code=status.HTTP_201_CREATED, response_model=MarkOut)
+def add_mark(scan_id: str, daemon: DaemonDep, body: MarkIn | None = None) -> MarkOut:
+    """Mark a point (a control point under the reference point) in the running scan, now.
+    404 unknown id; 409 unless it is scanning or for a name it already has; 422 a bad name."""
+    try:
+        mark = daemon.mark(scan_id, (body or MarkIn()).name, source="api")
+    except ScanNotFoundError:
+        raise _not_found("scan") from None
+    except TransitionError as exc:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"{scan_id} is not scanning ({exc})"
+        ) from None
+    except MarkNameTakenError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except MarkError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    return _mark_out(mark, daemon.live_position(mark))
+
+
+@router.get("/{scan_id}/marks", response_model=list[MarkOut])
+def list_marks(scan_id: str, daemon: DaemonDep) -> list[MarkOut]:
+    """The scan's marks in the order taken, with their positions once processed."""
+    try:
+        return [_mark_out(m, xyz) for m, xyz in daemon.marks(scan_id)]
+    except ScanNotFoundError:
+        raise _not_found("scan") from None
 
 
 @router.post("/{scan_id}/process", status_code=status.HTTP_202_ACCEPTED, response_model=ScanOut)

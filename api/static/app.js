@@ -155,6 +155,7 @@ function renderButton(s) {
   setText('scan-button', label);
   button.className = `scan-button ${cls}`;
   button.disabled = busy || !enabled || (s.state === 'scanning' && !s.scan_id);
+  $('mark-form').hidden = !(s.state === 'scanning' && s.scan_id);
 }
 
 function renderLive(s) {
@@ -295,6 +296,22 @@ $('scan-button').addEventListener('click', () => {
   if (s.state === 'idle') act(() => api('POST', '/api/v1/scans', {}));
   else if (s.state === 'scanning') act(() => api('POST', `/api/v1/scans/${encodeURIComponent(s.scan_id)}/stop`));
   else if (s.state === 'error') act(() => api('POST', '/api/v1/button', { press: 'short' }));
+});
+
+// A control point: the reference point (the handle's tip) held on it, marked now.
+$('mark-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const s = status || {};
+  if (s.state !== 'scanning' || !s.scan_id) return;
+  const name = $('mark-name').value.trim();
+  try {
+    const m = await api('POST', `/api/v1/scans/${encodeURIComponent(s.scan_id)}/marks`, name ? { name } : {});
+    const at = m.position_m ? ` at ${m.position_m.map((v) => v.toFixed(2)).join(', ')} m` : '';
+    show('mark-message', `Marked ${m.name}${at}`);
+    $('mark-name').value = '';
+  } catch (err) {
+    show('mark-message', err.message);
+  }
 });
 
 // --- live view -------------------------------------------------------------------------------

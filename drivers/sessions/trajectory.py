@@ -29,6 +29,31 @@ def read_tum(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return rows[:, 0].copy(), T
 
 
+def poses_at(
+    t_s: np.ndarray, t_traj_s: np.ndarray, T_traj: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # [K], [N], [N, 4, 4] -> (keep [K] bool, [k, 4, 4])
+    """The trajectory's poses at the times t_s inside it (slerp and linear); keep says which.
+
+    A pose whose time does not follow the one before (a repeated or late sweep in a
+    trajectory written live) is passed over rather than failing the interpolation."""
+    from scipy.spatial.transform import Slerp
+
+    t_s, t_traj_s = np.atleast_1d(np.asarray(t_s, float)), np.asarray(t_traj_s, float)
+    if len(t_traj_s) < 2:  # one pose spans no time to interpolate in
+        return np.zeros(len(t_s), bool), np.zeros((0, 4, 4))
+    rising = np.concatenate([[True], t_traj_s[1:] > np.maximum.accumulate(t_traj_s)[:-1]])
+    t_traj_s, T_traj = t_traj_s[rising], T_traj[rising]
+    keep = (t_s >= t_traj_s[0]) & (t_s <= t_traj_s[-1])
+    if len(t_traj_s) < 2:
+        return np.zeros(len(t_s), bool), np.zeros((0, 4, 4))
+    t = t_s[keep]
+    R = Slerp(t_traj_s, Rotation.from_matrix(T_traj[:, :3, :3]))(t).as_matrix()
+    p = np.column_stack([np.interp(t, t_traj_s, T_traj[:, i, 3]) for i in range(3)])
+    T = np.tile(np.eye(4), (len(t), 1, 1))
+    T[:, :3, :3], T[:, :3, 3] = R, p
+    return keep, T
+
+
 def write_tum(path: str | Path, t_s: np.ndarray, T: np.ndarray) -> None:
     """Write poses T [N, 4, 4] with times t_s [N] as a TUM trajectory file."""
     t_s = np.asarray(t_s, dtype=np.float64)  # [N]

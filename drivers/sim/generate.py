@@ -5,7 +5,9 @@ as the device's, and session.json describes its sensors and calibration as a dev
 What only a twin knows goes beside them: ground_truth.tum (the true lidar pose at 200 Hz),
 scene.ply (the true mesh), twin_truth.json (the unit's true extrinsics, clock offset and IMU
 errors, which session.json gives only nominally, as a real unit's would) and, where the scene
-has surveyed markers, markers.csv (name, x, y, z in the twin's world frame).
+has surveyed markers, markers.csv (name, x, y, z in the twin's world frame), and the control
+points an operator would mark on the way: marks.jsonl (as the device writes it) and
+control.csv (their surveyed coordinates in a projected CRS: `write_control`).
 
 Everything streams: each sweep goes to raw.mcap as it is simulated, so a 30-minute campus
 session never sits in memory.
@@ -30,6 +32,7 @@ from drivers.sessions.manifest import (
     SessionState,
     write_manifest,
 )
+from drivers.sessions.marks import REFERENCE_POINT_LIDAR_M, Mark, append_mark
 from drivers.sessions.recording import RecordingWriter
 from drivers.sessions.trajectory import write_tum
 from drivers.sim.scenes.scene import write_scene_ply
@@ -41,6 +44,10 @@ log = logging.getLogger(__name__)
 GROUND_TRUTH_RATE_HZ = 200.0
 TWIN_TRUTH = "twin_truth.json"
 MARKERS = "markers.csv"
+CONTROL = "control.csv"
+# the twin's world in a projected CRS: ETRS89 / UTM 32N with a false origin (E, N, H)
+CONTROL_EPSG, CONTROL_ORIGIN_M = 25832, (500_000.0, 5_700_000.0, 100.0)
+MARK_REACH_M = 15.0  # a marker this close to the walk is one the operator marks in passing
 
 
 def sim_settings(
@@ -117,6 +124,14 @@ def generate_session(
     write_tum(out_dir / GROUND_TRUTH, T0_NS * 1e-9 + t_gt, twin.trajectory.pose(t_gt))
     write_scene_ply(twin.scene, out_dir / SCENE_MESH)
     _write_twin_truth(out_dir, twin)
+    if twin.scene.markers:
+        names, t_mark = marker_passes(
+            [m.name for m in twin.scene.markers],
+            np.array([m.xyz_m for m in twin.scene.markers]),
+            t_gt,
+            twin.trajectory.pose(t_gt)[:, :3, 3],
+        )
+        write_control(out_dir, names, T0_NS * 1e-9 + t_mark, twin.trajectory.pose(t_mark))
 
     manifest = SessionManifest(
         id=f"sim-{settings.scene}-{settings.motion}-s{settings.seed}",
@@ -168,3 +183,47 @@ def _write_twin_truth(out_dir: Path, twin: TwinSource) -> None:
         lines += [f"{m.name},{m.xyz_m[0]:.4f},{m.xyz_m[1]:.4f},{m.xyz_m[2]:.4f}"
                   for m in twin.scene.markers]  # fmt: skip
         (out_dir / MARKERS).write_text("\n".join(lines) + "\n")
+
+
+def marker_passes(
+    names: list[str],
+    markers_xyz_m: np.ndarray,  # [M, 3]
+    t_s: np.ndarray,  # [N] the walk's times
+    walk_xyz_m: np.ndarray,  # [N, 3] the lidar's true positions
+    reach_m: float = MARK_REACH_M,
+    settle_s: float = 2.0,
+) -> tuple[list[str], np.ndarray]:  # -> names [K], times [K]
+    """The markers the walk passes within reach_m (after the filter's first settle_s), each
+    with the time of its first closest approach: where the twin's operator marks it."""
+    out_names, out_t = [], []
+    ok = t_s >= t_s[0] + settle_s
+    for name, p in zip(names, markers_xyz_m, strict=True):
+        d = np.linalg.norm(walk_xyz_m[:, :2] - p[:2], axis=1)  # [N]
+        near = ok & (d < reach_m)
+        if not near.any():
+            continue
+        first = np.flatnonzero(near)[0]  # the first pass: its closest approach
+        run_end = first + np.argmax(~near[first:]) if (~near[first:]).any() else len(d)
+        k = first + int(np.argmin(d[first:run_end]))
+        out_names.append(name)
+        out_t.append(t_s[k])
+    return out_names, np.array(out_t)
+
+
+def write_control(
+    out_dir: Path,
+    names: list[str],
+    t_s: np.ndarray,  # [K] on the recording's clock
+    T_world_lidar: np.ndarray,  # [K, 4, 4] the true poses then
+    reference_point_lidar_m: tuple[float, float, float] = REFERENCE_POINT_LIDAR_M,
+) -> None:
+    """The operator's marks (marks.jsonl, as the device writes them) and the surveyed control
+    points under the reference point then (control.csv, in CONTROL_EPSG: the truth, moved by
+    CONTROL_ORIGIN_M)."""
+    ref = np.array(reference_point_lidar_m)
+    lines = ["name,easting,northing,height,epsg"]
+    for name, t, T in zip(names, t_s, T_world_lidar, strict=True):
+        append_mark(out_dir, Mark(name, int(round(t * 1e9)), reference_point_lidar_m, "twin"))
+        e, n, h = T[:3, :3] @ ref + T[:3, 3] + np.array(CONTROL_ORIGIN_M)
+        lines.append(f"{name},{e:.4f},{n:.4f},{h:.4f},{CONTROL_EPSG}")
+    (out_dir / CONTROL).write_text("\n".join(lines) + "\n")

@@ -38,6 +38,8 @@ def test_health_needs_no_token(scanner):
         ("GET", "/api/v1/scans/x/products/map.ply"),
         ("DELETE", "/api/v1/scans/x"),
         ("POST", "/api/v1/scans/x/process"),
+        ("POST", "/api/v1/scans/x/marks"),
+        ("GET", "/api/v1/scans/x/marks"),
         ("GET", "/metrics"),
     ],
 )
@@ -257,3 +259,32 @@ def test_an_unplugged_imu_shows_and_the_scan_goes_on(scanner):
         scanner.wait_state(c, {"idle", "error"}, timeout_s=90)
         scan = c.get(f"/api/v1/scans/{sid}").json()
         assert scan["state"] == "done" and scan["stats"]["lidar_sweeps"] > 10
+
+
+def test_marks_over_the_api(scanner):
+    with scanner.client() as c:
+        assert c.post("/api/v1/scans/x/marks", json={"name": "A"}).status_code == 404
+        sid = c.post("/api/v1/scans").json()["id"]
+        assert c.post(f"/api/v1/scans/{sid}/marks", json={"name": "A"}).status_code == 201
+        scanner.wait_state(c, {"scanning"})
+        deadline = time.monotonic() + 20
+        while c.get("/api/v1/status").json()["slam"]["poses"] < 5:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        r = c.post(f"/api/v1/scans/{sid}/marks", json={"name": "CP 7"})
+        assert r.status_code == 201 and r.json()["source"] == "api"
+        assert len(r.json()["position_m"]) == 3  # live SLAM's estimate
+        assert c.post(f"/api/v1/scans/{sid}/marks").json()["name"] == "M01"  # no name given
+        assert c.post(f"/api/v1/scans/{sid}/marks", json={"name": "A"}).status_code == 409
+        assert c.post(f"/api/v1/scans/{sid}/marks", json={"name": "a,b"}).status_code == 422
+        assert c.post(f"/api/v1/scans/{sid}/marks", json={"nom": "x"}).status_code == 422
+        assert [m["name"] for m in c.get(f"/api/v1/scans/{sid}/marks").json()] == [
+            "A", "CP 7", "M01",
+        ]  # fmt: skip
+        assert c.post(f"/api/v1/scans/{sid}/stop").status_code == 202
+        scanner.wait_state(c, {"idle"}, timeout_s=120)
+        assert c.post(f"/api/v1/scans/{sid}/marks").status_code == 409  # not scanning
+        marks = c.get(f"/api/v1/scans/{sid}/marks").json()
+        assert all(m["position_m"] is not None for m in marks[1:]), marks  # on the trajectory
+        csv = c.get(f"/api/v1/scans/{sid}/products/marks.csv")
+        assert csv.status_code == 200 and "CP 7" in csv.text

@@ -64,6 +64,12 @@ def test_a_scan_from_the_browser(scanner, browser, tmp_path, viewport):
         f"Number(document.querySelector('#map-points').dataset.count) > {first}", timeout=15_000
     )
     page.wait_for_timeout(1500)  # the filter needs a second of IMU before processing can map
+    page.fill("#mark-name", "GCP 1")  # a control point, marked from the browser
+    page.click("#mark-button")
+    page.wait_for_function(
+        "document.querySelector('#mark-message').textContent.startsWith('Marked GCP 1')",
+        timeout=10_000,
+    )
 
     page.click("#scan-button")  # stop
     page.wait_for_function(

@@ -53,6 +53,47 @@ def test_clean_short_press_reports_short_once_release_is_debounced() -> None:
     assert not det.pressed
 
 
+def with_double() -> PressDetector:
+    return PressDetector(debounce_ns=30 * MS, long_press_ns=3 * S, double_press_ns=400 * MS)
+
+
+def press_at(t0: int, held: int) -> list[tuple[str, bool | None, int]]:
+    return [("feed", True, t0), ("poll", None, t0 + 40 * MS), ("feed", False, t0 + held)]
+
+
+def test_two_quick_presses_are_one_double_press_and_no_short_one() -> None:
+    steps = press_at(0, 150 * MS) + press_at(350 * MS, 150 * MS)  # second begins 200 ms after
+    steps += [("poll", None, t * 50 * MS) for t in range(11, 40)]
+    assert run(with_double(), steps) == [(550 * MS, Press.double)]  # its release, debounced
+
+
+def test_a_single_press_is_short_once_the_double_press_window_has_passed() -> None:
+    steps = press_at(0, 150 * MS) + [("poll", None, t * 50 * MS) for t in range(4, 20)]
+    # released at 150 ms, confirmed 30 ms later; short once 400 ms have passed since 150 ms
+    assert run(with_double(), steps) == [(550 * MS, Press.short)]
+
+
+def test_presses_further_apart_than_the_window_are_two_short_ones() -> None:
+    steps = press_at(0, 100 * MS) + press_at(800 * MS, 100 * MS)
+    steps += [("poll", None, t * 100 * MS) for t in range(10, 20)]
+    got = run(with_double(), steps)
+    assert [p for _, p in got] == [Press.short, Press.short]
+    assert got[0][0] <= 800 * MS  # the first was reported before the second began
+
+
+def test_a_short_press_then_a_long_one_reports_both_in_order() -> None:
+    steps = press_at(0, 100 * MS) + [("feed", True, 300 * MS)]
+    steps += [("poll", None, t * 100 * MS) for t in range(4, 40)]
+    assert [p for _, p in run(with_double(), steps)] == [Press.short, Press.long]
+
+
+def test_the_config_sets_the_double_press_window() -> None:
+    det = PressDetector.from_config(ButtonConfig(double_press_s=0.25))
+    assert det.double_press_ns == 250 * MS
+    with pytest.raises(ValueError):
+        PressDetector(debounce_ns=0, long_press_ns=S, double_press_ns=-1)
+
+
 def test_a_10ms_glitch_is_not_a_press() -> None:
     det = detector()
     steps = [("feed", True, 1 * S), ("feed", False, 1 * S + 10 * MS)]

@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from device.button import Press
@@ -259,3 +260,42 @@ def test_the_online_splat_trains_during_the_scan(make_daemon, twin_session):
     wait_for(lambda: (scan_dir / "products" / "splat_live.json").exists(), 60)
     wait_for(lambda: d.sm.state == State.idle, 90)
     assert d.splat.dropped == 0
+
+
+def test_marks_are_on_disk_at_once_and_placed_on_the_final_trajectory(make_daemon):
+    from drivers.sessions.marks import MarkError, MarkNameTakenError, read_marks, read_marks_csv
+    from drivers.sessions.trajectory import read_tum
+
+    d = make_daemon()
+    with pytest.raises(TransitionError):  # no scan: nothing to mark
+        d.mark(name="CP1")
+    sid = d.start_scan().id
+    wait_for(lambda: d.status().slam.poses > 10, 20)
+    assert d.mark(sid, "CP1").name == "CP1"
+    assert [m.name for m in read_marks(d.store.root / sid)] == ["CP1"]  # before stop
+    with pytest.raises(MarkNameTakenError):
+        d.mark(sid, "CP1")
+    with pytest.raises(MarkError):
+        d.mark(sid, "a,b")
+    with pytest.raises(ScanNotFoundError):
+        d.mark("no-such-scan", "CP2")
+    time.sleep(1.0)
+    assert d.press(Press.double) == "marked M01"  # the button's double press names it
+    time.sleep(1.0)
+    assert d.press(Press.double) == "marked M02"
+    assert d.live_position(d.marks(sid)[0][0]) is not None
+    d.stop_scan(sid)
+    wait_for(lambda: d.sm.state == State.idle)
+    assert d.press(Press.double).startswith("ignored")  # not scanning
+    marks = d.marks(sid)
+    assert [m.name for m, _ in marks] == ["CP1", "M01", "M02"]
+    assert [m.source for m, _ in marks] == ["api", "button", "button"]
+    products = d.store.root / sid / "products"
+    t, T = read_tum(products / "trajectory.tum")
+    for m, xyz in marks:
+        assert xyz is not None and t[0] <= m.t_s <= t[-1]  # on the sensors' clock
+        k = np.searchsorted(t, m.t_s)  # the reference point: 25 cm below the lidar
+        near = T[k, :3, :3] @ np.array(d.config.reference_point_lidar_m) + T[k, :3, 3]
+        assert np.linalg.norm(xyz - near) < 0.2  # within one sweep's walk of the pose
+    assert set(read_marks_csv(products / "marks.csv")) == {"CP1", "M01", "M02"}
+    assert "M02" in (products / "report.html").read_text()
