@@ -469,3 +469,73 @@ def transform_las(
                 n += len(chunk)
     log.info("%s -> %s: %d points (EPSG %s)", src, dst, n, epsg)
     return n
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """The scan bent onto its control points in the pose graph (NavVis's and Emesent's way):
+    the rigid fit before, the fit after, and the bent trajectory and anchors (map frame)."""
+
+    before: Georef  # the rigid fit on the trajectory as mapped
+    after: Georef  # on the bent trajectory
+    T_world_anchor: np.ndarray  # [K, 4, 4] bent, in the map frame (before.T_crs_map's source)
+    T_world_lidar: np.ndarray  # [N, 4, 4] bent
+
+
+def adjust_in_graph(
+    result,  # slam.mapping.MappingResult: the scan's finished mapping
+    config,  # slam.config.MappingConfig
+    marks: list,  # [drivers.sessions.marks.Mark]
+    control: list[ControlPoint],
+    check: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    sigma_m: float = 0.01,  # the control points' survey
+    tolerance_m: float = 0.05,
+) -> Adjustment:
+    """Control points as priors in the scan's pose graph: the rigid fit places the controls in
+    the map frame, each control mark becomes a position prior on its submap's anchor (the
+    reference point in the anchor's frame, where the trajectory had it), the graph is optimised
+    again with its odometry, loops and gravity, and the bent trajectory is fitted once more.
+    Check and excluded points take no part; a blunder should be excluded first (the rigid fit
+    flags it)."""
+    from drivers.sessions.marks import mark_positions
+    from drivers.sessions.trajectory import poses_at
+    from slam.mapping import rebuild_graph
+
+    check, exclude = set(check), set(exclude)
+    xyz = mark_positions(marks, result.t_s, result.T_world_lidar)  # [M, 3]
+    placed = {m.name: p for m, p in zip(marks, xyz, strict=True) if np.isfinite(p).all()}
+    before = georeference(placed, control, check, exclude, False, tolerance_m)
+    T_map_crs = np.linalg.inv(before.T_crs_map)
+    surveyed = {c.name: c.xyz_m for c in control}
+    graph = rebuild_graph(result, config, free=True)
+    of = result.submap_of_pose
+    local = np.linalg.inv(result.T_world_anchor[of]) @ result.T_world_lidar  # [N, 4, 4]
+    n_priors = 0
+    for m in marks:
+        if m.name not in placed or m.name in check or m.name in exclude:
+            continue
+        if m.name not in surveyed:
+            continue
+        keep, T = poses_at(np.array([m.t_s]), result.t_s, result.T_world_lidar)
+        i = int(np.clip(np.searchsorted(result.t_s, m.t_s), 0, len(result.t_s) - 1))
+        k = int(of[i])
+        T_wl = T[0] if keep[0] else result.T_world_lidar[i]
+        p_world = T_wl[:3, :3] @ np.asarray(m.reference_point_lidar_m) + T_wl[:3, 3]
+        p_anchor = _apply(np.linalg.inv(result.T_world_anchor[k]), p_world[None])[0]
+        target = _apply(T_map_crs, surveyed[m.name][None])[0]
+        graph.add_position_prior(k, p_anchor, target, sigma_m)
+        n_priors += 1
+    graph.optimize()
+    anchors = graph.poses()
+    T_world_lidar = anchors[of] @ local
+    xyz = mark_positions(marks, result.t_s, T_world_lidar)
+    bent = {m.name: p for m, p in zip(marks, xyz, strict=True) if np.isfinite(p).all()}
+    after = georeference(bent, control, check, exclude, False, tolerance_m)
+    log.info(
+        "%d control points bent the graph: check RMS %s -> %s m",
+        n_priors,
+        _fmt(before.rms_m("check")),
+        _fmt(after.rms_m("check")),
+    )
+    return Adjustment(before, after, anchors, T_world_lidar)

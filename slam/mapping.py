@@ -40,7 +40,7 @@ from slam.loop_closure import (
 )
 from slam.odometry import OdometryStep
 from slam.place_recognition import Fingerprint, PlaceMatch, fingerprint, guess_3d, level, match
-from slam.pose_graph import PoseGraph
+from slam.pose_graph import PRIOR_SIGMA, PoseGraph
 from slam.se3 import so3_log, transform
 from slam.submaps import (
     Submap,
@@ -74,6 +74,8 @@ class MappingResult:
     rejected: int  # candidates that failed verification
     optimise_s: float  # the final optimisation
     meta: dict = field(default_factory=dict)  # the caller's figures (the odometry's stats)
+    between_cov: np.ndarray | None = None  # [K-1, 6, 6] the odometry factors' (rebuild_graph)
+    levelled: bool = True  # the odometry's world has z up (gravity factors)
 
     @property
     def n_submaps(self) -> int:
@@ -373,6 +375,8 @@ class Mapper:
                 "mapping_s": round(self.wall_s, 3),
                 "mapping_phase_s": {k: round(v, 3) for k, v in self.phase_s.items()},
             },
+            between_cov=np.array(self.graph.between_cov).reshape(-1, 6, 6),
+            levelled=self.graph.levelled,
         )
 
 
@@ -405,6 +409,10 @@ def write_graph(result: MappingResult) -> Path:
         ],  # fmt: skip
         "rejected": result.rejected,
         "optimise_s": round(result.optimise_s, 3),
+        "levelled": result.levelled,
+        "between_cov": None
+        if result.between_cov is None
+        else [np.array(c).ravel().tolist() for c in result.between_cov],
         "meta": result.meta,
     }
     path = result.folder / GRAPH_FILE
@@ -449,4 +457,30 @@ def read_graph(folder: Path) -> MappingResult | None:
         rejected=int(doc.get("rejected", 0)),
         optimise_s=float(doc.get("optimise_s", 0.0)),
         meta=doc.get("meta", {}),
+        between_cov=None
+        if doc.get("between_cov") is None
+        else np.array(doc["between_cov"], dtype=float).reshape(-1, 6, 6),
+        levelled=bool(doc.get("levelled", True)),
     )
+
+
+def rebuild_graph(result: MappingResult, config: MappingConfig, free: bool = False) -> PoseGraph:
+    """A finished mapping's pose graph again (odometry factors with their saved noise, loops,
+    gravity), its estimate at the optimised anchors: to add more (control points) and optimise.
+    A graph.json without the noises (older) gets the path model without the blind directions.
+    `free`: the first anchor is not held where it was (position priors will hold the map)."""
+    from slam.submaps import submap_files
+
+    graph = PoseGraph(config, result.levelled, prior_sigma=1e3 if free else PRIOR_SIGMA)
+    covs = result.between_cov
+    if covs is not None and len(covs) == result.n_submaps - 1:
+        for k, T in enumerate(result.T_world_anchor_odometry):
+            graph.add_anchor(T, 0.0, cov=covs[k - 1] if k else None)
+    else:
+        paths = [float(np.load(f)["path_m"]) for f in submap_files(result.folder)]
+        for k, T in enumerate(result.T_world_anchor_odometry):
+            graph.add_anchor(T, paths[k - 1] if k else 0.0)
+    for lc in result.loops:
+        graph.add_loop(lc.i, lc.j, lc.T_i_j)
+    graph.set_estimate(result.T_world_anchor)
+    return graph

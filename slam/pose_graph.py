@@ -53,8 +53,11 @@ def _diag(sigma_rad: float, sigma_m: float) -> gtsam.noiseModel.Base:
 
 
 class PoseGraph:
-    def __init__(self, config: MappingConfig, levelled: bool) -> None:
+    def __init__(
+        self, config: MappingConfig, levelled: bool, prior_sigma: float = PRIOR_SIGMA
+    ) -> None:
         self.config = config
+        self.prior_sigma = prior_sigma  # the first anchor's; loose: other priors hold the frame
         self.levelled = levelled  # the odometry's world has z up (LiDAR-inertial)
         params = gtsam.ISAM2Params()
         params.setRelinearizeThreshold(0.01)
@@ -65,6 +68,8 @@ class PoseGraph:
         self._new_values = gtsam.Values()
         self._estimate = gtsam.Values()
         self._odometry: list[np.ndarray] = []  # [4, 4] each anchor as the odometry had it
+        self.between_cov: list[np.ndarray] = []  # [6, 6] each odometry factor's (graph.json)
+        self._n_priors = 0
         self.n_loops = 0
         self._loop_pending = False
 
@@ -76,22 +81,28 @@ class PoseGraph:
         T_world_anchor: np.ndarray,  # [4, 4]
         path_from_previous_m: float,
         blind_m_world: np.ndarray | None = None,  # [3, 3] sum(length * a a^T), unseen axes a
+        cov: np.ndarray | None = None,  # [6, 6] the factor's, as saved: overrides the model
     ) -> int:
         """A new submap's anchor as the odometry placed it (-> its index)."""
+        given = cov
         k = len(self._odometry)
         cfg = self.config
         pose = gtsam.Pose3(T_world_anchor)
         if k == 0:
-            self._add(gtsam.PriorFactorPose3(_x(0), pose, _diag(PRIOR_SIGMA, PRIOR_SIGMA)))
+            sigma = self.prior_sigma
+            self._add(gtsam.PriorFactorPose3(_x(0), pose, _diag(sigma, sigma)))
             guess = pose
         else:
             rel = gtsam.Pose3(np.linalg.inv(self._odometry[-1]) @ T_world_anchor)
             length = max(path_from_previous_m, 0.5)
-            cov = np.diag(
-                [np.radians(cfg.odometry_drift_deg_per_m * length) ** 2] * 3
-                + [(cfg.odometry_drift_per_m * length) ** 2] * 3
-            )
-            if blind_m_world is not None and np.any(blind_m_world):
+            if cov is not None:
+                cov = np.array(cov, dtype=float)
+            else:
+                cov = np.diag(
+                    [np.radians(cfg.odometry_drift_deg_per_m * length) ** 2] * 3
+                    + [(cfg.odometry_drift_per_m * length) ** 2] * 3
+                )
+            if given is None and blind_m_world is not None and np.any(blind_m_world):
                 # sigma along an unseen axis a: odometry_blind_drift_per_m * the path walked
                 # blind (trace), in the new anchor's frame, where the factor's error lies
                 R = T_world_anchor[:3, :3]
@@ -99,6 +110,7 @@ class PoseGraph:
                 cov[3:, 3:] += (
                     cfg.odometry_blind_drift_per_m**2 * blind_m * (R.T @ blind_m_world @ R)
                 )
+            self.between_cov.append(cov)
             noise = gtsam.noiseModel.Gaussian.Covariance(cov)
             self._add(gtsam.BetweenFactorPose3(_x(k - 1), _x(k), rel, noise))
             previous = (
@@ -131,6 +143,38 @@ class PoseGraph:
         self._add(gtsam.BetweenFactorPose3(_x(i), _x(j), gtsam.Pose3(T_i_j), noise))
         self.n_loops += 1
         self._loop_pending = True
+
+    def add_position_prior(
+        self,
+        k: int,
+        p_anchor_m: np.ndarray,  # [3] a point in anchor k's frame
+        xyz_world_m: np.ndarray,  # [3] where it is known to be (a surveyed control point)
+        sigma_m: float,
+    ) -> None:
+        """A point of submap k is known in the world: an auxiliary pose rigidly on the anchor
+        at that point, its position held by a GPSFactor (the survey's sigma). Quadratic: the scan
+        may be decimetres off before; a blunder is for the rigid fit to flag and the user to
+        exclude first."""
+        m = gtsam.symbol("m", self._n_priors)
+        self._n_priors += 1
+        offset = gtsam.Pose3(gtsam.Rot3(), np.asarray(p_anchor_m, dtype=float))
+        self._add(gtsam.BetweenFactorPose3(_x(k), m, offset, _diag(1e-4, 1e-4)))
+        noise = gtsam.noiseModel.Isotropic.Sigma(3, sigma_m)  # no robust kernel: a drifted scan
+        self._add(gtsam.GPSFactor(m, np.asarray(xyz_world_m, dtype=float), noise))  # is far off
+        anchor = (
+            self._estimate.atPose3(_x(k))
+            if self._estimate.exists(_x(k))
+            else self._new_values.atPose3(_x(k))
+        )
+        self._new_values.insert(m, anchor.compose(offset))
+        self._loop_pending = True
+
+    def set_estimate(self, T_world_anchor: np.ndarray) -> None:  # [K, 4, 4]
+        """Start from these anchors (a saved graph's optimised ones) instead of the odometry's
+        chain: before the first update only."""
+        for k, T in enumerate(T_world_anchor):
+            if self._new_values.exists(_x(k)):
+                self._new_values.update(_x(k), gtsam.Pose3(np.asarray(T, dtype=float)))
 
     def _add(self, factor) -> None:
         self._new.add(factor)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 
 from device.cli.common import ConfigOption, fail, processed_session, scanner_config
@@ -37,6 +38,14 @@ def georef(
             "rotation (default: an uncalibrated IMU's cross-axis error tilts the map ~1 deg)",
         ),
     ] = False,
+    adjust: Annotated[
+        str,
+        typer.Option(
+            "--adjust",
+            help="graph: the control points bend the scan's pose graph, then a rigid fit (the "
+            "default where the scan has one); rigid: one rigid (or --scale) fit only",
+        ),
+    ] = "graph",
     tolerance_m: Annotated[
         float, typer.Option("--tolerance-m", help="a residual above this is flagged")
     ] = 0.05,
@@ -45,47 +54,81 @@ def georef(
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Match the scan's marks to control points by name, solve the transform to their CRS,
-    print the residuals (check points held out), and write the map (LAZ with the CRS), the
-    trajectory and the marks in that CRS."""
-    from drivers.sessions.manifest import PRODUCTS
-    from drivers.sessions.marks import MARKS_CSV, read_marks_csv
+    """Match the scan's marks to control points by name, solve the transform to their CRS (the
+    control points bending the scan's pose graph first, unless --adjust rigid), print the
+    residuals (check points held out), and write the map (LAZ with the CRS), the trajectory and
+    the marks in that CRS."""
+    from drivers.sessions.manifest import PRODUCTS, SUBMAPS
+    from drivers.sessions.marks import MARKS_CSV, mark_positions, read_marks, read_marks_csv
     from drivers.sessions.trajectory import read_tum, write_tum
-    from products.georef import GeorefError, georeference, read_control_csv, transform_las
+    from products.georef import (
+        GeorefError,
+        adjust_in_graph,
+        georeference,
+        read_control_csv,
+        transform_las,
+    )
+    from slam.mapping import read_graph
 
+    if adjust not in ("graph", "rigid"):
+        raise fail(f"--adjust is graph or rigid, not {adjust!r}")
     cfg = scanner_config(config)
     processed_session(session, cfg)
     products = session / PRODUCTS
     if not (products / MARKS_CSV).exists():
         raise fail(f"{session}: no marks (mark control points during the scan)")
-    marks = read_marks_csv(products / MARKS_CSV)
+    mapping = read_graph(session / SUBMAPS) if adjust == "graph" else None
+    if adjust == "graph" and (mapping is None or scale or level):
+        typer.echo("no pose graph to bend (or --scale/--level): a rigid fit only", err=True)
+        mapping = None
+    out = out or products / "georef"
     try:
         points = read_control_csv(control)
-        result = georeference(
-            marks, points, _names(check), _names(exclude), scale, tolerance_m, level
-        )
+        if mapping is None:
+            marks = read_marks_csv(products / MARKS_CSV)
+            result = georeference(
+                marks, points, _names(check), _names(exclude), scale, tolerance_m, level
+            )
+            doc = result.to_dict()
+            t, T_traj = read_tum(products / "trajectory.tum")
+        else:
+            all_marks = read_marks(session)
+            bent = adjust_in_graph(
+                mapping, cfg.mapping, all_marks, points, _names(check), _names(exclude),
+                tolerance_m=tolerance_m,
+            )  # fmt: skip
+            result = bent.after
+            typer.echo("before (rigid fit on the scan as mapped):")
+            typer.echo(bent.before.table())
+            typer.echo("\nafter (control points in the pose graph):")
+            doc = {**result.to_dict(), "adjust": "graph", "before": bent.before.to_dict()}
+            t, T_traj = mapping.t_s, bent.T_world_lidar
+            xyz = mark_positions(all_marks, t, T_traj)
+            marks = {m.name: p for m, p in zip(all_marks, xyz, strict=True) if np.isfinite(p).all()}
     except (GeorefError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo(result.table())
-    out = out or products / "georef"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "georef.json").write_text(json.dumps(result.to_dict(), indent=2))
+    (out / "georef.json").write_text(json.dumps(doc, indent=2))
     (out / "residuals.txt").write_text(result.table() + "\n")
     T = result.T_crs_map
-    t, T_traj = read_tum(products / "trajectory.tum")
     write_tum(out / "trajectory.tum", t, T @ T_traj)
     with open(out / MARKS_CSV, "w") as f:
         f.write("name,easting,northing,height\n")
         for name, p in marks.items():
             q = T[:3, :3] @ p + T[:3, 3]
             f.write(f"{name},{q[0]:.4f},{q[1]:.4f},{q[2]:.4f}\n")
-    for name in ("map.laz", "map.las"):
-        if (products / name).exists():
-            n = transform_las(products / name, out / "map.laz", T, result.epsg)
-            typer.echo(f"{n:,} points -> {out / 'map.laz'}")
-            break
+    if mapping is not None:  # the map again from the submaps at the bent anchors
+        n = _bent_map(session, mapping, bent.T_world_anchor, cfg, out, T, result.epsg)
+        typer.echo(f"{n:,} points -> {out / 'map.laz'}")
     else:
-        typer.echo("no map.laz in the products: the map was not transformed", err=True)
+        for name in ("map.laz", "map.las"):
+            if (products / name).exists():
+                n = transform_las(products / name, out / "map.laz", T, result.epsg)
+                typer.echo(f"{n:,} points -> {out / 'map.laz'}")
+                break
+        else:
+            typer.echo("no map.laz in the products: the map was not transformed", err=True)
     flagged = [r.name for r in result.residuals if r.flagged]
     if flagged:
         typer.secho(
@@ -95,3 +138,24 @@ def georef(
             err=True,
         )
     typer.echo(f"-> {out}")
+
+
+def _bent_map(session, mapping, T_world_anchor, cfg, out: Path, T_crs_map, epsg) -> int:
+    """The submaps placed at the bent anchors (map frame), then streamed into the CRS."""
+    import shutil
+
+    from drivers.sessions.manifest import read_manifest
+    from products.export import write_map
+    from products.georef import transform_las
+    from products.map import map_from_submaps
+
+    work = out / ".map"
+    try:
+        cloud = map_from_submaps(mapping.folder, T_world_anchor, cfg.products, work)
+        local = out / "map.local.laz.tmp"
+        write_map(local, cloud, "laz", gps_offset_s=read_manifest(session).utc_offset_s)
+        n = transform_las(local, out / "map.laz", T_crs_map, epsg)
+        local.unlink()
+        return n
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -272,3 +272,41 @@ def test_transform_las_keeps_extra_dimensions_and_needs_no_crs(tmp_path):
     np.testing.assert_array_equal(b.range_m, las.range_m)
     with pytest.raises(GeorefError, match="same file"):
         transform_las(tmp_path / "a.las", tmp_path / "a.las", _T(), None)
+
+
+def test_control_points_in_the_pose_graph_bend_a_drifted_scan(tmp_path):
+    """A drifted L-shaped walk (0.25 deg of heading error a step): the rigid fit cannot bend
+    it; the control points as priors in its pose graph bring the check points in between
+    within a fraction of that."""
+    from drivers.sessions.marks import Mark
+    from products.georef import adjust_in_graph
+    from slam.config import MappingConfig
+    from slam.mapping import MappingResult
+    from slam.pose_graph import PoseGraph
+    from tests.slam.test_pose_graph import _drifted, _square_walk
+
+    truth = _square_walk(n_side=6)[:13]  # [13, 4, 4] one anchor and one pose each, 5 m apart
+    odom = _drifted(truth)
+    graph = PoseGraph(MappingConfig(), levelled=True)
+    for k, T in enumerate(odom):
+        graph.add_anchor(T, 5.0 if k else 0.0)
+    K = len(odom)
+    result = MappingResult(
+        folder=tmp_path, t_s=np.arange(K, dtype=float), T_world_lidar=odom,
+        T_world_lidar_odometry=odom, submap_of_pose=np.arange(K), T_world_anchor=odom,
+        T_world_anchor_odometry=odom, loops=[], rejected=0, optimise_s=0.0,
+        between_cov=np.array(graph.between_cov), levelled=True,
+    )  # fmt: skip
+    ref = (0.0, 0.0, -0.25)
+    marks = [Mark(f"P{k}", int(k * 1e9), ref) for k in range(K)]
+    origin = np.array([500_000.0, 5_700_000.0, 100.0])
+    control = [
+        ControlPoint(f"P{k}", T[:3, :3] @ np.array(ref) + T[:3, 3] + origin, 25832)
+        for k, T in enumerate(truth)
+    ]
+    check = [f"P{k}" for k in range(K) if k % 4]  # controls at 0, 4, 8, 12
+    bent = adjust_in_graph(result, MappingConfig(), marks, control, check)
+    before, after = bent.before.rms_m("check"), bent.after.rms_m("check")
+    assert before > 0.1 and after < 0.25 * before, (before, after)
+    assert bent.after.rms_m("control") < 0.02
+    assert bent.T_world_lidar.shape == (K, 4, 4)
