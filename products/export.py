@@ -98,11 +98,19 @@ def write_las(
             writer.write_points(pts)
 
 
-def write_e57(path: Path, cloud: MapCloud) -> None:
-    """One scan (the registered map) with an identity pose, intensity (the Mid-360's 0..255,
-    its limits in the scan's header) and, if any, colour. pye57 reads the columns in chunks, so
-    a memory-mapped map stays on disk."""
+def write_e57(
+    path: Path,
+    cloud: MapCloud,
+    T_crs_map: np.ndarray | None = None,  # [4, 4] rigid: the scan's pose in a CRS
+    epsg: int | None = None,
+) -> None:
+    """One scan (the registered map) with intensity (the Mid-360's 0..255, its limits in the
+    scan's header) and, if any, colour; its pose identity, or T_crs_map (georeferenced: the
+    points stay in the map frame, the pose takes them into the CRS, whose WKT goes into the
+    file's coordinateMetadata). pye57 reads the columns in chunks, so a memory-mapped map
+    stays on disk."""
     import pye57
+    from scipy.spatial.transform import Rotation
 
     data = {
         "cartesianX": cloud.xyz_m[:, 0],
@@ -114,11 +122,46 @@ def write_e57(path: Path, cloud: MapCloud) -> None:
         for i, c in enumerate(("colorRed", "colorGreen", "colorBlue")):
             data[c] = cloud.rgb[:, i]
     path.unlink(missing_ok=True)
-    e57 = pye57.E57(str(path), mode="w")
+    pose = {}
+    if T_crs_map is not None:
+        x, y, z, w = Rotation.from_matrix(T_crs_map[:3, :3]).as_quat()
+        pose = {"rotation": np.array([w, x, y, z]), "translation": T_crs_map[:3, 3].copy()}
+    e57 = pye57.E57(str(path), mode="w") if epsg is None else _E57InCrs(str(path), epsg)
     try:
-        e57.write_scan_raw(data, name="handheld scan (registered)")
+        e57.write_scan_raw(data, name="handheld scan (registered)", **pose)
     finally:
         e57.close()
+
+
+def _E57InCrs(path: str, epsg: int):
+    """pye57's writer with the CRS's WKT as the file's coordinateMetadata (pye57 writes an
+    empty one in its default header, which E57 does not let be set twice)."""
+    import uuid
+
+    import pye57
+    from pye57 import libe57
+    from pyproj import CRS
+
+    wkt = CRS.from_epsg(epsg).to_wkt()
+
+    class E57InCrs(pye57.E57):
+        def write_default_header(self) -> None:  # pye57 1.x's, but coordinateMetadata
+            imf, root = self.image_file, self.root
+            imf.extensionsAdd("", libe57.E57_V1_0_URI)
+            root.set("formatName", libe57.StringNode(imf, "ASTM E57 3D Imaging Data File"))
+            root.set("guid", libe57.StringNode(imf, f"{{{uuid.uuid4()}}}"))
+            root.set("versionMajor", libe57.IntegerNode(imf, libe57.E57_FORMAT_MAJOR))
+            root.set("versionMinor", libe57.IntegerNode(imf, libe57.E57_FORMAT_MINOR))
+            root.set("e57LibraryVersion", libe57.StringNode(imf, libe57.E57_LIBRARY_ID))
+            root.set("coordinateMetadata", libe57.StringNode(imf, wkt))
+            created = libe57.StructureNode(imf)
+            created.set("dateTimeValue", libe57.FloatNode(imf, 0.0))
+            created.set("isAtomicClockReferenced", libe57.IntegerNode(imf, 0))
+            root.set("creationDateTime", created)
+            root.set("data3D", libe57.VectorNode(imf, True))
+            root.set("images2D", libe57.VectorNode(imf, True))
+
+    return E57InCrs(path, mode="w")
 
 
 def _fields(cloud: MapCloud, xyz_dtype: str) -> list[tuple[str, str]]:

@@ -77,14 +77,14 @@ def georef(
     products = session / PRODUCTS
     if not (products / MARKS_CSV).exists():
         raise fail(f"{session}: no marks (mark control points during the scan)")
-    mapping = read_graph(session / SUBMAPS) if adjust == "graph" else None
-    if adjust == "graph" and (mapping is None or scale or level):
+    mapping = read_graph(session / SUBMAPS)  # None: no graph.json (an older session)
+    bend = adjust == "graph" and mapping is not None and not (scale or level)
+    if adjust == "graph" and not bend:
         typer.echo("no pose graph to bend (or --scale/--level): a rigid fit only", err=True)
-        mapping = None
     out = out or products / "georef"
     try:
         points = read_control_csv(control)
-        if mapping is None:
+        if not bend:
             marks = read_marks_csv(products / MARKS_CSV)
             result = georeference(
                 marks, points, _names(check), _names(exclude), scale, tolerance_m, level
@@ -118,9 +118,10 @@ def georef(
         for name, p in marks.items():
             q = T[:3, :3] @ p + T[:3, 3]
             f.write(f"{name},{q[0]:.4f},{q[1]:.4f},{q[2]:.4f}\n")
-    if mapping is not None:  # the map again from the submaps at the bent anchors
-        n = _bent_map(session, mapping, bent.T_world_anchor, cfg, out, T, result.epsg)
-        typer.echo(f"{n:,} points -> {out / 'map.laz'}")
+    if mapping is not None:  # the map again from the submaps (at the bent anchors)
+        anchors = bent.T_world_anchor if bend else mapping.T_world_anchor
+        n = _map_in_crs(session, mapping, anchors, cfg, out, T, result.epsg, not scale)
+        typer.echo(f"{n:,} points -> {out / 'map.laz'}" + ("" if scale else ", map.e57"))
     else:
         for name in ("map.laz", "map.las"):
             if (products / name).exists():
@@ -140,12 +141,15 @@ def georef(
     typer.echo(f"-> {out}")
 
 
-def _bent_map(session, mapping, T_world_anchor, cfg, out: Path, T_crs_map, epsg) -> int:
-    """The submaps placed at the bent anchors (map frame), then streamed into the CRS."""
+def _map_in_crs(
+    session, mapping, T_world_anchor, cfg, out: Path, T_crs_map, epsg, e57: bool
+) -> int:
+    """The submaps placed at these anchors (map frame), streamed into the CRS as map.laz, and
+    map.e57 with the points in the map frame and T_crs_map as the scan's pose (rigid only)."""
     import shutil
 
     from drivers.sessions.manifest import read_manifest
-    from products.export import write_map
+    from products.export import write_e57, write_map
     from products.georef import transform_las
     from products.map import map_from_submaps
 
@@ -156,6 +160,9 @@ def _bent_map(session, mapping, T_world_anchor, cfg, out: Path, T_crs_map, epsg)
         write_map(local, cloud, "laz", gps_offset_s=read_manifest(session).utc_offset_s)
         n = transform_las(local, out / "map.laz", T_crs_map, epsg)
         local.unlink()
+        if e57:
+            write_e57(out / "map.e57.tmp", cloud, T_crs_map, epsg)
+            (out / "map.e57.tmp").replace(out / "map.e57")
         return n
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import laspy
 import numpy as np
+import pye57
 from typer.testing import CliRunner
 
 from device.cli import app
@@ -40,6 +41,10 @@ def test_a_scan_tied_to_control_points(twin_session: Path, tmp_path: Path) -> No
     assert las.header.parse_crs().to_epsg() == CONTROL_EPSG
     assert abs(np.median(las.x) - CONTROL_ORIGIN_M[0]) < 100  # in the CRS now
     assert len(las.points) > 1000
+    e57 = pye57.E57(str(out / "map.e57"))  # the map frame's points, the pose into the CRS
+    assert "UTM zone 32N" in e57.root["coordinateMetadata"].value()
+    scan = e57.read_scan(0, transform=True, ignore_missing_fields=True)
+    assert abs(np.median(scan["cartesianX"]) - np.median(las.x)) < 0.05  # the same map
     t_geo, T_geo = read_tum(out / "trajectory.tum")
     assert len(t_geo) > 10 and abs(np.median(T_geo[:, 1, 3]) - CONTROL_ORIGIN_M[1]) < 100
 
@@ -55,6 +60,12 @@ def test_a_scan_tied_to_control_points(twin_session: Path, tmp_path: Path) -> No
     geo = json.loads((session / "products" / "georef" / "georef.json").read_text())
     flagged = [r["name"] for r in geo["residuals"] if r["flagged"]]
     assert flagged == ["CP2"], geo["residuals"]
+
+    rigid = runner.invoke(
+        app, ["georef", str(session), "--control", str(session / CONTROL), "--adjust", "rigid"]
+    )
+    assert rigid.exit_code == 0, rigid.output
+    assert "before" not in rigid.output and (out / "map.e57").exists()
 
 
 def test_georef_refuses_a_scan_without_marks_and_a_bad_file(

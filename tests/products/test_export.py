@@ -114,3 +114,22 @@ def test_a_map_is_written_in_chunks_from_disk(cloud, tmp_path, monkeypatch, fmt)
     )  # fmt: skip
     monkeypatch.setattr(export, "CHUNK", 700)
     assert write_map(tmp_path / f"chunked.{fmt}", mapped, fmt).read_bytes() == whole
+
+
+def test_e57_in_a_crs_keeps_the_map_frame_and_carries_the_pose_and_the_wkt(cloud, tmp_path):
+    import pye57
+
+    from products.export import write_e57
+
+    yaw = 0.3
+    T = np.eye(4)
+    T[:3, :3] = [[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]]
+    T[:3, 3] = [500_000.5, 5_700_000.25, 100.0]  # UTM-sized: the pose keeps float64
+    write_e57(tmp_path / "m.e57", cloud, T, 25832)
+    e57 = pye57.E57(str(tmp_path / "m.e57"))
+    assert "ETRS89 / UTM zone 32N" in e57.root["coordinateMetadata"].value()
+    raw = e57.read_scan_raw(0)
+    assert np.allclose(raw["cartesianX"], cloud.xyz_m[:, 0])  # the map frame's points
+    d = e57.read_scan(0, transform=True, ignore_missing_fields=True)
+    xyz = np.column_stack([d["cartesianX"], d["cartesianY"], d["cartesianZ"]])
+    assert np.abs(xyz - (cloud.xyz_m @ T[:3, :3].T + T[:3, 3])).max() < 1e-4
