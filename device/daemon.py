@@ -207,11 +207,7 @@ class Daemon:
     def stop_scan(self, scan_id: str | None = None, reason: str = "stopped") -> str:
         """Close the recording and process it, in the background. -> the scan's id."""
         with self._scan_lock:
-            scan = self._scan
-        if scan is None or (scan_id is not None and scan.id != scan_id):
-            if scan_id is not None and not self._exists(scan_id):
-                raise ScanNotFoundError(scan_id)
-            raise TransitionError(self.sm.state, State.stopping)
+            scan = self._recording(scan_id, State.stopping)
         self.sm.move(State.stopping, expect=State.scanning)
         threading.Thread(
             target=self._stop_and_process, args=(scan, reason), name="stop", daemon=True
@@ -247,11 +243,7 @@ class Daemon:
         ScanNotFoundError; TransitionError unless that scan records; MarkError for a bad or
         repeated name."""
         with self._scan_lock:
-            scan = self._scan
-            if scan is None or (scan_id is not None and scan.id != scan_id):
-                if scan_id is not None and not self._exists(scan_id):
-                    raise ScanNotFoundError(scan_id)
-                raise TransitionError(self.sm.state, State.scanning)
+            scan = self._recording(scan_id, State.scanning)
             if self._newest is None:
                 raise MarkError("no sensor data yet: the time of the mark is not known")
             t_frame_ns, arrived_ns = self._newest
@@ -374,6 +366,16 @@ class Daemon:
         )
 
     # --- internals ----------------------------------------------------------------------------
+    def _recording(self, scan_id: str | None, wanted: State) -> ActiveScan:
+        """The scan in progress (that one, if an id is given): ScanNotFoundError for an unknown
+        id, TransitionError (towards `wanted`) when it is not the one recording."""
+        scan = self._scan
+        if scan is None or (scan_id is not None and scan.id != scan_id):
+            if scan_id is not None and not self._exists(scan_id):
+                raise ScanNotFoundError(scan_id)
+            raise TransitionError(self.sm.state, wanted)
+        return scan
+
     def _exists(self, scan_id: str) -> bool:
         try:
             self._path(scan_id)

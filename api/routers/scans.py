@@ -15,6 +15,10 @@ def _not_found(what: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"no such {what}")
 
 
+def _not_scanning(scan_id: str, exc: Exception) -> HTTPException:
+    return HTTPException(status.HTTP_409_CONFLICT, f"{scan_id} is not scanning ({exc})")
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ScanOut)
 def start_scan(daemon: DaemonDep) -> ScanReport:
     """Start a scan: 409 while one runs (or the device is busy), 507 when storage is full."""
@@ -49,9 +53,7 @@ def stop_scan(scan_id: str, daemon: DaemonDep) -> StopOut:
     except ScanNotFoundError:
         raise _not_found("scan") from None
     except TransitionError as exc:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"{scan_id} is not scanning ({exc})"
-        ) from None
+        raise _not_scanning(scan_id, exc) from None
     return StopOut(id=scan_id)
 
 
@@ -73,9 +75,7 @@ def add_mark(scan_id: str, daemon: DaemonDep, body: MarkIn | None = None) -> Mar
     except ScanNotFoundError:
         raise _not_found("scan") from None
     except TransitionError as exc:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"{scan_id} is not scanning ({exc})"
-        ) from None
+        raise _not_scanning(scan_id, exc) from None
     except MarkNameTakenError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except MarkError as exc:
