@@ -191,3 +191,34 @@ def test_same_seed_same_campus_other_seed_other_trees() -> None:
     np.testing.assert_array_equal(a.walk_path, c.walk_path)  # the route is the plan's
     assert a.markers == c.markers
     assert len(a.vertices) != len(c.vertices) or not np.array_equal(a.vertices, c.vertices)
+
+
+def test_a_30_minute_walk_marks_every_marker_and_the_control_file_is_the_truth(
+    campus, tmp_path
+) -> None:
+    from drivers.sessions.marks import mark_positions, read_marks
+    from drivers.sim.generate import (
+        CONTROL,
+        CONTROL_EPSG,
+        CONTROL_ORIGIN_M,
+        marker_passes,
+        write_control,
+    )
+    from products.georef import read_control_csv
+
+    scene = campus[0]
+    walk = make_trajectory(scene.walk_path, "walk", 1800.0, 0)
+    t = np.arange(0.0, 1800.0, 0.05)
+    T = walk.pose(t)
+    names, t_mark = marker_passes(
+        [m.name for m in scene.markers], np.array([m.xyz_m for m in scene.markers]), t, T[:, :3, 3]
+    )
+    assert names == [m.name for m in scene.markers]  # each passed within 15 m, after 2 s
+    assert (t_mark >= 2.0).all()
+    k = np.searchsorted(t, t_mark)
+    write_control(tmp_path, names, t_mark, T[k])
+    control = {c.name: c for c in read_control_csv(tmp_path / CONTROL)}
+    xyz = mark_positions(read_marks(tmp_path), t, T)  # on the true trajectory
+    for name, p in zip(names, xyz, strict=True):
+        assert control[name].epsg == CONTROL_EPSG
+        assert np.allclose(control[name].xyz_m - CONTROL_ORIGIN_M, p, atol=1e-3)
