@@ -24,6 +24,7 @@ from device.config import ScannerConfig
 from device.workers import Exited, Worker
 from drivers.sessions import rosmsg
 from drivers.sessions.manifest import (
+    GEOREF,
     PRODUCTS,
     SUBMAPS,
     SessionManifest,
@@ -57,15 +58,20 @@ class SlamInput:
 
 
 def product_names(products_dir: Path) -> list[str]:
-    """The session's products: its files, but not the splat's hidden checkpoint nor a file
-    still being written (*.tmp)."""
-    if not products_dir.is_dir():
-        return []
-    return sorted(
-        p.name
-        for p in products_dir.iterdir()
-        if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".tmp")
-    )
+    """The session's products: its files and, as "georef/NAME", those in the CRS; not the
+    splat's hidden checkpoint nor a file still being written (*.tmp)."""
+
+    def files(folder: Path) -> list[str]:
+        if not folder.is_dir():
+            return []
+        return [
+            p.name
+            for p in folder.iterdir()
+            if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".tmp")
+        ]
+
+    georef = [f"{GEOREF}/{n}" for n in files(products_dir / GEOREF)]
+    return sorted(files(products_dir)) + sorted(georef)
 
 
 def needs_processing(session_dir: Path, manifest: SessionManifest | None = None) -> bool:

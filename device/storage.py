@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from drivers.sessions.manifest import MANIFEST, PRODUCTS, SessionManifest, read_manifest
+from drivers.sessions.manifest import GEOREF, MANIFEST, PRODUCTS, SessionManifest, read_manifest
 
 # what a scan writes, measured: Mid-360 at 200k points/s (26 B/point, zstd ~0.6) + IMU +
 # 10 Hz 720p JPEG; refined at run time from the bytes actually written
@@ -87,10 +87,16 @@ class SessionStore:
         raise KeyError(session_id)
 
     def product(self, session_id: str, name: str) -> Path:
-        """A file in the session's products/; KeyError for any name that is not one (hidden
-        files, files still being written, paths that try to leave the folder)."""
+        """A file in the session's products/ (or products/georef/, as "georef/NAME"); KeyError
+        for any name that is not one (hidden files, files still being written, paths that try
+        to leave the folder)."""
         folder = self.get(session_id) / PRODUCTS
+        parts = name.split("/")
+        if len(parts) == 2 and parts[0] == GEOREF:  # the georeferenced products' folder
+            folder, name = folder / GEOREF, parts[1]
         if not name or "/" in name or "\\" in name or name.startswith(".") or ".." in name:
+            raise KeyError(name)
+        if name.endswith(".tmp"):
             raise KeyError(name)
         path = folder / name
         if not path.is_file():

@@ -18,15 +18,18 @@ MEDIA_TYPES = {
     ".tum": "text/plain; charset=utf-8",
     ".html": "text/html; charset=utf-8",
     ".json": "application/json",
+    ".csv": "text/csv; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
 }
 
 
 @router.get(
-    "/{scan_id}/products/{name}",
+    "/{scan_id}/products/{name:path}",
     responses={206: {"description": "part of the file (Range)"}, 404: {}},
 )
 def get_product(scan_id: str, name: str, daemon: DaemonDep) -> FileResponse:
-    """A product file, streamed; `Range: bytes=N-` resumes an interrupted download."""
+    """A product file, streamed; `Range: bytes=N-` resumes an interrupted download. The
+    georeferenced ones are `georef/NAME`."""
     try:
         path = daemon.product_path(scan_id, name)
     except ScanNotFoundError:
@@ -34,5 +37,8 @@ def get_product(scan_id: str, name: str, daemon: DaemonDep) -> FileResponse:
     media = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
     disposition = "inline" if path.suffix == ".html" else "attachment"
     return FileResponse(
-        path, media_type=media, filename=f"{scan_id}_{name}", content_disposition_type=disposition
+        path,
+        media_type=media,
+        filename=f"{scan_id}_{name.replace('/', '_')}",
+        content_disposition_type=disposition,
     )

@@ -58,7 +58,7 @@ def georef(
     control points bending the scan's pose graph first, unless --adjust rigid), print the
     residuals (check points held out), and write the map (LAZ with the CRS), the trajectory and
     the marks in that CRS."""
-    from drivers.sessions.manifest import PRODUCTS, SUBMAPS
+    from drivers.sessions.manifest import GEOREF, PRODUCTS, SUBMAPS
     from drivers.sessions.marks import MARKS_CSV, mark_positions, read_marks, read_marks_csv
     from drivers.sessions.trajectory import read_tum, write_tum
     from products.georef import (
@@ -81,7 +81,7 @@ def georef(
     bend = adjust == "graph" and mapping is not None and not (scale or level)
     if adjust == "graph" and not bend:
         typer.echo("no pose graph to bend (or --scale/--level): a rigid fit only", err=True)
-    out = out or products / "georef"
+    out = out or products / GEOREF
     try:
         points = read_control_csv(control)
         if not bend:

@@ -21,6 +21,7 @@ RECORDING = "raw.mcap"
 GROUND_TRUTH = "ground_truth.tum"
 SCENE_MESH = "scene.ply"
 PRODUCTS = "products"
+GEOREF = "georef"  # in products/: the products in a CRS (scanner georef)
 SUBMAPS = "submaps"  # the SLAM's submaps and pose graph (slam/mapping.py)
 
 

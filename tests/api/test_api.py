@@ -288,3 +288,14 @@ def test_marks_over_the_api(scanner):
         assert all(m["position_m"] is not None for m in marks[1:]), marks  # on the trajectory
         csv = c.get(f"/api/v1/scans/{sid}/products/marks.csv")
         assert csv.status_code == 200 and "CP 7" in csv.text
+        assert csv.headers["content-type"].startswith("text/csv")
+        # what scanner georef writes is downloadable as georef/NAME, and nothing beside it
+        georef = scanner.daemon.store.get(sid) / "products" / "georef"
+        georef.mkdir()
+        (georef / "residuals.txt").write_text("CP 7 check 1.0 mm")
+        assert "georef/residuals.txt" in c.get(f"/api/v1/scans/{sid}").json()["products"]
+        r = c.get(f"/api/v1/scans/{sid}/products/georef/residuals.txt")
+        assert r.status_code == 200 and r.text.startswith("CP 7")
+        for bad in ("georef/..%2Fmap.ply", "georef/%2E%2E/%2E%2E/session.json", "georef/",
+                    "georef%2F..%2F..%2Fsession.json", "submaps/graph.json"):  # fmt: skip
+            assert c.get(f"/api/v1/scans/{sid}/products/{bad}").status_code == 404, bad

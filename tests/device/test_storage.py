@@ -37,6 +37,13 @@ def test_look_ups_stay_inside_the_data_directory(tmp_path):
     for bad in ("..", "../a", "a/b", ".hidden", ""):
         with pytest.raises(KeyError):
             store.get(bad)
-    for bad in ("..", "../session.json", "a/b", ".checkpoint.pt", "", "nope.ply"):
+    (tmp_path / "a" / "products" / "georef").mkdir()
+    (tmp_path / "a" / "products" / "georef" / "map.laz").write_text("las")
+    (tmp_path / "a" / "products" / "georef" / "map.e57.tmp").write_text("half")
+    geo = store.product("a", "georef/map.laz")
+    assert geo == tmp_path / "a" / "products" / "georef" / "map.laz"
+    for bad in ("..", "../session.json", "a/b", ".checkpoint.pt", "", "nope.ply", "georef",
+                "georef/..", "georef/../map.ply", "georef/../../session.json", "georef/",
+                "georef/map.e57.tmp", "georef/a/b", "../georef/map.laz"):  # fmt: skip
         with pytest.raises(KeyError):
             store.product("a", bad)
