@@ -69,7 +69,8 @@ def _mark_out(mark: Mark, xyz) -> MarkOut:
 @router.post("/{scan_id}/marks", status_code=status.HTTP_201_CREATED, response_model=MarkOut)
 def add_mark(scan_id: str, daemon: DaemonDep, body: MarkIn | None = None) -> MarkOut:
     """Mark a point (a control point under the reference point) in the running scan, now.
-    404 unknown id; 409 unless it is scanning or for a name it already has; 422 a bad name."""
+    404 unknown id; 409 unless it is scanning or for a name it already has; 422 a bad name;
+    507 when it cannot be written."""
     try:
         mark = daemon.mark(scan_id, (body or MarkIn()).name, source="api")
     except ScanNotFoundError:
@@ -80,6 +81,10 @@ def add_mark(scan_id: str, daemon: DaemonDep, body: MarkIn | None = None) -> Mar
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except MarkError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    except OSError as exc:  # a full or failing disk: the mark is not taken, the scan goes on
+        raise HTTPException(
+            status.HTTP_507_INSUFFICIENT_STORAGE, f"the mark could not be written: {exc}"
+        ) from None
     return _mark_out(mark, daemon.live_position(mark))
 
 

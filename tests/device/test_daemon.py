@@ -306,3 +306,25 @@ def test_marks_are_on_disk_at_once_and_placed_on_the_final_trajectory(make_daemo
         assert np.linalg.norm(xyz - near) < 0.2  # within one sweep's walk of the pose
     assert set(read_marks_csv(products / "marks.csv")) == {"CP1", "M01", "M02"}
     assert "M02" in (products / "report.html").read_text()
+
+
+def test_a_mark_the_disk_refuses_is_not_taken_and_the_scan_goes_on(make_daemon, monkeypatch):
+    import device.daemon
+
+    d = make_daemon()
+    sid = d.start_scan().id
+    wait_for(lambda: d.status().slam.poses > 5, 20)
+
+    def full(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(device.daemon, "append_mark", full)
+    with pytest.raises(OSError):
+        d.mark(sid, "CP1")
+    assert d.press(Press.double).startswith("ignored: [Errno 28]")
+    monkeypatch.undo()
+    assert d.mark(sid, "CP1").name == "CP1"  # the name was not taken by the failed one
+    assert d.sm.state == State.scanning
+    d.stop_scan(sid)
+    wait_for(lambda: d.sm.state == State.idle)
+    assert [m.name for m, _ in d.marks(sid)] == ["CP1"]
