@@ -24,7 +24,7 @@ def view_png(
     axes: tuple[int, int],
     size: int = 800,
     loops: list[tuple[np.ndarray, np.ndarray, str]] = (),  # ([3], [3], label) each
-    marks: list[tuple[str, np.ndarray]] = (),  # (name, [3]) each
+    marks: list[tuple] = (),  # (name, [3]) or (name, [3], (r, g, b)) each
 ) -> bytes:
     """Point density seen along the third axis, the path in red, the loops closed in blue
     (from the older place to the newer, labelled with the correction they made), the marks
@@ -50,12 +50,13 @@ def view_png(
         draw.line([(x0, h - 1 - y0), (x1, h - 1 - y1)], fill=(30, 90, 220), width=3)
         draw.ellipse([x1 - 4, h - 5 - y1, x1 + 4, h + 3 - y1], outline=(30, 90, 220), width=2)
         draw.text((x1 + 6, h - 1 - y1 - 6), label, fill=(30, 90, 220))
-    for name, p in marks:
+    for name, p, *rgb in marks:
+        colour = tuple(rgb[0]) if rgb else (20, 150, 60)
         x, y = (p[[a, b]] - lo) * scale
         y = h - 1 - y
-        draw.line([(x - 5, y - 5), (x + 5, y + 5)], fill=(20, 150, 60), width=2)
-        draw.line([(x - 5, y + 5), (x + 5, y - 5)], fill=(20, 150, 60), width=2)
-        draw.text((x + 7, y - 6), name, fill=(20, 150, 60))
+        draw.line([(x - 5, y - 5), (x + 5, y + 5)], fill=colour, width=2)
+        draw.line([(x - 5, y + 5), (x + 5, y - 5)], fill=colour, width=2)
+        draw.text((x + 7, y - 6), name, fill=colour)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
@@ -177,5 +178,70 @@ correction each made).</p>
 products/marks.csv).</p>{_table(mark_rows) if mark_rows else "<p>None.</p>"}
 <h2>Warnings</h2><ul>{warn}</ul>
 <h2>Sensors</h2>{_table(sensors)}
+</body></html>
+"""
+
+
+def _residual_table(fit) -> str:  # fit: products.georef.Georef
+    head = "".join(
+        f"<th>{h}</th>" for h in ("name", "role", "dE mm", "dN mm", "dH mm", "|d| mm", "LOO mm", "")
+    )
+    rows = []
+    for r in fit.residuals:
+        loo = "-" if r.loo_m is None else f"{r.loo_m * 1e3:.1f}"
+        cells = [html.escape(r.name), r.role, *(f"{v * 1e3:.1f}" for v in (*r.d_m, r.norm_m)), loo]
+        cells.append("over tolerance" if r.flagged else "")
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    rms = "; ".join(
+        f"RMS {role} {fit.rms_m(role) * 1e3:.1f} mm"
+        for role in ("control", "check", "excluded")
+        if fit.rms_m(role) is not None
+    )
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table><p>{html.escape(rms)}</p>"
+
+
+def georef_report_html(
+    session_id: str,
+    after,  # products.georef.Georef: the fit the products use
+    before=None,  # the rigid fit on the scan as mapped, when the graph was bent
+    path_crs: np.ndarray | None = None,  # [K, 3] the lidar's positions in the CRS
+    points_crs: np.ndarray | None = None,  # [N, 3] map points in the CRS (a subsample)
+    marks_crs: dict[str, np.ndarray] | None = None,  # name -> [3]
+) -> str:
+    """The georeferencing's report: the fit, the residual tables (before and after the control
+    points bent the graph) and a top view with the marks."""
+    summary = {
+        "Scan": session_id,
+        "CRS": f"EPSG {after.epsg}" if after.epsg is not None else "none given",
+        "Fit": ("7 parameters, scale " + f"{after.scale:.9f}" if after.scale != 1.0 else "rigid")
+        + (", heading only (level)" if after.levelled else "")
+        + ("; control points as priors in the pose graph" if before is not None else ""),
+        "Tolerance": f"{after.tolerance_m * 1e3:.0f} mm",
+        "Flagged": ", ".join(after.flagged) or "none",
+    }
+    picture = ""
+    if path_crs is not None and len(path_crs):
+        pts = points_crs if points_crs is not None else np.zeros((0, 3))
+        role = {r.name: (r.role, r.flagged) for r in after.residuals}
+        colours = {"control": (20, 150, 60), "check": (30, 90, 220), "excluded": (120, 120, 120)}
+        named = [
+            (name, p, (220, 40, 40) if role[name][1] else colours[role[name][0]])
+            if name in role
+            else (name, p, (120, 120, 120))
+            for name, p in (marks_crs or {}).items()
+        ]
+        picture = (
+            "<h2>Top view (CRS)</h2><p>Control points green, check points blue, flagged red,"
+            " other marks grey; the walk in red.</p>"
+        ) + _img(view_png(pts, path_crs, (0, 1), marks=named), "top view in the CRS")
+    tables = f"<h2>Residuals (measured - surveyed)</h2>{_residual_table(after)}"
+    if before is not None:
+        tables += f"<h2>Before: the rigid fit on the scan as mapped</h2>{_residual_table(before)}"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Georeferencing {html.escape(session_id)}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}}
+th,td{{text-align:right;padding:0 0.6em}} th:first-child,td:first-child{{text-align:left}}
+img{{max-width:100%;border:1px solid #ccc}}</style>
+</head><body><h1>Georeferencing</h1>{_table(summary)}{tables}{picture}
 </body></html>
 """

@@ -68,6 +68,7 @@ def georef(
         read_control_csv,
         transform_las,
     )
+    from products.report import georef_report_html
     from slam.mapping import read_graph
 
     if adjust not in ("graph", "rigid"):
@@ -118,9 +119,10 @@ def georef(
         for name, p in marks.items():
             q = T[:3, :3] @ p + T[:3, 3]
             f.write(f"{name},{q[0]:.4f},{q[1]:.4f},{q[2]:.4f}\n")
+    sample = None  # [S, 3] map points in the CRS, for the report's picture
     if mapping is not None:  # the map again from the submaps (at the bent anchors)
         anchors = bent.T_world_anchor if bend else mapping.T_world_anchor
-        n = _map_in_crs(session, mapping, anchors, cfg, out, T, result.epsg, not scale)
+        n, sample = _map_in_crs(session, mapping, anchors, cfg, out, T, result.epsg, not scale)
         typer.echo(f"{n:,} points -> {out / 'map.laz'}" + ("" if scale else ", map.e57"))
     else:
         for name in ("map.laz", "map.las"):
@@ -130,6 +132,16 @@ def georef(
                 break
         else:
             typer.echo("no map.laz in the products: the map was not transformed", err=True)
+    (out / "report.html").write_text(
+        georef_report_html(
+            session.name,
+            result,
+            bent.before if bend else None,
+            T_traj[:, :3, 3] @ T[:3, :3].T + T[:3, 3],
+            sample,
+            {name: T[:3, :3] @ p + T[:3, 3] for name, p in marks.items()},
+        )
+    )
     flagged = [r.name for r in result.residuals if r.flagged]
     if flagged:
         typer.secho(
@@ -143,7 +155,7 @@ def georef(
 
 def _map_in_crs(
     session, mapping, T_world_anchor, cfg, out: Path, T_crs_map, epsg, e57: bool
-) -> int:
+) -> tuple[int, np.ndarray]:  # -> points written, [S, 3] a subsample in the CRS
     """The submaps placed at these anchors (map frame), streamed into the CRS as map.laz, and
     map.e57 with the points in the map frame and T_crs_map as the scan's pose (rigid only)."""
     import shutil
@@ -163,6 +175,7 @@ def _map_in_crs(
         if e57:
             write_e57(out / "map.e57.tmp", cloud, T_crs_map, epsg)
             (out / "map.e57.tmp").replace(out / "map.e57")
-        return n
+        sample = np.asarray(cloud.xyz_m[:: max(1, len(cloud) // 400_000)])
+        return n, sample @ T_crs_map[:3, :3].T + T_crs_map[:3, 3]
     finally:
         shutil.rmtree(work, ignore_errors=True)

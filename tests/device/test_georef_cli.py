@@ -45,6 +45,8 @@ def test_a_scan_tied_to_control_points(twin_session: Path, tmp_path: Path) -> No
     assert "UTM zone 32N" in e57.root["coordinateMetadata"].value()
     scan = e57.read_scan(0, transform=True, ignore_missing_fields=True)
     assert abs(np.median(scan["cartesianX"]) - np.median(las.x)) < 0.05  # the same map
+    report = (out / "report.html").read_text()
+    assert "CP5" in report and "EPSG 25832" in report and "<img" in report
     t_geo, T_geo = read_tum(out / "trajectory.tum")
     assert len(t_geo) > 10 and abs(np.median(T_geo[:, 1, 3]) - CONTROL_ORIGIN_M[1]) < 100
 
