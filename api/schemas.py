@@ -111,6 +111,31 @@ class MarkOut(BaseModel):
     )
 
 
+class GeorefIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    control_csv: str = Field(
+        max_length=1_000_000,
+        description="the control points: a CSV with a header (name, easting, northing, height, "
+        "optional epsg; also x, y, z), as scanner georef --control reads it",
+    )
+    check: list[str] = Field([], description="names held out as check points")
+    exclude: list[str] = Field([], description="names left out (a flagged point)")
+    adjust: Literal["graph", "rigid"] = "graph"
+    scale: bool = False
+    level: bool = False
+    tolerance_m: float = Field(0.05, gt=0.0, le=10.0)
+
+
+class GeorefOut(BaseModel):
+    state: Literal["running", "done", "failed"]
+    error: str | None = None
+    summary: dict[str, Any] | None = Field(
+        None, description="RMS per role (m) after (and before the graph was bent), flagged names"
+    )
+    products: list[str] = Field([], description="georef/NAME, downloadable as products")
+
+
 class ButtonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -30,11 +30,12 @@ import numpy as np
 
 from device.button import Button, Press
 from device.config import ScannerConfig
+from device.georef import GeorefJob, GeorefSettings
 from device.jobs import Jobs, ScanBusyError
 from device.led import StatusLed
 from device.live import LiveBuffer, LivePose
 from device.notify import SystemdNotifier
-from device.processing import ProcessingJob, product_names
+from device.processing import ProcessingJob, needs_processing, product_names
 from device.recording import new_session_recorder, slam_imu
 from device.scan import ActiveScan
 from device.slam_worker import Ended, MappingSettings, SlamWorker, Step
@@ -52,6 +53,7 @@ from drivers.sessions.manifest import (
     write_manifest,
 )
 from drivers.sessions.marks import (
+    CONTROL_CSV,
     MARKS_CSV,
     Mark,
     MarkError,
@@ -63,6 +65,7 @@ from drivers.sessions.marks import (
 )
 from drivers.sessions.recovery import recover_all
 from drivers.source import Sensor, SensorHealth, Source, Tagged
+from products.georef import GeorefError, read_control_csv
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +122,7 @@ class Daemon:
         self.started_monotonic = time.monotonic()
         self._slam_imu, self._T_lidar_imu = slam_imu(config)  # which IMU live SLAM fuses
         self._newest: tuple[int, int] | None = None  # (a frame's t_ns, monotonic_ns at arrival)
+        self._georefs: dict[str, GeorefJob] = {}  # by scan id, the latest of each
 
     # --- life cycle ---------------------------------------------------------------------------
     def start(self, slam_ready_timeout_s: float = 120.0) -> Daemon:
@@ -156,6 +160,8 @@ class Daemon:
         self.hub.close()
         self._ingest.join(timeout=3.0)
         self.jobs.close()
+        for job in list(self._georefs.values()):
+            job.kill()
         self.slam.stop()
         if self.splat is not None:
             self.splat.stop()
@@ -292,7 +298,7 @@ class Daemon:
     def delete_scan(self, scan_id: str) -> None:
         path = self._path(scan_id)
         self._check_not_recording(scan_id)
-        if reason := self.jobs.busy(scan_id):
+        if reason := self.jobs.busy(scan_id) or self._georef_busy(scan_id):
             raise ScanBusyError(reason)
         self.jobs.forget(scan_id)
         shutil.rmtree(path)
@@ -304,6 +310,39 @@ class Daemon:
         path = self._path(scan_id)
         self._check_not_recording(scan_id)
         self.jobs.queue(scan_id, path)
+
+    def georef(self, scan_id: str, control_csv: str, settings: GeorefSettings) -> GeorefJob:
+        """Tie a processed scan to control points, in the background (device/georef.py): the
+        CSV is kept as SESSION/control.csv. ScanNotFoundError; ScanBusyError while it records,
+        is processed or georeferenced, or has no products yet; GeorefError for a CSV that
+        cannot be read (checked before anything starts)."""
+        path = self._path(scan_id)
+        self._check_not_recording(scan_id)
+        if reason := self.jobs.busy(scan_id) or self._georef_busy(scan_id):
+            raise ScanBusyError(reason)
+        if needs_processing(path):
+            raise ScanBusyError(f"{scan_id} has no products yet: process it first")
+        control = path / CONTROL_CSV
+        tmp = control.with_name(control.name + ".tmp")
+        tmp.write_text(control_csv)
+        try:
+            read_control_csv(tmp)
+        except GeorefError:
+            tmp.unlink(missing_ok=True)
+            raise
+        tmp.replace(control)
+        job = self._georefs[scan_id] = GeorefJob(path, control, settings, self.config).start()
+        log.info("scan %s: georeferencing", scan_id)
+        return job
+
+    def georef_job(self, scan_id: str) -> GeorefJob | None:
+        return self._georefs.get(scan_id)
+
+    def _georef_busy(self, scan_id: str) -> str | None:
+        job = self._georefs.get(scan_id)
+        if job is not None and not job.finished.is_set():
+            return f"{scan_id} is being georeferenced"
+        return None
 
     # --- queries ------------------------------------------------------------------------------
     def current_scan_id(self) -> str | None:

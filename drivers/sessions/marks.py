@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 MARKS = "marks.jsonl"  # in the session directory
 MARKS_CSV = "marks.csv"  # in products/
+CONTROL_CSV = "control.csv"  # the surveyed control points (name, easting, northing, height, epsg)
 MAX_NAME = 64
 REFERENCE_POINT_LIDAR_M = (0.0, 0.0, -0.25)  # the handle's tip, below the lidar (config default)
 EDGE_S = 0.5  # a mark this close after the last pose (or before the first) takes that pose

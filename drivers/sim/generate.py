@@ -32,7 +32,7 @@ from drivers.sessions.manifest import (
     SessionState,
     write_manifest,
 )
-from drivers.sessions.marks import REFERENCE_POINT_LIDAR_M, Mark, append_mark
+from drivers.sessions.marks import CONTROL_CSV, REFERENCE_POINT_LIDAR_M, Mark, append_mark
 from drivers.sessions.recording import RecordingWriter
 from drivers.sessions.trajectory import write_tum
 from drivers.sim.scenes.scene import write_scene_ply
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 GROUND_TRUTH_RATE_HZ = 200.0
 TWIN_TRUTH = "twin_truth.json"
 MARKERS = "markers.csv"
-CONTROL = "control.csv"
+CONTROL = CONTROL_CSV
 # the twin's world in a projected CRS: ETRS89 / UTM 32N with a false origin (E, N, H)
 CONTROL_EPSG, CONTROL_ORIGIN_M = 25832, (500_000.0, 5_700_000.0, 100.0)
 MARK_REACH_M = 15.0  # a marker this close to the walk is one the operator marks in passing

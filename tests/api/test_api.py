@@ -40,6 +40,8 @@ def test_health_needs_no_token(scanner):
         ("POST", "/api/v1/scans/x/process"),
         ("POST", "/api/v1/scans/x/marks"),
         ("GET", "/api/v1/scans/x/marks"),
+        ("POST", "/api/v1/scans/x/georef"),
+        ("GET", "/api/v1/scans/x/georef"),
         ("GET", "/metrics"),
     ],
 )
@@ -275,11 +277,14 @@ def test_marks_over_the_api(scanner):
         assert r.status_code == 201 and r.json()["source"] == "api"
         assert len(r.json()["position_m"]) == 3  # live SLAM's estimate
         assert c.post(f"/api/v1/scans/{sid}/marks").json()["name"] == "M01"  # no name given
+        for _ in range(2):  # two more along the walk, for the georeferencing below
+            time.sleep(1.0)
+            assert c.post(f"/api/v1/scans/{sid}/marks").status_code == 201
         assert c.post(f"/api/v1/scans/{sid}/marks", json={"name": "A"}).status_code == 409
         assert c.post(f"/api/v1/scans/{sid}/marks", json={"name": "a,b"}).status_code == 422
         assert c.post(f"/api/v1/scans/{sid}/marks", json={"nom": "x"}).status_code == 422
         assert [m["name"] for m in c.get(f"/api/v1/scans/{sid}/marks").json()] == [
-            "A", "CP 7", "M01",
+            "A", "CP 7", "M01", "M02", "M03",
         ]  # fmt: skip
         assert c.post(f"/api/v1/scans/{sid}/stop").status_code == 202
         scanner.wait_state(c, {"idle"}, timeout_s=120)
@@ -299,3 +304,27 @@ def test_marks_over_the_api(scanner):
         for bad in ("georef/..%2Fmap.ply", "georef/%2E%2E/%2E%2E/session.json", "georef/",
                     "georef%2F..%2F..%2Fsession.json", "submaps/graph.json"):  # fmt: skip
             assert c.get(f"/api/v1/scans/{sid}/products/{bad}").status_code == 404, bad
+
+        # georeferenced over the API: the marks' positions surveyed in a CRS (turned, moved)
+        assert c.get(f"/api/v1/scans/{sid}/georef").status_code == 404  # none started yet
+        yaw, origin = np.radians(30.0), np.array([500_000.0, 5_700_000.0, 100.0])
+        R = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
+        rows = ["name,easting,northing,height,epsg"]
+        for m in marks[1:]:
+            e, n, h = R @ np.array(m["position_m"]) + origin
+            rows.append(f"{m['name']},{e:.4f},{n:.4f},{h:.4f},25832")
+        body = {"control_csv": "\n".join(rows), "check": ["M03"], "level": True}
+        assert c.post("/api/v1/scans/x/georef", json=body).status_code == 404
+        bad = {**body, "control_csv": "name,easting,northing,height\nA,1,2,x\n"}
+        assert c.post(f"/api/v1/scans/{sid}/georef", json=bad).status_code == 422
+        r = c.post(f"/api/v1/scans/{sid}/georef", json=body)
+        assert r.status_code == 202, r.text
+        deadline = time.monotonic() + 120
+        while (g := c.get(f"/api/v1/scans/{sid}/georef").json())["state"] == "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        assert g["state"] == "done", g
+        assert g["summary"]["rms_m"]["check"] < 0.002 and not g["summary"]["flagged"], g
+        assert "georef/map.laz" in g["products"] and "georef/report.html" in g["products"]
+        r = c.get(f"/api/v1/scans/{sid}/products/georef/residuals.txt")
+        assert r.status_code == 200 and "M03" in r.text

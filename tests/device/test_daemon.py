@@ -276,6 +276,10 @@ def test_marks_are_on_disk_at_once_and_placed_on_the_final_trajectory(make_daemo
     with pytest.raises(TransitionError):  # no scan: nothing to mark
         d.mark(name="CP1")
     sid = d.start_scan().id
+    from device.georef import GeorefSettings
+
+    with pytest.raises(ScanBusyError):  # recording: nothing to georeference yet
+        d.georef(sid, "name,easting,northing,height\n", GeorefSettings())
     wait_for(lambda: d.status().slam.poses > 10, 20)
     assert d.mark(sid, "CP1").name == "CP1"
     assert [m.name for m in read_marks(d.store.root / sid)] == ["CP1"]  # before stop

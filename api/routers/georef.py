@@ -1,0 +1,51 @@
+"""Georeferencing a processed scan over HTTP: the control CSV in, the job's state out, the
+products in the CRS as georef/NAME (products.py)."""
+
+from fastapi import APIRouter, HTTPException, status
+
+from api.deps import DaemonDep
+from api.schemas import GeorefIn, GeorefOut
+from device.daemon import GeorefError, ScanNotFoundError
+from device.georef import GeorefJob, GeorefSettings
+from device.jobs import ScanBusyError
+
+router = APIRouter(prefix="/scans", tags=["georef"])
+
+
+def _out(daemon, scan_id: str, job: GeorefJob) -> GeorefOut:
+    products = [n for n in daemon.scan(scan_id).products if n.startswith("georef/")]
+    return GeorefOut(state=job.state, error=job.error, summary=job.summary, products=products)
+
+
+@router.post("/{scan_id}/georef", status_code=status.HTTP_202_ACCEPTED, response_model=GeorefOut)
+def start_georef(scan_id: str, body: GeorefIn, daemon: DaemonDep) -> GeorefOut:
+    """Tie the scan to control points, in the background (scanner georef's work): 404 unknown
+    scan; 409 while it records, is processed or georeferenced, or has no products; 422 a
+    control CSV that cannot be read."""
+    settings = GeorefSettings(
+        tuple(body.check), tuple(body.exclude), body.adjust, body.scale, body.level,
+        body.tolerance_m,
+    )  # fmt: skip
+    try:
+        job = daemon.georef(scan_id, body.control_csv, settings)
+    except ScanNotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such scan") from None
+    except ScanBusyError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except GeorefError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    return _out(daemon, scan_id, job)
+
+
+@router.get("/{scan_id}/georef", response_model=GeorefOut)
+def get_georef(scan_id: str, daemon: DaemonDep) -> GeorefOut:
+    """The latest georeferencing started over the API: running, done (with its figures) or
+    failed (with why); 404 when none was."""
+    try:
+        daemon.scan(scan_id)
+    except ScanNotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such scan") from None
+    job = daemon.georef_job(scan_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no georeferencing started")
+    return _out(daemon, scan_id, job)
