@@ -176,9 +176,11 @@ def test_a_scan_end_to_end(scanner):
 
         # each sensor's messages and losses over the scan are in session.json
         sensors = {x.name: x for x in read_manifest(scanner.daemon.store.root / sid).sensors}
-        assert sensors["lidar"].messages >= 20 and sensors["lidar"].drops == 0
-        assert sensors["external_imu"].messages > 400 and sensors["camera"].messages > 5
-        assert sensors["imu"].messages > 400  # the Mid-360's own IMU, counted on its own
+        sweeps = sensors["lidar"].messages  # 10 Hz; how many depends on the machine's load
+        assert sweeps >= 20 and sensors["lidar"].drops == 0
+        assert sensors["external_imu"].messages > 30 * sweeps  # 400 Hz
+        assert sensors["camera"].messages > 5
+        assert sensors["imu"].messages > 15 * sweeps  # the Mid-360's own 200 Hz, on its own
 
         # its products made again (a new config, a cut-off run), in the background, once at a time
         assert c.post(f"/api/v1/scans/{sid}/process").status_code == 202
