@@ -306,9 +306,11 @@ class Daemon:
     def process_scan(self, scan_id: str) -> None:
         """(Re)make a scan's products in the background, after any other processing: a scan
         whose processing was cut off, a recovered one, or one to make again with a new config.
-        ScanNotFoundError; ScanBusyError while it records or is being processed."""
+        ScanNotFoundError; ScanBusyError while it records, is being processed or georeferenced."""
         path = self._path(scan_id)
         self._check_not_recording(scan_id)
+        if reason := self._georef_busy(scan_id):
+            raise ScanBusyError(reason)
         self.jobs.queue(scan_id, path)
 
     def georef(self, scan_id: str, control_csv: str, settings: GeorefSettings) -> GeorefJob:

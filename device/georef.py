@@ -25,8 +25,6 @@ from products.georef import (
     read_control_csv,
     transform_las,
 )
-from products.report import georef_report_html
-from slam.mapping import MappingResult, read_graph
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +56,9 @@ def georef_session(
 ) -> GeorefOutcome:  # fmt: skip
     """Georeference a processed session; GeorefError for bad control files, too few matches,
     a session without marks."""
+    from products.report import georef_report_html
+    from slam.mapping import read_graph
+
     s = settings
     if s.adjust not in ADJUSTMENTS:
         raise GeorefError(f"adjust is one of {', '.join(ADJUSTMENTS)}, not {s.adjust!r}")
@@ -127,7 +128,7 @@ def georef_session(
 
 def _map_in_crs(
     session: Path,
-    mapping: MappingResult,
+    mapping,  # slam.mapping.MappingResult
     T_world_anchor: np.ndarray,  # [K, 4, 4]
     config: ScannerConfig,
     out: Path,

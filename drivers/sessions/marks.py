@@ -21,8 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from drivers.sessions.trajectory import poses_at
-
 log = logging.getLogger(__name__)
 
 MARKS = "marks.jsonl"  # in the session directory
@@ -103,6 +101,8 @@ def mark_positions(
     """Where each mark's reference point was: the trajectory at its time (slerp and linear).
     A mark taken just before the stop, after the last sweep's pose, takes that pose (EDGE_S:
     the operator holds still on a control point); one further outside has none (NaN)."""
+    from drivers.sessions.trajectory import poses_at  # scipy: not at import (the config's)
+
     xyz = np.full((len(marks), 3), np.nan)
     if not marks or len(t_traj_s) == 0:
         return xyz
