@@ -65,7 +65,7 @@ from drivers.sessions.marks import (
 )
 from drivers.sessions.recovery import recover_all
 from drivers.source import Sensor, SensorHealth, Source, Tagged
-from products.georef import GeorefError, read_control_csv
+from products.georef import parse_control_csv
 
 log = logging.getLogger(__name__)
 
@@ -324,15 +324,9 @@ class Daemon:
             raise ScanBusyError(reason)
         if needs_processing(path):
             raise ScanBusyError(f"{scan_id} has no products yet: process it first")
+        parse_control_csv(control_csv, CONTROL_CSV)  # GeorefError before anything is written
         control = path / CONTROL_CSV
-        tmp = control.with_name(control.name + ".tmp")
-        tmp.write_text(control_csv)
-        try:
-            read_control_csv(tmp)
-        except GeorefError:
-            tmp.unlink(missing_ok=True)
-            raise
-        tmp.replace(control)
+        control.write_text(control_csv)
         job = self._georefs[scan_id] = GeorefJob(path, control, settings, self.config).start()
         log.info("scan %s: georeferencing", scan_id)
         return job

@@ -25,6 +25,7 @@ from products.georef import (
     read_control_csv,
     transform_las,
 )
+from slam.se3 import transform
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +97,10 @@ def georef_session(
     (out / "residuals.txt").write_text(result.table() + "\n")
     T = result.T_crs_map
     write_tum(out / "trajectory.tum", t, T @ T_traj)
+    marks_crs = {name: transform(T, p[None])[0] for name, p in marks.items()}
     with open(out / MARKS_CSV, "w") as f:
         f.write("name,easting,northing,height\n")
-        for name, p in marks.items():
-            q = T[:3, :3] @ p + T[:3, 3]
+        for name, q in marks_crs.items():
             f.write(f"{name},{q[0]:.4f},{q[1]:.4f},{q[2]:.4f}\n")
     sample, n = None, None  # [S, 3] map points in the CRS, for the report's picture
     if mapping is not None:  # the map again from the submaps (at the bent anchors)
@@ -136,23 +137,24 @@ def _map_in_crs(
     epsg: int | None,
     e57: bool,
 ) -> tuple[int, np.ndarray]:  # -> points written, [S, 3] a subsample in the CRS
-    """The submaps placed at these anchors (map frame), streamed into the CRS as map.laz, and
-    map.e57 with the points in the map frame and T_crs_map as the scan's pose (rigid only)."""
-    from products.export import write_e57, write_map
+    """The submaps placed at these anchors (map frame), written into the CRS as map.laz (each
+    chunk through T_crs_map), and map.e57 with the points in the map frame and T_crs_map as
+    the scan's pose (rigid only)."""
+    from products.export import write_e57, write_las
     from products.map import map_from_submaps
 
     work = out / ".map"
     try:
         cloud = map_from_submaps(mapping.folder, T_world_anchor, config.products, work)
-        local = out / "map.local.laz.tmp"
-        write_map(local, cloud, "laz", gps_offset_s=read_manifest(session).utc_offset_s)
-        n = transform_las(local, out / "map.laz", T_crs_map, epsg)
-        local.unlink()
+        offset_s = read_manifest(session).utc_offset_s
+        write_las(out / "map.laz.tmp", cloud, offset_s, epsg, True, T_crs_map)
+        (out / "map.laz.tmp").replace(out / "map.laz")
+        n = len(cloud)
         if e57:
             write_e57(out / "map.e57.tmp", cloud, T_crs_map, epsg)
             (out / "map.e57.tmp").replace(out / "map.e57")
         sample = np.asarray(cloud.xyz_m[:: max(1, len(cloud) // 400_000)])
-        return n, sample @ T_crs_map[:3, :3].T + T_crs_map[:3, 3]
+        return n, transform(T_crs_map, sample)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

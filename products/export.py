@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from products.map import MapCloud
+from slam.se3 import transform
 
 log = logging.getLogger(__name__)
 
@@ -57,28 +58,46 @@ def write_map(
     return path
 
 
+def las_header(point_format, lo_m: np.ndarray | None, epsg: int | None, software: str):
+    """LAS 1.4, 1 mm scale, offsets at the floor of `lo_m` ([3], the smallest coordinates),
+    standard GPS time, the CRS's WKT when `epsg` is given."""
+    import laspy
+
+    header = laspy.LasHeader(point_format=point_format, version="1.4")
+    header.scales = np.array([0.001, 0.001, 0.001])
+    if lo_m is not None:
+        header.offsets = np.floor(lo_m)
+    header.global_encoding.gps_time_type = laspy.header.GpsTimeType.STANDARD
+    header.system_identifier = "handheld-scanner"
+    header.generating_software = software
+    if epsg is not None:
+        from pyproj import CRS
+
+        header.add_crs(CRS.from_epsg(epsg))
+    return header
+
+
+def box_corners(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:  # [3], [3] -> [8, 3]
+    return np.array([[(lo, hi)[(k >> i) & 1][i] for i in range(3)] for k in range(8)])
+
+
 def write_las(
     path: Path,
     cloud: MapCloud,
     gps_offset_s: float = 0.0,
     epsg: int | None = None,
     compress: bool | None = None,  # None: as the name says (.laz)
+    T_crs_map: np.ndarray | None = None,  # [4, 4]: the points taken into a CRS, chunk by chunk
 ):
     """LAS 1.4, point format 7 (XYZ, intensity, GPS time, RGB), 1 mm scale; .laz compresses."""
     import laspy
 
-    header = laspy.LasHeader(point_format=7, version="1.4")
-    header.scales = np.array([0.001, 0.001, 0.001])
+    lo = None
     if len(cloud):
         lo = cloud.xyz_m.min(axis=0)
-        header.offsets = np.floor(lo)
-    header.global_encoding.gps_time_type = laspy.header.GpsTimeType.STANDARD
-    header.system_identifier = "handheld-scanner"
-    header.generating_software = "scanner export"
-    if epsg is not None:
-        from pyproj import CRS
-
-        header.add_crs(CRS.from_epsg(epsg))
+        if T_crs_map is not None:  # the box's corners through T bound the points through T
+            lo = transform(T_crs_map, box_corners(lo, cloud.xyz_m.max(axis=0))).min(axis=0)
+    header = las_header(7, lo, epsg, "scanner export")
     if compress is None:
         compress = path.suffix.lower() == ".laz"
     with laspy.open(path, mode="w", header=header, do_compress=compress) as writer:
@@ -87,7 +106,10 @@ def write_las(
             if b <= a:
                 break
             pts = laspy.ScaleAwarePointRecord.zeros(b - a, header=header)
-            pts.x, pts.y, pts.z = (cloud.xyz_m[a:b, i] for i in range(3))
+            xyz = np.asarray(cloud.xyz_m[a:b])
+            if T_crs_map is not None:
+                xyz = transform(T_crs_map, xyz)
+            pts.x, pts.y, pts.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
             pts.intensity = (np.clip(cloud.intensity[a:b], 0, 255) * 257).astype(np.uint16)
             pts.gps_time = utc_to_adjusted_gps(cloud.t_s[a:b] + gps_offset_s)
             if cloud.rgb is not None:

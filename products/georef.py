@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from slam.se3 import transform
+
 log = logging.getLogger(__name__)
 
 ROLES = ("control", "check", "excluded")
@@ -86,14 +88,21 @@ def _header_columns(fields: list[str], where: str) -> dict[str, int]:
 
 
 def read_control_csv(path: Path) -> list[ControlPoint]:
-    """Control points from a CSV with a header: name, easting, northing, height (or x, y, z) and
-    an optional epsg, case-insensitive, in any order. The delimiter is the header's: ',', ';' or
-    a tab. Blank lines and lines starting with '#' are skipped."""
+    """Control points from a CSV file (parse_control_csv)."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise GeorefError(f"{path}: cannot read: {e}") from e
+    return parse_control_csv(text, str(path))
+
+
+def parse_control_csv(text: str, path: str = "control.csv") -> list[ControlPoint]:
+    """Control points from a CSV's text with a header: name, easting, northing, height (or x,
+    y, z) and an optional epsg, case-insensitive, in any order. The delimiter is the header's:
+    ',', ';' or a tab. Blank lines and lines starting with '#' are skipped; `path` names the
+    file in the errors."""
+    lines = text.removeprefix("\ufeff").splitlines()
     rows = [
         (number, line)
         for number, line in enumerate(lines, start=1)
@@ -194,10 +203,6 @@ def _fit_levelled(
     T[:3, :3] = s * R
     T[:3, 3] = mu_dst - s * R @ mu_src
     return T
-
-
-def _apply(T: np.ndarray, xyz: np.ndarray) -> np.ndarray:  # [4, 4], [N, 3] -> [N, 3]
-    return xyz @ T[:3, :3].T + T[:3, 3]
 
 
 @dataclass(frozen=True)
@@ -316,7 +321,7 @@ def _leave_one_out(
             except GeorefError as e:
                 log.warning("no leave-one-out residual for %s: %s", controls[i].name, e)
                 continue
-            round_m[i] = float(np.linalg.norm(_apply(T_loo, src[i : i + 1])[0] - dst[i]))
+            round_m[i] = float(np.linalg.norm(transform(T_loo, src[i : i + 1])[0] - dst[i]))
         worst = max(round_m, key=round_m.__getitem__, default=None)
         if worst is None or round_m[worst] <= tolerance_m:
             loo_m.update((controls[i].name, v) for i, v in round_m.items())
@@ -391,7 +396,7 @@ def georeference(
     loo_m = _leave_one_out(controls, src, dst, scale, tolerance_m, levelled)
     residuals = []
     for c in matched:
-        d_m = _apply(T_crs_map, marks[c.name][None])[0] - c.xyz_m
+        d_m = transform(T_crs_map, marks[c.name][None])[0] - c.xyz_m
         d_m.setflags(write=False)
         loo = loo_m.get(c.name)
         flagged = bool(np.linalg.norm(d_m) > tolerance_m or (loo is not None and loo > tolerance_m))
@@ -435,6 +440,8 @@ def transform_las(
     is written when `epsg` is given. Returns the number of points."""
     import laspy
 
+    from products.export import box_corners, las_header
+
     src, dst = Path(src), Path(dst)
     T = np.asarray(T_crs_map, dtype=np.float64)
     if T.shape != (4, 4) or not np.isfinite(T).all() or not np.allclose(T[3], [0, 0, 0, 1]):
@@ -446,22 +453,15 @@ def transform_las(
     with laspy.open(src) as reader:
         head = reader.header
         lo, hi = np.asarray(head.mins, np.float64), np.asarray(head.maxs, np.float64)
-        corners = np.array([[(lo, hi)[(k >> i) & 1][i] for i in range(3)] for k in range(8)])
-        header = laspy.LasHeader(point_format=head.point_format, version="1.4")
-        header.scales = np.array([0.001, 0.001, 0.001])
-        header.offsets = np.floor(_apply(T, corners).min(axis=0))
+        lo_crs = transform(T, box_corners(lo, hi)).min(axis=0)
+        header = las_header(head.point_format, lo_crs, epsg, "scanner georef")
         header.global_encoding.gps_time_type = head.global_encoding.gps_time_type
         header.system_identifier = head.system_identifier
-        header.generating_software = "scanner georef"
-        if epsg is not None:
-            from pyproj import CRS
-
-            header.add_crs(CRS.from_epsg(epsg))
         compress = dst.suffix.lower() == ".laz"
         n = 0
         with laspy.open(dst, mode="w", header=header, do_compress=compress) as writer:
             for chunk in reader.chunk_iterator(chunk_points):
-                xyz = _apply(T, np.column_stack([chunk.x, chunk.y, chunk.z]))  # [n, 3]
+                xyz = transform(T, np.column_stack([chunk.x, chunk.y, chunk.z]))  # [n, 3]
                 out = laspy.ScaleAwarePointRecord.zeros(len(chunk), header=header)
                 out.array[:] = chunk.array  # every dimension, then the new coordinates
                 out.x, out.y, out.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
@@ -499,7 +499,6 @@ def adjust_in_graph(
     Check and excluded points take no part; a blunder should be excluded first (the rigid fit
     flags it)."""
     from drivers.sessions.marks import mark_positions
-    from drivers.sessions.trajectory import poses_at
     from slam.mapping import rebuild_graph
 
     check, exclude = set(check), set(exclude)
@@ -513,17 +512,12 @@ def adjust_in_graph(
     local = np.linalg.inv(result.T_world_anchor[of]) @ result.T_world_lidar  # [N, 4, 4]
     n_priors = 0
     for m in marks:
-        if m.name not in placed or m.name in check or m.name in exclude:
+        if m.name not in placed or m.name not in surveyed or m.name in check | exclude:
             continue
-        if m.name not in surveyed:
-            continue
-        keep, T = poses_at(np.array([m.t_s]), result.t_s, result.T_world_lidar)
         i = int(np.clip(np.searchsorted(result.t_s, m.t_s), 0, len(result.t_s) - 1))
-        k = int(of[i])
-        T_wl = T[0] if keep[0] else result.T_world_lidar[i]
-        p_world = T_wl[:3, :3] @ np.asarray(m.reference_point_lidar_m) + T_wl[:3, 3]
-        p_anchor = _apply(np.linalg.inv(result.T_world_anchor[k]), p_world[None])[0]
-        target = _apply(T_map_crs, surveyed[m.name][None])[0]
+        k = int(of[i])  # the submap it was taken in
+        p_anchor = transform(np.linalg.inv(result.T_world_anchor[k]), placed[m.name][None])[0]
+        target = transform(T_map_crs, surveyed[m.name][None])[0]
         graph.add_position_prior(k, p_anchor, target, sigma_m)
         n_priors += 1
     graph.optimize()

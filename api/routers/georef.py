@@ -5,8 +5,8 @@ from fastapi import APIRouter, HTTPException, status
 
 from api.deps import DaemonDep
 from api.schemas import GeorefIn, GeorefOut
-from device.daemon import GeorefError, ScanNotFoundError
-from device.georef import GeorefJob, GeorefSettings
+from device.daemon import ScanNotFoundError
+from device.georef import GeorefError, GeorefJob, GeorefSettings
 from device.jobs import ScanBusyError
 
 router = APIRouter(prefix="/scans", tags=["georef"])
