@@ -444,8 +444,9 @@ class Daemon:
             sensor = tagged.sensor
             counts[sensor.value] = counts.get(sensor.value, 0) + 1
             for_slam = sensor in (Sensor.lidar, self._slam_imu)
-            if for_slam:
-                self._newest = (tagged.t_ns, time.monotonic_ns())
+            if for_slam:  # a sweep is handed out once complete: its last point is the newest
+                t_ns = tagged.frame.end_ns if sensor == Sensor.lidar else tagged.t_ns
+                self._newest = (t_ns, time.monotonic_ns())
             stop_scan = None
             with self._scan_lock:
                 scan = self._scan

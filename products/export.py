@@ -131,26 +131,37 @@ def write_e57(
     points stay in the map frame, the pose takes them into the CRS, whose WKT goes into the
     file's coordinateMetadata). pye57 reads the columns in chunks, so a memory-mapped map
     stays on disk."""
+    write_e57_scans(path, [("handheld scan (registered)", cloud, T_crs_map)], epsg)
+
+
+def write_e57_scans(
+    path: Path,
+    scans: list[tuple[str, MapCloud, np.ndarray | None]],  # name, points, pose [4, 4] or None
+    epsg: int | None = None,
+) -> None:
+    """Several scans in one E57 (a site: one per session), each its points in its own frame
+    and its pose (rigid) into the file's frame."""
     import pye57
     from scipy.spatial.transform import Rotation
 
-    data = {
-        "cartesianX": cloud.xyz_m[:, 0],
-        "cartesianY": cloud.xyz_m[:, 1],
-        "cartesianZ": cloud.xyz_m[:, 2],
-        "intensity": cloud.intensity,
-    }
-    if cloud.rgb is not None:
-        for i, c in enumerate(("colorRed", "colorGreen", "colorBlue")):
-            data[c] = cloud.rgb[:, i]
     path.unlink(missing_ok=True)
-    pose = {}
-    if T_crs_map is not None:
-        x, y, z, w = Rotation.from_matrix(T_crs_map[:3, :3]).as_quat()
-        pose = {"rotation": np.array([w, x, y, z]), "translation": T_crs_map[:3, 3].copy()}
     e57 = pye57.E57(str(path), mode="w") if epsg is None else _E57InCrs(str(path), epsg)
     try:
-        e57.write_scan_raw(data, name="handheld scan (registered)", **pose)
+        for name, cloud, T in scans:
+            data = {
+                "cartesianX": cloud.xyz_m[:, 0],
+                "cartesianY": cloud.xyz_m[:, 1],
+                "cartesianZ": cloud.xyz_m[:, 2],
+                "intensity": cloud.intensity,
+            }
+            if cloud.rgb is not None:
+                for i, c in enumerate(("colorRed", "colorGreen", "colorBlue")):
+                    data[c] = cloud.rgb[:, i]
+            pose = {}
+            if T is not None:
+                x, y, z, w = Rotation.from_matrix(T[:3, :3]).as_quat()
+                pose = {"rotation": np.array([w, x, y, z]), "translation": T[:3, 3].copy()}
+            e57.write_scan_raw(data, name=name, **pose)
     finally:
         e57.close()
 

@@ -478,11 +478,24 @@ def map_from_submaps(
     (every point lies within a coarse voxel of one of them; LATE_MARGIN_M is that distance,
     with room). With the removal of moving things, whose rays cross tiles beyond the points,
     every tile is merged at the end. Progress: the share of submaps placed."""
-    from slam.submaps import load_member, load_submap, submap_files
+    from slam.submaps import submap_files
 
     files = submap_files(folder)
     if len(files) != len(T_world_anchor):
         raise ValueError(f"{folder}: {len(files)} submaps for {len(T_world_anchor)} anchors")
+    return map_from_files(files, T_world_anchor, config, work_dir, on_progress)
+
+
+def map_from_files(
+    files: list[Path],  # submap files, of one scan or of several (a site)
+    T_world_anchor: np.ndarray,  # [K, 4, 4] each one's anchor
+    config: ProductsConfig,
+    work_dir: Path,
+    on_progress: Callable[[float], None] | None = None,
+) -> MapCloud:
+    """map_from_submaps' map of these submap files (in this order) at these anchors."""
+    from slam.submaps import load_member, load_submap
+
     report = on_progress or (lambda f: None)
     builder = MapBuilder(config.map_voxel_m, work_dir, config.remove_moving)
     ready: dict[int, list[tuple[int, int]]] = defaultdict(list)  # submap -> tiles it completes

@@ -39,8 +39,15 @@ from slam.loop_closure import (
     verify,
 )
 from slam.odometry import OdometryStep
-from slam.place_recognition import Fingerprint, PlaceMatch, fingerprint, guess_3d, level, match
-from slam.pose_graph import PRIOR_SIGMA, PoseGraph
+from slam.place_recognition import (
+    Fingerprint,
+    PlaceMatch,
+    guess_3d,
+    level,
+    match,
+    view_from_above,
+)
+from slam.pose_graph import FREE_SIGMA, PRIOR_SIGMA, PoseGraph
 from slam.se3 import so3_log, transform
 from slam.submaps import (
     Submap,
@@ -254,14 +261,7 @@ class Mapper:
         return None
 
     def _fingerprint(self, j: int, T: np.ndarray) -> Fingerprint:
-        """j with the two submaps before it, from above, in j's levelled frame."""
-        T_level_j = level(T[j], self.graph.levelled)
-        parts = [
-            transform(T_level_j @ relative(T[j], T[n]), self._coarse_of(n))
-            for n in (j - 2, j - 1, j)
-            if n >= 0
-        ]
-        return fingerprint(np.concatenate(parts))
+        return view_from_above(T, self._coarse_of, j, self.graph.levelled)
 
     def _places(self, j: int, T: np.ndarray, path: np.ndarray, tried: set[int]) -> list[PlaceMatch]:
         """Earlier submaps whose view from above matches j's, best first."""
@@ -469,18 +469,34 @@ def rebuild_graph(result: MappingResult, config: MappingConfig, free: bool = Fal
     gravity), its estimate at the optimised anchors: to add more (control points) and optimise.
     A graph.json without the noises (older) gets the path model without the blind directions.
     `free`: the first anchor is not held where it was (position priors will hold the map)."""
-    from slam.submaps import submap_files
-
-    graph = PoseGraph(config, result.levelled, prior_sigma=1e3 if free else PRIOR_SIGMA)
-    covs = result.between_cov
-    if covs is not None and len(covs) == result.n_submaps - 1:
-        for k, T in enumerate(result.T_world_anchor_odometry):
-            graph.add_anchor(T, 0.0, cov=covs[k - 1] if k else None)
-    else:
-        paths = [float(np.load(f)["path_m"]) for f in submap_files(result.folder)]
-        for k, T in enumerate(result.T_world_anchor_odometry):
-            graph.add_anchor(T, paths[k - 1] if k else 0.0)
-    for lc in result.loops:
-        graph.add_loop(lc.i, lc.j, lc.T_i_j)
+    graph = PoseGraph(config, result.levelled, prior_sigma=FREE_SIGMA if free else PRIOR_SIGMA)
+    add_scan(graph, result)
     graph.set_estimate(result.T_world_anchor)
     return graph
+
+
+def add_scan(
+    graph: PoseGraph,
+    result: MappingResult,
+    T_site_world: np.ndarray | None = None,  # [4, 4] where this scan's world lies in the graph's
+) -> int:
+    """A finished mapping's anchors, odometry factors and loops into `graph`, after what it
+    holds (its first anchor loosely held unless it is the graph's first) -> the index of its
+    first anchor there."""
+    from slam.submaps import submap_files
+
+    first = len(graph)
+    T_site_world = np.eye(4) if T_site_world is None else T_site_world
+    odometry = T_site_world @ result.T_world_anchor_odometry  # [K, 4, 4]
+    up = T_site_world[:3, 2]  # its world's up, where gravity holds its anchors
+    covs = result.between_cov
+    if covs is not None and len(covs) == result.n_submaps - 1:
+        for k, T in enumerate(odometry):
+            graph.add_anchor(T, 0.0, cov=covs[k - 1] if k else None, chained=k > 0, up=up)
+    else:
+        paths = [float(np.load(f)["path_m"]) for f in submap_files(result.folder)]
+        for k, T in enumerate(odometry):
+            graph.add_anchor(T, paths[k - 1] if k else 0.0, chained=k > 0, up=up)
+    for lc in result.loops:
+        graph.add_loop(first + lc.i, first + lc.j, lc.T_i_j)
+    return first

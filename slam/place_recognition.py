@@ -13,11 +13,12 @@ odometry has drifted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from slam.se3 import rot_z
+from slam.se3 import rot_z, se3_inv, transform
 
 BEV_CELL_M = 0.5
 BEV_HALF_M = 40.0  # the image covers +-40 m around the anchor
@@ -79,6 +80,19 @@ def fingerprint(points_level_m: np.ndarray) -> Fingerprint:  # [N, 3] levelled a
     rc = np.array([(kp.pt[1], kp.pt[0]) for kp in keypoints], np.float32)
     xy = (rc + 0.5) * BEV_CELL_M - BEV_HALF_M
     return Fingerprint(xy.astype(np.float32), descriptors)
+
+
+def view_from_above(
+    T_world_anchor: np.ndarray,  # [K, 4, 4] the scan's anchors
+    coarse_of: Callable[[int], np.ndarray],  # k -> [C, 3] submap k's coarse cloud, k's frame
+    j: int,
+    levelled: bool,
+) -> Fingerprint:
+    """Submap j with the two before it, from above, in j's levelled frame."""
+    T_level_j = level(T_world_anchor[j], levelled) @ se3_inv(T_world_anchor[j])
+    near = [n for n in (j - 2, j - 1, j) if n >= 0]
+    parts = [transform(T_level_j @ T_world_anchor[n], coarse_of(n)) for n in near]
+    return fingerprint(np.concatenate(parts))
 
 
 def match(old: Fingerprint, new: Fingerprint, min_inliers: int) -> tuple[np.ndarray, int] | None:

@@ -32,6 +32,7 @@ from slam.config import MappingConfig
 log = logging.getLogger(__name__)
 
 PRIOR_SIGMA = 1e-6  # the first anchor defines the map frame
+FREE_SIGMA = 1e3  # a prior that holds nothing: a pose other factors place
 ISAM2_LOOP_ITERATIONS = 10  # relinearisations after a loop, at most
 
 
@@ -82,15 +83,18 @@ class PoseGraph:
         path_from_previous_m: float,
         blind_m_world: np.ndarray | None = None,  # [3, 3] sum(length * a a^T), unseen axes a
         cov: np.ndarray | None = None,  # [6, 6] the factor's, as saved: overrides the model
+        chained: bool = True,  # False: the first anchor of another scan (a site), held loosely
+        up: np.ndarray | None = None,  # [3] gravity's up in the graph's frame (default z): a
+        # scan placed in a site by another unit, its IMU's level a degree or two off the first's
     ) -> int:
         """A new submap's anchor as the odometry placed it (-> its index)."""
         given = cov
         k = len(self._odometry)
         cfg = self.config
         pose = gtsam.Pose3(T_world_anchor)
-        if k == 0:
-            sigma = self.prior_sigma
-            self._add(gtsam.PriorFactorPose3(_x(0), pose, _diag(sigma, sigma)))
+        if k == 0 or not chained:
+            sigma = self.prior_sigma if k == 0 else FREE_SIGMA
+            self._add(gtsam.PriorFactorPose3(_x(k), pose, _diag(sigma, sigma)))
             guess = pose
         else:
             rel = gtsam.Pose3(np.linalg.inv(self._odometry[-1]) @ T_world_anchor)
@@ -120,12 +124,13 @@ class PoseGraph:
             )
             guess = previous.compose(rel)  # the new anchor follows the corrected chain
         if self.levelled:
-            up_in_anchor = T_world_anchor[:3, :3].T @ np.array([0.0, 0.0, 1.0])
+            up_world = np.array([0.0, 0.0, 1.0]) if up is None else np.asarray(up, float)
+            up_in_anchor = T_world_anchor[:3, :3].T @ up_world
             sigma = np.radians(cfg.gravity_sigma_deg)
             self._add(
                 gtsam.AttitudeFactorPose3(
                     _x(k),
-                    gtsam.Unit3(np.array([0.0, 0.0, 1.0])),
+                    gtsam.Unit3(up_world),
                     gtsam.noiseModel.Isotropic.Sigma(2, sigma),
                     gtsam.Unit3(up_in_anchor),
                 )

@@ -12,7 +12,19 @@ from typing import Annotated
 
 import typer
 
-from device.cli import bench, config, emulate, export, georef, record, serve, sim, slam, splat
+from device.cli import (
+    bench,
+    config,
+    emulate,
+    export,
+    georef,
+    record,
+    serve,
+    sim,
+    site,
+    slam,
+    splat,
+)
 
 app = typer.Typer(
     help="Handheld 3D laser scanner: the scanning daemon, SLAM, the digital twin and benchmarks.",
@@ -39,6 +51,7 @@ app.command()(record.record)
 app.command()(emulate.emulate)
 app.command()(export.export)
 app.command()(georef.georef)
+app.command()(site.site)
 app.command()(serve.run)
 app.command()(serve.demo)
 app.add_typer(config.app, name="config")

@@ -32,6 +32,13 @@ def generate(
         float, typer.Option("--duration", min=0.5, max=3600.0, help="seconds")
     ] = 60.0,
     motion: Annotated[str, typer.Option("--motion", help="walk | aggressive | static")] = "walk",
+    start_m: Annotated[
+        float, typer.Option("--start-m", min=0.0, help="start this far along the scene's walk")
+    ] = 0.0,
+    scene_seed: Annotated[
+        int | None,
+        typer.Option("--scene-seed", help="the scene's seed (default: --seed): one site"),
+    ] = None,
     camera_rate: Annotated[
         float, typer.Option("--camera-rate", min=0.0, max=30.0, help="Hz, 0 = off")
     ] = 10.0,
@@ -68,6 +75,8 @@ def generate(
             seed=seed,
             duration_s=duration,
             motion=motion,
+            start_m=start_m,
+            scene_seed=scene_seed,
             camera_rate_hz=camera_rate,
             external_imu=external_imu,
             camera_model=camera_model,

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 CLOCK_BUCKET_NS = 1_000_000_000
 CLOCK_WINDOW_BUCKETS = 10
-CLOCK_RESET_NS = 1_000_000_000  # a jump of the offset larger than this restarts the filter
+CLOCK_RESET_NS = 1_000_000_000  # stamps going back by more than this restart the filter
+MAX_RISE = 1e-3  # the applied offset rises by at most 1 ms per second (1000 ppm)
 
 
 class UdpCntTracker:
@@ -47,38 +48,56 @@ class UdpCntTracker:
 
 
 class ClockMapper:
-    """Lidar clock -> host monotonic clock, by a windowed minimum of (receive - stamp)."""
+    """Lidar clock -> host monotonic clock, by a windowed minimum of (receive - stamp).
+
+    The windowed minimum is the offset to aim at; the one applied follows it down at once (a
+    packet that came quicker than any before shows the old offset too high) but up no faster
+    than MAX_RISE (a clock's drift), so that a minimum leaving the window on a loaded host,
+    or a stall, never jumps the frames' host times forwards and then, when quick packets come
+    again, back behind frames already handed out. A lidar clock that restarts (its stamps go
+    back by more than CLOCK_RESET_NS) restarts the filter."""
 
     def __init__(self) -> None:
         self._buckets: collections.deque[list[int]] = collections.deque()  # [bucket, min]
-        self.offset_ns: int | None = None
+        self.offset_ns: int | None = None  # applied
         self.time_type: int | None = None
+        self._last_stamp_ns: int | None = None
+        self._last_host_ns: int | None = None
 
     def reset(self) -> None:
         self._buckets.clear()
-        self.offset_ns = None
+        self.offset_ns = self._last_stamp_ns = None
 
     def update(self, host_ns: np.ndarray, lidar_ns: np.ndarray, time_type: int) -> None:
         if len(host_ns) == 0:
             return
         if time_type != self.time_type:
-            self._buckets.clear()
+            self.reset()
             self.time_type = time_type
-        candidate = int(np.min(host_ns.astype(np.int64) - lidar_ns.astype(np.int64)))
-        if self.offset_ns is not None and candidate - self.offset_ns > CLOCK_RESET_NS:
+        newest_stamp, newest_host = int(np.max(lidar_ns)), int(host_ns[-1])
+        if self._last_stamp_ns is not None and newest_stamp < self._last_stamp_ns - CLOCK_RESET_NS:
             log.warning(
-                "lidar clock jumped back by %.3f s; clock filter restarted",
-                (candidate - self.offset_ns) * 1e-9,
+                "lidar clock went back by %.3f s; clock filter restarted",
+                (self._last_stamp_ns - newest_stamp) * 1e-9,
             )
-            self._buckets.clear()
-        bucket = int(host_ns[-1]) // CLOCK_BUCKET_NS
+            self.reset()
+        candidate = int(np.min(host_ns.astype(np.int64) - lidar_ns.astype(np.int64)))
+        bucket = newest_host // CLOCK_BUCKET_NS
         if self._buckets and self._buckets[-1][0] == bucket:
             self._buckets[-1][1] = min(self._buckets[-1][1], candidate)
         else:
             self._buckets.append([bucket, candidate])
         while self._buckets and self._buckets[0][0] <= bucket - CLOCK_WINDOW_BUCKETS:
             self._buckets.popleft()
-        self.offset_ns = min(b[1] for b in self._buckets)
+        target = min(b[1] for b in self._buckets)
+        if self.offset_ns is None or target <= self.offset_ns:
+            self.offset_ns = target
+        else:
+            elapsed_ns = max(newest_host - (self._last_host_ns or newest_host), 0)
+            self.offset_ns += min(target - self.offset_ns, int(MAX_RISE * elapsed_ns) + 1)
+        last = self._last_stamp_ns
+        self._last_stamp_ns = newest_stamp if last is None else max(last, newest_stamp)
+        self._last_host_ns = newest_host
 
     def to_host(self, lidar_ns: int) -> int:
         if self.time_type in (TimeType.PTP, TimeType.GPS) or self.offset_ns is None:

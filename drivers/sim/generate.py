@@ -64,6 +64,8 @@ def sim_settings(
     camera_fov_deg: float = 90.0,
     realism: str = "ideal",
     errors: dict[str, str] | None = None,
+    start_m: float = 0.0,
+    scene_seed: int | None = None,
 ) -> SimSettings:
     """The twin's settings for a new session in `out_dir` (absent or an empty folder), the
     camera given as a model, a WIDTHxHEIGHT size and a horizontal field of view. Raises
@@ -92,6 +94,8 @@ def sim_settings(
         seed=seed,
         duration_s=duration_s,
         motion=motion,
+        start_m=start_m,
+        scene_seed=scene_seed,
         camera_rate_hz=camera_rate_hz,
         camera=camera,
         external_imu=external_imu,
@@ -147,6 +151,8 @@ def generate_session(
             "sim": {
                 "scene": settings.scene,
                 "seed": settings.seed,
+                "scene_seed": settings.seed if settings.scene_seed is None else settings.scene_seed,
+                "start_m": settings.start_m,
                 "motion": settings.motion,
                 "duration_s": settings.duration_s,
                 "camera_rate_hz": settings.camera_rate_hz,

@@ -25,6 +25,7 @@ from drivers.sim.realism import Realism
 from drivers.sim.scenes.catalog import make_scene
 from drivers.sim.scenes.raycast import Raycaster
 from drivers.sim.unit import SimulatedUnit
+from drivers.sim.walk_path import starting_at
 from drivers.source import Counter, Sensor, SensorHealth, Tagged
 
 T0_NS = 1_767_225_600 * 1_000_000_000  # the twin's clock starts at 2026-01-01T00:00:00Z (UTC)
@@ -47,6 +48,8 @@ class SimSettings:
     seed: int = 0
     duration_s: float = 60.0
     motion: str = "walk"
+    start_m: float = 0.0  # where along the scene's walk path the walk starts (another mission)
+    scene_seed: int | None = None  # the scene's own seed (None: seed): one site, many missions
     camera_rate_hz: float = 10.0  # 0 turns the camera off
     external_imu: bool = False  # also an Xsens-class serial IMU, 400 Hz, on /xsens/imu
     camera: CameraModel = CameraModel()
@@ -61,10 +64,10 @@ class TwinSource:
     def __init__(self, settings: SimSettings) -> None:
         self.settings = s = settings
         errors = s.realism
-        self.scene = make_scene(s.scene, s.seed)
+        self.scene = make_scene(s.scene, s.seed if s.scene_seed is None else s.scene_seed)
         self.raycaster = Raycaster(self.scene)
         self.trajectory = make_trajectory(
-            self.scene.walk_path,
+            starting_at(self.scene.walk_path, s.start_m),
             s.motion,
             s.duration_s,
             s.seed,

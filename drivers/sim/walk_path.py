@@ -20,6 +20,23 @@ BRAKE_MPS2 = 0.8  # the walker speeds up and slows down at most this hard
 SLOPE_SLOWDOWN = 1.5  # pace / (1 + 1.5 |dz/ds|): ~0.55 on stairs
 
 
+def starting_at(walk_path: np.ndarray, start_m: float) -> np.ndarray:  # [K, 3] -> [K', 3]
+    """The same closed walk path, entered `start_m` along it (modulo its length) instead of at
+    its first point: another mission over the same site, starting elsewhere."""
+    pts = np.asarray(walk_path, dtype=float)
+    if len(pts) > 2 and np.allclose(pts[0], pts[-1]):
+        pts = pts[:-1]
+    if start_m == 0.0 or len(pts) < 2:
+        return pts
+    ring = np.vstack([pts, pts[:1]])
+    cum = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(ring, axis=0), axis=1))])
+    s = float(start_m) % cum[-1]
+    i = int(np.searchsorted(cum, s, side="right") - 1)  # on segment i .. i + 1
+    f = (s - cum[i]) / max(cum[i + 1] - cum[i], 1e-12)
+    entry = ring[i] + f * (ring[i + 1] - ring[i])
+    return np.vstack([entry, pts[i + 1 :], pts[: i + 1]])
+
+
 @dataclass(frozen=True, eq=False)
 class LoopPath:
     """The walk path as a closed, corner-rounded curve, sampled uniformly in arc length, with

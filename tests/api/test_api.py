@@ -325,7 +325,7 @@ def test_marks_over_the_api(scanner):
         while (g := c.get(f"/api/v1/scans/{sid}/georef").json())["state"] == "running":
             assert time.monotonic() < deadline
             time.sleep(0.5)
-        assert g["state"] == "done", g
+        assert g["state"] == "done", (g, marks)
         assert g["summary"]["rms_m"]["check"] < 0.002 and not g["summary"]["flagged"], g
         assert "georef/map.laz" in g["products"] and "georef/report.html" in g["products"]
         r = c.get(f"/api/v1/scans/{sid}/products/georef/residuals.txt")

@@ -35,6 +35,33 @@ def test_clock_mapper_takes_the_minimum_delay() -> None:
     assert c.to_host(12345) == 12345 and c.offset_ns is not None
 
 
+def test_clock_mapper_never_maps_later_stamps_earlier() -> None:
+    """A loaded host: the quick packets' bucket leaves the window, a stall delays a second of
+    packets by 1.5 s, then quick packets again. The applied offset rises no faster than a
+    drift (so a minimum leaving the window does not jump it), and host times keep the order
+    of the stamps (the old filter jumped forwards, then back behind frames handed out)."""
+    from drivers.livox.stream import CLOCK_WINDOW_BUCKETS, MAX_RISE
+
+    c = ClockMapper()
+    step_ns = 10_000_000  # a packet every 10 ms
+    stamps = np.arange(0, 30_000_000_000, step_ns, dtype=np.int64)  # [3000] 30 s
+    delay = np.full(len(stamps), 2_000_000)  # 2 ms
+    delay[:100] = 100_000  # one quick second, at the start
+    delay[1200:1300] = 1_500_000_000  # a stall of 1.5 s
+    delay[1300:1400] = 200_000_000  # then slow for a second
+    host = np.maximum.accumulate(stamps + 7_000_000_000 + delay)  # a backlog drains in order
+    mapped, offsets = [], []
+    for i in range(len(stamps)):
+        c.update(host[i : i + 1], stamps[i : i + 1], TimeType.NO_SYNC)
+        mapped.append(c.to_host(int(stamps[i])))
+        offsets.append(c.offset_ns)
+    assert np.all(np.diff(np.array(mapped)) > 0)  # the stamps' order, kept
+    rises = np.diff(np.array(offsets))
+    assert rises.max() <= MAX_RISE * step_ns * 2 + 1
+    assert c.offset_ns - 7_000_000_000 < 2_000_000 + MAX_RISE * 1e9 * 30  # never took the stall
+    assert CLOCK_WINDOW_BUCKETS < 30  # the quick second did leave the window
+
+
 def test_sweep_assembler_cuts_on_point_times() -> None:
     a = SweepAssembler(period_ns=SWEEP_PERIOD_NS)
     sweeps = list(synthetic_frames(5, 1000, imu=False))

@@ -260,3 +260,17 @@ def test_fast_enough() -> None:
         eval_s.append(time.perf_counter() - t1)
         build_s.append(t1 - t0)
     assert min(build_s) < 3.0 and min(eval_s) < 0.3
+
+
+def test_another_mission_enters_the_same_walk_elsewhere() -> None:
+    from drivers.sim.walk_path import starting_at
+
+    square = np.array([[0, 0, 0], [10, 0, 0], [10, 10, 0], [0, 10, 0]], float)
+    moved = starting_at(square, 25.0)  # halfway along the third side
+    np.testing.assert_allclose(moved[0], [5, 10, 0])
+    np.testing.assert_allclose(moved[1:], square[[3, 0, 1, 2]])
+    length = lambda p: np.linalg.norm(np.diff(np.vstack([p, p[:1]]), axis=0), axis=1).sum()  # noqa: E731
+    assert length(moved) == pytest.approx(length(square))
+    np.testing.assert_allclose(starting_at(square, 40.0 + 25.0)[0], [5, 10, 0])  # modulo a loop
+    walk = make_trajectory(moved, "walk", 10.0, 0)
+    np.testing.assert_allclose(walk.position(np.zeros(1))[0, :2], [5, 10], atol=0.7)
