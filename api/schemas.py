@@ -145,3 +145,27 @@ class ButtonIn(BaseModel):
 class ButtonOut(BaseModel):
     action: str
     state: str
+
+
+class SiteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        min_length=1, max_length=64, description="the site's folder: letters, digits, . _ -"
+    )
+    scans: list[str] = Field(
+        min_length=2, max_length=50, description="processed scans; the first holds the frame"
+    )
+    formats: list[Literal["laz", "ply", "e57"]] = Field(
+        ["laz", "e57"], min_length=1, description="the map's formats (e57: one scan each)"
+    )
+
+
+class SiteOut(BaseModel):
+    name: str
+    state: Literal["running", "done", "failed"]
+    error: str | None = None
+    summary: dict[str, Any] | None = Field(
+        None, description="site.json: the sessions and their poses, the links, the overlaps"
+    )
+    products: list[str] = Field([], description="downloadable as /sites/{name}/products/FILE")

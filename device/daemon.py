@@ -30,7 +30,7 @@ import numpy as np
 
 from device.button import Button, Press
 from device.config import ScannerConfig
-from device.georef import GeorefJob, GeorefSettings
+from device.georef import GeorefSettings, georef_in_background
 from device.jobs import Jobs, ScanBusyError
 from device.led import StatusLed
 from device.live import LiveBuffer, LivePose
@@ -43,6 +43,7 @@ from device.splat_worker import SplatWorker
 from device.state import State, StateMachine, TransitionError
 from device.status import ProcessingReport, ScanReport, StatusReport, StorageReport
 from device.storage import SessionStore, StorageFullError
+from device.workers import BackgroundJob
 from drivers.hub import SensorHub
 from drivers.sessions.manifest import (
     PRODUCTS,
@@ -122,7 +123,10 @@ class Daemon:
         self.started_monotonic = time.monotonic()
         self._slam_imu, self._T_lidar_imu = slam_imu(config)  # which IMU live SLAM fuses
         self._newest: tuple[int, int] | None = None  # (a frame's t_ns, monotonic_ns at arrival)
-        self._georefs: dict[str, GeorefJob] = {}  # by scan id, the latest of each
+        self._georefs: dict[str, BackgroundJob] = {}
+        self._sites: dict[
+            str, tuple[BackgroundJob, list[str]]
+        ] = {}  # by name: job, its scans  # by scan id, the latest of each
 
     # --- life cycle ---------------------------------------------------------------------------
     def start(self, slam_ready_timeout_s: float = 120.0) -> Daemon:
@@ -160,7 +164,7 @@ class Daemon:
         self.hub.close()
         self._ingest.join(timeout=3.0)
         self.jobs.close()
-        for job in list(self._georefs.values()):
+        for job in [*self._georefs.values(), *(job for job, _ in self._sites.values())]:
             job.kill()
         self.slam.stop()
         if self.splat is not None:
@@ -195,11 +199,14 @@ class Daemon:
         scan = ActiveScan(recorder, self._health())
         self.live.reset()
         with self._scan_lock:
+            backlog = list(self._imu_backlog)
+            for tagged in backlog:  # what the live filter starts on, the recording has too: SLAM
+                recorder.write(tagged)  # run again over it (processing) starts alike
             self.slam.begin(
                 scan.id,
                 self._T_lidar_imu,
                 self._slam_imu,
-                list(self._imu_backlog),
+                backlog,
                 scan.dir / SUBMAPS,
             )
             if self.splat is not None:
@@ -313,7 +320,7 @@ class Daemon:
             raise ScanBusyError(reason)
         self.jobs.queue(scan_id, path)
 
-    def georef(self, scan_id: str, control_csv: str, settings: GeorefSettings) -> GeorefJob:
+    def georef(self, scan_id: str, control_csv: str, settings: GeorefSettings) -> BackgroundJob:
         """Tie a processed scan to control points, in the background (device/georef.py): the
         CSV is kept as SESSION/control.csv. ScanNotFoundError; ScanBusyError while it records,
         is processed or georeferenced, or has no products yet; GeorefError for a CSV that
@@ -327,18 +334,83 @@ class Daemon:
         parse_control_csv(control_csv, CONTROL_CSV)  # GeorefError before anything is written
         control = path / CONTROL_CSV
         control.write_text(control_csv)
-        job = self._georefs[scan_id] = GeorefJob(path, control, settings, self.config).start()
+        job = georef_in_background(path, control, settings, self.config).start()
+        self._georefs[scan_id] = job
         log.info("scan %s: georeferencing", scan_id)
         return job
 
-    def georef_job(self, scan_id: str) -> GeorefJob | None:
+    def georef_job(self, scan_id: str) -> BackgroundJob | None:
         return self._georefs.get(scan_id)
 
     def _georef_busy(self, scan_id: str) -> str | None:
         job = self._georefs.get(scan_id)
         if job is not None and not job.finished.is_set():
             return f"{scan_id} is being georeferenced"
+        for name, (job, scans) in self._sites.items():
+            if scan_id in scans and not job.finished.is_set():
+                return f"{scan_id} is being joined into the site {name}"
         return None
+
+    # --- sites: processed scans joined in one frame (device/site.py) ----------------------------
+    def make_site(self, name: str, scan_ids: list[str], formats: tuple[str, ...]) -> BackgroundJob:
+        """Join processed scans into DATA/sites/NAME, in the background (scanner site's work).
+        SiteError for a bad name or fewer than two scans; ScanNotFoundError; ScanBusyError
+        while one records, is processed or not yet, or the site is being made."""
+        from device.site import SITES, check_site_name, site_in_background
+        from products.site import SiteError
+
+        check_site_name(name)
+        if len(set(scan_ids)) < 2 or len(set(scan_ids)) != len(scan_ids):
+            raise SiteError("a site joins two or more different scans")
+        paths = []
+        for scan_id in scan_ids:
+            path = self._path(scan_id)
+            self._check_not_recording(scan_id)
+            if reason := self.jobs.busy(scan_id):
+                raise ScanBusyError(reason)
+            if needs_processing(path):
+                raise ScanBusyError(f"{scan_id} has no products yet: process it first")
+            paths.append(path)
+        running = self._sites.get(name)
+        if running is not None and not running[0].finished.is_set():
+            raise ScanBusyError(f"the site {name} is being made")
+        out = self.store.root / SITES / name
+        job = site_in_background(out, paths, formats, self.config).start()
+        self._sites[name] = (job, list(scan_ids))
+        log.info("site %s: joining %s", name, ", ".join(scan_ids))
+        return job
+
+    def sites(self) -> list[str]:
+        """Every site's name: those on disk and those being made."""
+        from device.site import SITES
+
+        root = self.store.root / SITES
+        on_disk = {p.name for p in root.iterdir() if p.is_dir()} if root.is_dir() else set()
+        return sorted(on_disk | set(self._sites))
+
+    def site(self, name: str) -> tuple[str, str | None, dict | None, list[str]]:
+        """(state, error, summary, products) of a site; ScanNotFoundError for none."""
+        from device.site import SITES, read_site, site_products
+
+        folder = self.store.root / SITES / name
+        entry = self._sites.get(name)
+        if entry is not None and not entry[0].finished.is_set():
+            return "running", None, None, []
+        doc = read_site(folder) if folder.is_dir() else None
+        if entry is not None and entry[0].state == "failed":
+            return "failed", entry[0].error, None, []
+        if doc is None:
+            raise ScanNotFoundError(name)
+        return "done", None, doc, site_products(folder)
+
+    def site_product(self, name: str, file: str) -> Path:
+        """A file of a finished site; ScanNotFoundError for anything else (no way out of it)."""
+        from device.site import SITES, site_products
+
+        folder = self.store.root / SITES / name
+        if file not in site_products(folder) or "/" in name or name.startswith("."):
+            raise ScanNotFoundError(file)
+        return folder / file
 
     # --- queries ------------------------------------------------------------------------------
     def current_scan_id(self) -> str | None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from device.config import ScannerConfig
+from device.workers import BackgroundJob
 from drivers.sessions.manifest import GEOREF, PRODUCTS, SUBMAPS, read_manifest
 from drivers.sessions.marks import MARKS_CSV, mark_positions, read_marks, read_marks_csv
 from drivers.sessions.trajectory import read_tum, write_tum
@@ -162,85 +162,27 @@ def _map_in_crs(
 # --- in the background, for the API ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class GeorefDone:
-    summary: dict  # RMS per role (m), flagged names, map points
-
-
-@dataclass(frozen=True)
-class GeorefFailed:
-    reason: str
-
-
-def _georef_main(
-    inbox, outbox, session_dir: str, control_path: str, settings: GeorefSettings, config_json: str
-) -> None:
+def _georef_run(
+    session_dir: str, control_path: str, settings: GeorefSettings, config_json: str
+) -> dict:
+    """georef_session in the job's process -> the summary the API shows."""
     config = ScannerConfig.model_validate_json(config_json)
-    try:
-        done = georef_session(Path(session_dir), Path(control_path), settings, config)
-    except Exception as exc:
-        reason = str(exc) if isinstance(exc, GeorefError) else f"{type(exc).__name__}: {exc}"
-        log.error("%s: georeferencing failed: %s", session_dir, reason)
-        outbox.put(GeorefFailed(reason))
-        return
+    done = georef_session(Path(session_dir), Path(control_path), settings, config)
     r = done.result
-    outbox.put(
-        GeorefDone(
-            {
-                "rms_m": {role: r.rms_m(role) for role in ("control", "check", "excluded")},
-                "rms_before_m": None
-                if done.before is None
-                else {role: done.before.rms_m(role) for role in ("control", "check")},
-                "flagged": list(r.flagged),
-                "map_points": done.map_points,
-                "notes": done.notes,
-            }
-        )
-    )
+    return {
+        "rms_m": {role: r.rms_m(role) for role in ("control", "check", "excluded")},
+        "rms_before_m": None
+        if done.before is None
+        else {role: done.before.rms_m(role) for role in ("control", "check")},
+        "flagged": list(r.flagged),
+        "map_points": done.map_points,
+        "notes": done.notes,
+    }
 
 
-class GeorefJob:
-    """georef_session in a worker process of its own (the API's; the CLI calls it directly).
-    `state` is running, done or failed; `summary` and `error` say how."""
-
-    def __init__(
-        self, session_dir: Path, control: Path, settings: GeorefSettings, config: ScannerConfig
-    ) -> None:
-        from device.workers import Worker
-
-        self.state = "running"
-        self.error: str | None = None
-        self.summary: dict | None = None
-        self.finished = threading.Event()
-        self.worker = Worker(
-            "georef",
-            _georef_main,
-            (str(session_dir), str(control), settings, config.model_dump_json()),
-            nice=10,  # a scan's drivers, recorder and SLAM come first
-            on_message=self._on_message,
-        )
-
-    def start(self) -> GeorefJob:
-        self.worker.start()
-        return self
-
-    def kill(self) -> None:
-        if not self.finished.is_set():
-            self.state, self.error = "failed", "cut off by the daemon's stop"
-            self.finished.set()
-        self.worker.kill()
-
-    def _on_message(self, msg: object) -> None:
-        from device.workers import Exited
-
-        if self.finished.is_set():
-            return
-        if isinstance(msg, GeorefDone):
-            self.state, self.summary = "done", msg.summary
-        elif isinstance(msg, GeorefFailed):
-            self.state, self.error = "failed", msg.reason
-        elif isinstance(msg, Exited):
-            self.state, self.error = "failed", f"the georeferencing exited ({msg.exitcode})"
-        else:
-            return
-        self.finished.set()
+def georef_in_background(
+    session_dir: Path, control: Path, settings: GeorefSettings, config: ScannerConfig
+) -> BackgroundJob:
+    """georef_session in a worker process of its own (the API's; the CLI calls it directly)."""
+    args = (str(session_dir), str(control), settings, config.model_dump_json())
+    return BackgroundJob("georef", _georef_run, args, expected=(GeorefError,))

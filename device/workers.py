@@ -184,3 +184,70 @@ class Worker:
             self._on_message(msg)
         except Exception:
             log.exception("handling a message from the %s worker failed", self.name)
+
+
+# --- one piece of work in a process of its own (georeferencing, a site) ----------------------
+
+
+@dataclass(frozen=True)
+class JobDone:
+    summary: dict
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    reason: str
+
+
+def _job_main(
+    inbox, outbox, name: str, run: Callable[..., dict], expected: tuple, args: tuple
+) -> None:
+    try:
+        summary = run(*args)
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, expected) else f"{type(exc).__name__}: {exc}"
+        log.error("%s failed: %s", name, reason)
+        outbox.put(JobFailed(reason))
+        return
+    outbox.put(JobDone(summary))
+
+
+class BackgroundJob:
+    """`run(*args) -> summary` in a worker process of its own, niced (a scan's drivers,
+    recorder and SLAM come first), dying with the daemon. `state` is running, done or failed;
+    `summary` and `error` say how (an exception of `expected` types by its message alone)."""
+
+    def __init__(
+        self, name: str, run: Callable[..., dict], args: tuple, expected: tuple = ()
+    ) -> None:
+        self.name = name
+        self.state = "running"
+        self.error: str | None = None
+        self.summary: dict | None = None
+        self.finished = threading.Event()
+        self.worker = Worker(
+            name, _job_main, (name, run, expected, args), nice=10, on_message=self._on_message
+        )
+
+    def start(self) -> BackgroundJob:
+        self.worker.start()
+        return self
+
+    def kill(self) -> None:
+        if not self.finished.is_set():
+            self.state, self.error = "failed", "cut off by the daemon's stop"
+            self.finished.set()
+        self.worker.kill()
+
+    def _on_message(self, msg: object) -> None:
+        if self.finished.is_set():
+            return
+        if isinstance(msg, JobDone):
+            self.state, self.summary = "done", msg.summary
+        elif isinstance(msg, JobFailed):
+            self.state, self.error = "failed", msg.reason
+        elif isinstance(msg, Exited):
+            self.state, self.error = "failed", f"the {self.name} exited ({msg.exitcode})"
+        else:
+            return
+        self.finished.set()

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from drivers.sessions import rosmsg
+from drivers.sessions.manifest import read_manifest
 from drivers.sessions.replay import SessionSource
 from drivers.source import Frame, Sensor
 
@@ -46,19 +47,46 @@ def check_emulation(session: Path, settings: EmulateSettings) -> None:
         raise ValueError(f"{session}: not a session folder (no raw.mcap)")
 
 
-def looped(session: Path, sensors: tuple[Sensor, ...], loop: bool) -> Iterator[Frame]:
-    """The session's frames of these sensors, again and again with times shifted on, if loop."""
-    shift_ns = 0
+def looped(
+    session: Path,
+    sensors: tuple[Sensor, ...],
+    loop: bool,
+    lap_ns: int | None = None,
+    on_lap: Callable[[int], None] | None = None,
+) -> Iterator[Frame]:
+    """The session's frames of these sensors, again and again with times shifted on, if loop:
+    each lap `lap_ns` after the last (one period for every sensor, so that the streams keep
+    their times together lap after lap); on_lap(k) as lap k begins."""
+    if lap_ns is None:
+        lap_ns = session_lap_ns(session)
+    k = 0
     while True:
-        first_ns = last_ns = None
+        if on_lap is not None:
+            on_lap(k)
+        shift_ns = k * lap_ns
+        n = 0
         for tagged in SessionSource(session, sensors=sensors).frames():
             frame = tagged.frame
-            first_ns = frame.t_ns if first_ns is None else first_ns
-            last_ns = frame.t_ns
+            n += 1
             yield replace(frame, t_ns=frame.t_ns + shift_ns) if shift_ns else frame
-        if not loop or last_ns is None:
+        if not loop or n == 0:
             return
-        shift_ns += last_ns - first_ns + 100_000_000  # the next lap starts a sweep later
+        k += 1
+
+
+def session_lap_ns(session: Path) -> int:
+    """How long one lap of a looped session lasts: from its first frame to its last (the
+    recording's statistics, or its manifest where it has none), and one sweep more."""
+    from mcap.reader import make_reader
+
+    try:
+        with open(Path(session) / "raw.mcap", "rb") as f:
+            stats = make_reader(f).get_summary().statistics
+        span_ns = stats.message_end_time - stats.message_start_time
+    except Exception:  # no summary (a recording cut off): the manifest's times
+        m = read_manifest(session)
+        span_ns = m.end_ns - m.start_ns
+    return max(span_ns, 0) + 100_000_000
 
 
 def write_camera_folder(session: Path, folder: Path) -> int:
@@ -79,10 +107,15 @@ class SessionEmulator:
 
         self.session = Path(session)
         self.settings = settings
+        lap_ns = session_lap_ns(self.session)
+        self._laps = -1  # the lap the lidar plays
+        self._lap_changed = threading.Condition()
         self.lidar = Mid360Emulator(
             settings.lidar_ip,
             settings.host_ip,
-            source=looped(self.session, (Sensor.lidar, Sensor.imu), settings.loop),
+            source=looped(
+                self.session, (Sensor.lidar, Sensor.imu), settings.loop, lap_ns, self._on_lap
+            ),
             rate=settings.rate,
         )
         self.imu = None
@@ -93,11 +126,23 @@ class SessionEmulator:
             # the session's serial IMU if it has one, else the lidar's own stands in for it
             has_ext = count_messages(self.session / "raw.mcap", rosmsg.EXTERNAL_IMU_TOPIC) > 0
             sensor = Sensor.external_imu if has_ext else Sensor.imu
-            imu_frames = looped(self.session, (sensor,), settings.loop)
+            imu_frames = looped(self.session, (sensor,), settings.loop, lap_ns)
             self.imu = XsensEmulator(imu_frames, settings.imu_link, rate=settings.rate)
         self.n_images = 0
         if settings.camera_dir is not None:
             self.n_images = write_camera_folder(self.session, settings.camera_dir)
+
+    def _on_lap(self, k: int) -> None:
+        with self._lap_changed:
+            self._laps = k
+            self._lap_changed.notify_all()
+
+    def wait_for_lap(self, timeout_s: float = 30.0) -> bool:
+        """Until the next lap of a looped session begins (the walk starts again from its
+        first pose): a test's scan then fits in one lap, with no jump back to the start."""
+        with self._lap_changed:
+            now = self._laps
+            return self._lap_changed.wait_for(lambda: self._laps > now, timeout_s)
 
     def start(self) -> SessionEmulator:
         self.lidar.start()

@@ -6,13 +6,14 @@ from fastapi import APIRouter, HTTPException, status
 from api.deps import DaemonDep
 from api.schemas import GeorefIn, GeorefOut
 from device.daemon import ScanNotFoundError
-from device.georef import GeorefError, GeorefJob, GeorefSettings
+from device.georef import GeorefError, GeorefSettings
 from device.jobs import ScanBusyError
+from device.workers import BackgroundJob
 
 router = APIRouter(prefix="/scans", tags=["georef"])
 
 
-def _out(daemon, scan_id: str, job: GeorefJob) -> GeorefOut:
+def _out(daemon, scan_id: str, job: BackgroundJob) -> GeorefOut:
     products = [n for n in daemon.scan(scan_id).products if n.startswith("georef/")]
     return GeorefOut(state=job.state, error=job.error, summary=job.summary, products=products)
 

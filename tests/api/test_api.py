@@ -268,6 +268,9 @@ def test_an_unplugged_imu_shows_and_the_scan_goes_on(scanner):
 def test_marks_over_the_api(scanner):
     with scanner.client() as c:
         assert c.post("/api/v1/scans/x/marks", json={"name": "A"}).status_code == 404
+        # the scan in one lap of the looped walk: it stands still first, then walks on (the
+        # marks must lie apart), never jumping back to its start
+        assert scanner.emulator.wait_for_lap()
         sid = c.post("/api/v1/scans").json()["id"]
         assert c.post(f"/api/v1/scans/{sid}/marks", json={"name": "A"}).status_code == 201
         scanner.wait_state(c, {"scanning"})
@@ -330,3 +333,59 @@ def test_marks_over_the_api(scanner):
         assert "georef/map.laz" in g["products"] and "georef/report.html" in g["products"]
         r = c.get(f"/api/v1/scans/{sid}/products/georef/residuals.txt")
         assert r.status_code == 200 and "M03" in r.text
+
+
+def test_a_site_over_the_api(scanner, processed):
+    """Two processed scans of one place, the second in a frame of its own, joined over the
+    API; its map, E57 and trajectories downloadable."""
+    import json
+    import shutil
+
+    from slam.se3 import se3_inv
+
+    root = scanner.daemon.store.root
+    ids = ["20260102-100000", "20260102-110000"]
+    for sid in ids:
+        shutil.copytree(processed, root / sid)
+    T_b_a = np.eye(4)  # where the second scan's world has the first's
+    T_b_a[:3, :3] = [[np.cos(0.6), -np.sin(0.6), 0], [np.sin(0.6), np.cos(0.6), 0], [0, 0, 1]]
+    T_b_a[:3, 3] = [3.0, -2.0, 0.4]
+    rng = np.random.default_rng(0)  # another look at the place: its coarse points differ
+    for f in (root / ids[1] / "submaps").glob("*.npz"):
+        with np.load(f) as z:
+            arrays = dict(z)
+        coarse = arrays["coarse_m"][::2]
+        arrays["coarse_m"] = (coarse + rng.normal(0, 0.005, coarse.shape)).astype(coarse.dtype)
+        np.savez(f, **arrays)
+    graph_path = root / ids[1] / "submaps" / "graph.json"
+    doc = json.loads(graph_path.read_text())
+    for key in ("T_world_anchor", "T_world_anchor_odometry"):
+        doc[key] = (T_b_a @ np.array(doc[key]).reshape(-1, 4, 4)).tolist()
+    graph_path.write_text(json.dumps(doc))
+    with scanner.client() as c:
+        assert c.post("/api/v1/sites", json={"name": "a/b", "scans": ids}).status_code == 422
+        assert c.post("/api/v1/sites", json={"name": "s", "scans": ids[:1]}).status_code == 422
+        bad = {"name": "s", "scans": [ids[0], "no-such-scan"]}
+        assert c.post("/api/v1/sites", json=bad).status_code == 404
+        assert c.get("/api/v1/sites/yard").status_code == 404
+        r = c.post("/api/v1/sites", json={"name": "yard", "scans": ids})
+        assert r.status_code == 202 and r.json()["state"] in ("running", "done"), r.text
+        deadline = time.monotonic() + 120
+        while (s := c.get("/api/v1/sites/yard").json())["state"] == "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        assert s["state"] == "done", s
+        assert [x["placed"] for x in s["summary"]["sessions"]] == [True, True]
+        T = np.array(s["summary"]["sessions"][1]["T_site_session"])  # the second in the first's
+        np.testing.assert_allclose(T[:3, 3], se3_inv(T_b_a)[:3, 3], atol=0.02)
+        assert {"map.laz", "map.e57", "site.json", f"trajectories/{ids[1]}.tum"} <= set(
+            s["products"]
+        )
+        assert [x["name"] for x in c.get("/api/v1/sites").json()] == ["yard"]
+    with scanner.client(token=None) as anon:  # a browser's download link: ?token=
+        r = anon.get(f"/api/v1/sites/yard/products/map.laz?token={TOKEN}")
+        assert r.status_code == 200 and r.content[:4] == b"LASF"
+        assert anon.get("/api/v1/sites/yard/products/map.laz").status_code == 401
+        for bad in ("..%2F..%2Fsession.json", "trajectories/..%2Fsite.json", ".map", ""):
+            r = anon.get(f"/api/v1/sites/yard/products/{bad}?token={TOKEN}")
+            assert r.status_code == 404, bad

@@ -26,7 +26,7 @@ from device.state import State, TransitionError
 from device.storage import StorageFullError
 from drivers.sessions.manifest import SessionState, read_manifest
 from drivers.sessions.replay import SessionSource
-from drivers.source import Tagged
+from drivers.source import Sensor, Tagged
 
 
 class ReplayHub:
@@ -332,3 +332,20 @@ def test_a_mark_the_disk_refuses_is_not_taken_and_the_scan_goes_on(make_daemon, 
     d.stop_scan(sid)
     wait_for(lambda: d.sm.state == State.idle)
     assert [m.name for m, _ in d.marks(sid)] == ["CP1"]
+
+
+def test_the_recording_holds_the_imu_the_live_filter_started_on(make_daemon):
+    """SLAM run again over the recording (processing, when the live SLAM missed a sweep) must
+    start as the live one did: on the IMU kept while idle (a mark taken at once is placed)."""
+    d = make_daemon()
+    time.sleep(1.2)  # idle: the IMU is kept
+    sid = d.start_scan().id
+    wait_for(lambda: d.status().slam.poses > 5, 20)
+    d.stop_scan(sid)
+    wait_for(lambda: d.sm.state == State.idle)
+    first: dict = {}
+    for tagged in SessionSource(d.store.root / sid).frames():
+        first.setdefault(tagged.sensor, tagged.t_ns)
+        if Sensor.lidar in first and d._slam_imu in first:
+            break
+    assert first[Sensor.lidar] - first[d._slam_imu] > 0.8e9
