@@ -50,15 +50,20 @@ def twin_session(
     seed: int = 0,
     realism: str = "ideal",
     note: Callable[[str], None] = log.info,
+    start_m: float = 0.0,
+    scene_seed: int | None = None,
 ) -> Path:
     """The cached twin session for a sequence (camera off), generated on first use into a
     .partial folder renamed when complete, so an interrupted generation is never taken. The
-    realism profile is part of the name; long sessions report their progress."""
+    realism profile is part of the name; long sessions report their progress. start_m and
+    scene_seed: another mission over the same site (drivers/sim/twin.py)."""
     from drivers.sim.generate import SimSettings, generate_session
     from drivers.sim.realism import realism_profile
 
     profile = realism_profile(realism)  # ValueError for an unknown name, before any work
     name = f"{scene}-{motion}-{duration_s:g}s-{realism}-seed{seed}"
+    if start_m or scene_seed is not None:
+        name += f"-scene{seed if scene_seed is None else scene_seed}-from{start_m:g}m"
     path = cache_dir / name
     if (path / "ground_truth.tum").exists():
         return path
@@ -74,7 +79,7 @@ def twin_session(
 
     settings = SimSettings(
         scene=scene, seed=seed, duration_s=duration_s, motion=motion, camera_rate_hz=0.0,
-        realism=profile,
+        realism=profile, start_m=start_m, scene_seed=scene_seed,
     )  # fmt: skip
     generate_session(partial, settings, progress if duration_s >= 120 else None)
     shutil.rmtree(path, ignore_errors=True)

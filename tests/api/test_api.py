@@ -268,8 +268,7 @@ def test_an_unplugged_imu_shows_and_the_scan_goes_on(scanner):
 def test_marks_over_the_api(scanner):
     with scanner.client() as c:
         assert c.post("/api/v1/scans/x/marks", json={"name": "A"}).status_code == 404
-        # the scan in one lap of the looped walk: it stands still first, then walks on (the
-        # marks must lie apart), never jumping back to its start
+        # the scan in one lap of the looped walk, never jumping back to its start
         assert scanner.emulator.wait_for_lap()
         sid = c.post("/api/v1/scans").json()["id"]
         assert c.post(f"/api/v1/scans/{sid}/marks", json={"name": "A"}).status_code == 201
@@ -282,7 +281,7 @@ def test_marks_over_the_api(scanner):
         assert r.status_code == 201 and r.json()["source"] == "api"
         assert len(r.json()["position_m"]) == 3  # live SLAM's estimate
         assert c.post(f"/api/v1/scans/{sid}/marks").json()["name"] == "M01"  # no name given
-        for _ in range(2):  # two more along the walk, for the georeferencing below
+        for _ in range(2):  # two more, a second apart
             time.sleep(1.0)
             assert c.post(f"/api/v1/scans/{sid}/marks").status_code == 201
         assert c.post(f"/api/v1/scans/{sid}/marks", json={"name": "A"}).status_code == 409
@@ -310,12 +309,32 @@ def test_marks_over_the_api(scanner):
                     "georef%2F..%2F..%2Fsession.json", "submaps/graph.json"):  # fmt: skip
             assert c.get(f"/api/v1/scans/{sid}/products/{bad}").status_code == 404, bad
 
-        # georeferenced over the API: the marks' positions surveyed in a CRS (turned, moved)
+
+def test_georef_over_the_api(scanner, processed):
+    """A processed scan with marks along its walk, tied over the API to their positions
+    surveyed in a CRS (turned and moved)."""
+    import shutil
+
+    from drivers.sessions.marks import Mark, append_mark, mark_positions, write_marks_csv
+    from drivers.sessions.trajectory import read_tum
+
+    sid = "20260103-100000"
+    path = scanner.daemon.store.root / sid
+    shutil.copytree(processed, path)
+    t, T = read_tum(path / "products" / "trajectory.tum")
+    marks = [Mark(f"M{k:02d}", int(round(ts * 1e9))) for k, ts in
+             enumerate(np.linspace(t[0] + 2.5, t[-1] - 0.5, 4), start=1)]  # fmt: skip
+    for m in marks:
+        append_mark(path, m)
+    xyz = mark_positions(marks, t, T)  # [4, 3] what processing writes
+    write_marks_csv(path / "products" / "marks.csv", marks, xyz)
+    assert np.ptp(xyz[:, :2], axis=0).max() > 0.15  # apart along the (short) walk
+    with scanner.client() as c:
         assert c.get(f"/api/v1/scans/{sid}/georef").status_code == 404  # none started yet
         yaw, origin = np.radians(30.0), np.array([500_000.0, 5_700_000.0, 100.0])
         R = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
         rows = ["name,easting,northing,height,epsg"]
-        for m in marks[1:]:
+        for m in c.get(f"/api/v1/scans/{sid}/marks").json():
             e, n, h = R @ np.array(m["position_m"]) + origin
             rows.append(f"{m['name']},{e:.4f},{n:.4f},{h:.4f},25832")
         body = {"control_csv": "\n".join(rows), "check": ["M03"], "level": True}
@@ -328,7 +347,7 @@ def test_marks_over_the_api(scanner):
         while (g := c.get(f"/api/v1/scans/{sid}/georef").json())["state"] == "running":
             assert time.monotonic() < deadline
             time.sleep(0.5)
-        assert g["state"] == "done", (g, marks)
+        assert g["state"] == "done", g
         assert g["summary"]["rms_m"]["check"] < 0.002 and not g["summary"]["flagged"], g
         assert "georef/map.laz" in g["products"] and "georef/report.html" in g["products"]
         r = c.get(f"/api/v1/scans/{sid}/products/georef/residuals.txt")
