@@ -156,7 +156,7 @@ class SiteIn(BaseModel):
     scans: list[str] = Field(
         min_length=2, max_length=50, description="processed scans; the first holds the frame"
     )
-    formats: list[Literal["laz", "ply", "e57"]] = Field(
+    formats: list[Literal["laz", "ply", "e57", "copc"]] = Field(
         ["laz", "e57"], min_length=1, description="the map's formats (e57: one scan each)"
     )
 

@@ -183,7 +183,7 @@ def process_session(
     `mapping.rerun_slam`) SLAM runs again over the whole recording."""
     from drivers.sessions.marks import MARKS_CSV, mark_positions, read_marks, write_marks_csv
     from drivers.sessions.trajectory import write_tum
-    from products.export import write_map
+    from products.export import map_file, write_map
     from products.map import map_from_submaps
     from products.report import report_html
 
@@ -249,10 +249,14 @@ def process_session(
             slam_stats["coloured_fraction"] = round(float(cloud.coloured.mean()), 4)
         formats = ["ply", *(f for f in pc.formats if f != "ply")]
         for i, fmt in enumerate(formats):
-            report(f"writing map.{fmt}", 0.77 + 0.2 * i / len(formats))
-            tmp = out / f"map.{fmt}.tmp"  # not a product until whole
-            write_map(tmp, cloud, fmt, gps_offset_s=manifest.utc_offset_s, epsg=pc.epsg)
-            tmp.replace(out / f"map.{fmt}")
+            name = map_file(fmt)
+            report(f"writing {name}", 0.77 + 0.2 * i / len(formats))
+            tmp = out / f"{name}.tmp"  # not a product until whole
+            write_map(
+                tmp, cloud, fmt, gps_offset_s=manifest.utc_offset_s, epsg=pc.epsg,
+                voxel_m=pc.map_voxel_m,
+            )  # fmt: skip
+            tmp.replace(out / name)
             if fmt == "ply":  # the map is downloadable: the report comes with it
                 anchors = result.T_world_anchor[:, :3, 3]
                 loops = [(anchors[lc.i], anchors[lc.j], lc.correction_m) for lc in result.loops]

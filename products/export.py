@@ -2,8 +2,11 @@
 PCD (binary, their headers written here). Every writer reads the map in chunks, so a map
 memory-mapped from disk (products.map.MapBuilder's) is never in memory whole.
 
-Times: LAS carries adjusted standard GPS time (GPS seconds - 1e9), from the session's UTC start;
-the other formats carry seconds on the recording's clock.
+COPC (products/copc.py, copclib): the LAZ sorted into an octree for viewers that page it; it is
+the one writer that holds the map's coordinates in memory (to sort them).
+
+Times: LAS and COPC carry adjusted standard GPS time (GPS seconds - 1e9), from the session's
+UTC start; the other formats carry seconds on the recording's clock.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from slam.se3 import transform
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("las", "laz", "e57", "ply", "pcd")
+FORMATS = ("las", "laz", "e57", "ply", "pcd", "copc")
 SPLAT_FILES = {"gs-ply": "splat.ply", "splat": "scene.splat"}  # the splat's, copied as they are
 EXPORT_FORMATS = (*FORMATS, "tum", *SPLAT_FILES)  # what export_product writes
 CHUNK = 1_000_000
@@ -41,11 +44,16 @@ def write_map(
     *,
     gps_offset_s: float = 0.0,
     epsg: int | None = None,
+    voxel_m: float = 0.02,  # the map's spacing: COPC's finest level
 ) -> Path:
     """One map file. gps_offset_s takes the recording's clock to UTC (the manifest's
     utc_offset_s)."""
     path = Path(path)
-    if fmt in ("las", "laz"):
+    if fmt == "copc":
+        from products.copc import write_copc
+
+        write_copc(path, cloud, voxel_m, gps_offset_s=gps_offset_s, epsg=epsg)
+    elif fmt in ("las", "laz"):
         write_las(path, cloud, gps_offset_s=gps_offset_s, epsg=epsg, compress=fmt == "laz")
     elif fmt == "e57":
         write_e57(path, cloud)
@@ -56,6 +64,11 @@ def write_map(
     else:
         raise ValueError(f"unknown map format {fmt!r}; choose one of {', '.join(FORMATS)}")
     return path
+
+
+def map_file(fmt: str) -> str:
+    """A map product's file name: map.FMT (COPC: map.copc.laz, as COPC readers expect)."""
+    return "map.copc.laz" if fmt == "copc" else f"map.{fmt}"
 
 
 def las_header(point_format, lo_m: np.ndarray | None, epsg: int | None, software: str):

@@ -62,9 +62,10 @@ class ProductsConfig(BaseModel):
         description="drop points whose mean k-NN distance"
         " exceeds the submap's mean by this many standard deviations",
     )
-    formats: list[Literal["las", "laz", "e57", "ply", "pcd"]] = Field(
+    formats: list[Literal["las", "laz", "e57", "ply", "pcd", "copc"]] = Field(
         ["laz", "e57", "pcd"],
-        description="map files to make besides map.ply (always made: it holds every field)",
+        description="map files to make besides map.ply (always made: it holds every field); "
+        "copc: map.copc.laz, the LAZ in an octree for viewers that page it",
     )
     remove_moving: bool = Field(
         False, description="drop points in space the scanner also saw through (people passing)"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from products.export import map_file
 from products.map import MapCloud, ProductsConfig, map_from_files, map_from_submaps
 from slam.config import MappingConfig
 from slam.se3 import se3_inv, transform
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 SITE_FILE = "site.json"
 SUBMAPS = "submaps"
-FORMATS = ("laz", "ply", "e57")
+FORMATS = ("laz", "ply", "e57", "copc")
 # the residual in an overlap (surface_distances)
 RESIDUAL_SAMPLE = 200_000  # of the newer scan's points, to find the overlap
 OVERLAP_M = 0.1  # b's point has one of a's this near: both saw that place
@@ -110,7 +111,7 @@ def make_site(
             anchors = np.concatenate([site.T_site_anchor[s] for s in placed])
             cloud = map_from_files(files, anchors, products, work / "site")
             for fmt in maps_formats:
-                written.append(_write(out_dir / f"map.{fmt}", cloud, fmt))
+                written.append(_write(out_dir / map_file(fmt), cloud, fmt, products.map_voxel_m))
         t2 = time.perf_counter()
         report("scans", 0.5)
         clouds = {
@@ -189,10 +190,10 @@ def _write_trajectory(path: Path, result, site, s: int) -> None:
     write_tum(path, result.t_s, site.T_site_anchor[s][of] @ local)
 
 
-def _write(path: Path, cloud: MapCloud, fmt: str) -> Path:
+def _write(path: Path, cloud: MapCloud, fmt: str, voxel_m: float) -> Path:
     from products.export import write_map
 
-    return write_map(path, cloud, fmt)
+    return write_map(path, cloud, fmt, voxel_m=voxel_m)
 
 
 def _into(cloud: MapCloud, T: np.ndarray, path: Path) -> MapCloud:

@@ -16,7 +16,7 @@ def site(
         list[Path], typer.Argument(help="session folders, two or more; the first holds the frame")
     ],
     formats: Annotated[
-        str, typer.Option("--formats", help="map formats, a,b: laz, ply, e57 (one scan each)")
+        str, typer.Option("--formats", help="map formats, a,b: laz, ply, copc, e57 (one scan each)")
     ] = "laz,e57",
     config: ConfigOption = None,
 ) -> None:
