@@ -12,7 +12,7 @@ from device.cli.common import ConfigOption, fail, processed_session, scanner_con
 
 def export(
     session: Annotated[Path, typer.Argument(help="a session folder")],
-    format: Annotated[str, typer.Option("--format", help="las, laz, e57, ply, pcd, copc (map.copc.laz) or tum")],
+    format: Annotated[str, typer.Option("--format", help="las, laz, e57, ply, pcd, copc or tum")],
     out: Annotated[Path, typer.Option("--out", help="file to write")],
     config: ConfigOption = None,
 ) -> None:
