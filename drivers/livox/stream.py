@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 CLOCK_BUCKET_NS = 1_000_000_000
 CLOCK_WINDOW_BUCKETS = 10
 CLOCK_RESET_NS = 1_000_000_000  # stamps going back by more than this restart the filter
-MAX_RISE = 1e-3  # the applied offset rises by at most 1 ms per second (1000 ppm)
+MAX_SLEW = 0.1  # the applied offset moves by at most 0.1 s per second (after the warm-up)
+WARM_UP_NS = 2_000_000_000  # the first seconds: the offset takes the minimum as it comes
 
 
 class UdpCntTracker:
@@ -50,12 +51,13 @@ class UdpCntTracker:
 class ClockMapper:
     """Lidar clock -> host monotonic clock, by a windowed minimum of (receive - stamp).
 
-    The windowed minimum is the offset to aim at; the one applied follows it down at once (a
-    packet that came quicker than any before shows the old offset too high) but up no faster
-    than MAX_RISE (a clock's drift), so that a minimum leaving the window on a loaded host,
-    or a stall, never jumps the frames' host times forwards and then, when quick packets come
-    again, back behind frames already handed out. A lidar clock that restarts (its stamps go
-    back by more than CLOCK_RESET_NS) restarts the filter."""
+    The windowed minimum is the offset to aim at; the one applied follows it at once only for
+    the filter's first WARM_UP_NS, then no faster than MAX_SLEW seconds per second either way:
+    the host time of later stamps then always comes later (a minimum leaving the window on a
+    loaded host, or a stall, used to jump the offset up and, with quick packets again, back
+    down, behind frames already handed out), and a lasting change (a sensor that falls behind
+    and stays behind) is still followed. A lidar clock that restarts (its stamps go back by
+    more than CLOCK_RESET_NS) restarts the filter."""
 
     def __init__(self) -> None:
         self._buckets: collections.deque[list[int]] = collections.deque()  # [bucket, min]
@@ -63,10 +65,11 @@ class ClockMapper:
         self.time_type: int | None = None
         self._last_stamp_ns: int | None = None
         self._last_host_ns: int | None = None
+        self._started_ns: int | None = None  # host time of the filter's first packet
 
     def reset(self) -> None:
         self._buckets.clear()
-        self.offset_ns = self._last_stamp_ns = None
+        self.offset_ns = self._last_stamp_ns = self._started_ns = None
 
     def update(self, host_ns: np.ndarray, lidar_ns: np.ndarray, time_type: int) -> None:
         if len(host_ns) == 0:
@@ -90,11 +93,14 @@ class ClockMapper:
         while self._buckets and self._buckets[0][0] <= bucket - CLOCK_WINDOW_BUCKETS:
             self._buckets.popleft()
         target = min(b[1] for b in self._buckets)
-        if self.offset_ns is None or target <= self.offset_ns:
+        if self._started_ns is None:
+            self._started_ns = newest_host
+        if self.offset_ns is None or newest_host - self._started_ns < WARM_UP_NS:
             self.offset_ns = target
         else:
             elapsed_ns = max(newest_host - (self._last_host_ns or newest_host), 0)
-            self.offset_ns += min(target - self.offset_ns, int(MAX_RISE * elapsed_ns) + 1)
+            limit = int(MAX_SLEW * elapsed_ns) + 1
+            self.offset_ns += int(np.clip(target - self.offset_ns, -limit, limit))
         last = self._last_stamp_ns
         self._last_stamp_ns = newest_stamp if last is None else max(last, newest_stamp)
         self._last_host_ns = newest_host
