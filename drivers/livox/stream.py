@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 CLOCK_BUCKET_NS = 1_000_000_000
 CLOCK_WINDOW_BUCKETS = 10
 CLOCK_RESET_NS = 1_000_000_000  # stamps going back by more than this restart the filter
-MAX_SLEW = 0.1  # the applied offset moves by at most 0.1 s per second (after the warm-up)
+MAX_FALL = 0.1  # the applied offset falls by at most 0.1 s per second (after the warm-up)
 WARM_UP_NS = 2_000_000_000  # the first seconds: the offset takes the minimum as it comes
 
 
@@ -51,13 +51,12 @@ class UdpCntTracker:
 class ClockMapper:
     """Lidar clock -> host monotonic clock, by a windowed minimum of (receive - stamp).
 
-    The windowed minimum is the offset to aim at; the one applied follows it at once only for
-    the filter's first WARM_UP_NS, then no faster than MAX_SLEW seconds per second either way:
-    the host time of later stamps then always comes later (a minimum leaving the window on a
-    loaded host, or a stall, used to jump the offset up and, with quick packets again, back
-    down, behind frames already handed out), and a lasting change (a sensor that falls behind
-    and stays behind) is still followed. A lidar clock that restarts (its stamps go back by
-    more than CLOCK_RESET_NS) restarts the filter."""
+    The windowed minimum is the offset to aim at; the one applied follows it up at once, and
+    down at once only in the filter's first WARM_UP_NS, then no faster than MAX_FALL seconds
+    per second: the host time of a later stamp then always comes later (a minimum leaving the
+    window on a loaded host, or a stall, jumps the offset up; quick packets again used to jump
+    it back down, behind frames already handed out). A lidar clock that restarts (its stamps
+    go back by more than CLOCK_RESET_NS) restarts the filter."""
 
     def __init__(self) -> None:
         self._buckets: collections.deque[list[int]] = collections.deque()  # [bucket, min]
@@ -95,12 +94,15 @@ class ClockMapper:
         target = min(b[1] for b in self._buckets)
         if self._started_ns is None:
             self._started_ns = newest_host
-        if self.offset_ns is None or newest_host - self._started_ns < WARM_UP_NS:
+        if (
+            self.offset_ns is None
+            or target >= self.offset_ns
+            or newest_host - self._started_ns < WARM_UP_NS
+        ):
             self.offset_ns = target
         else:
             elapsed_ns = max(newest_host - (self._last_host_ns or newest_host), 0)
-            limit = int(MAX_SLEW * elapsed_ns) + 1
-            self.offset_ns += int(np.clip(target - self.offset_ns, -limit, limit))
+            self.offset_ns -= min(self.offset_ns - target, int(MAX_FALL * elapsed_ns) + 1)
         last = self._last_stamp_ns
         self._last_stamp_ns = newest_stamp if last is None else max(last, newest_stamp)
         self._last_host_ns = newest_host

@@ -54,7 +54,7 @@ def test_clock_mapper_never_maps_later_stamps_earlier() -> None:
     packets by 1.5 s, a slow second follows, then quick packets again. Host times keep the
     stamps' order (the old filter jumped forwards, then back behind frames handed out) and
     the offset stays near the least delay."""
-    from drivers.livox.stream import MAX_SLEW, WARM_UP_NS
+    from drivers.livox.stream import MAX_FALL, WARM_UP_NS
 
     delay = np.full(3000, 2_000_000)  # 30 s of packets, 2 ms late
     delay[:100] = 100_000  # one quick second, at the start
@@ -63,7 +63,7 @@ def test_clock_mapper_never_maps_later_stamps_earlier() -> None:
     stamps, mapped, offsets = _mapped(delay)
     assert np.all(np.diff(mapped) > 0)  # the stamps' order, kept
     after = stamps >= WARM_UP_NS
-    assert np.abs(np.diff(offsets[after])).max() <= MAX_SLEW * 10_000_000 + 1
+    assert np.diff(offsets[after]).min() >= -MAX_FALL * 10_000_000 - 1  # it falls slowly
     assert offsets[-1] < 3_000_000  # the stall and the slow second were not taken
 
 
@@ -72,7 +72,7 @@ def test_clock_mapper_follows_a_sensor_that_falls_behind_for_good() -> None:
     delay[3000:] = 1_000_000_000  # from 30 s on, a second late (a sensor that fell behind)
     _, mapped, offsets = _mapped(delay)
     assert np.all(np.diff(mapped) > 0)
-    assert abs(offsets[-1] - 1_000_000_000) < 5_000_000  # followed, slewing
+    assert abs(offsets[-1] - 1_000_000_000) < 5_000_000  # followed
 
 
 def test_sweep_assembler_cuts_on_point_times() -> None:
