@@ -305,7 +305,7 @@ class Daemon:
     def delete_scan(self, scan_id: str) -> None:
         path = self._path(scan_id)
         self._check_not_recording(scan_id)
-        if reason := self.jobs.busy(scan_id) or self._georef_busy(scan_id):
+        if reason := self.jobs.busy(scan_id) or self._in_background(scan_id):
             raise ScanBusyError(reason)
         self.jobs.forget(scan_id)
         shutil.rmtree(path)
@@ -316,7 +316,7 @@ class Daemon:
         ScanNotFoundError; ScanBusyError while it records, is being processed or georeferenced."""
         path = self._path(scan_id)
         self._check_not_recording(scan_id)
-        if reason := self._georef_busy(scan_id):
+        if reason := self._in_background(scan_id):
             raise ScanBusyError(reason)
         self.jobs.queue(scan_id, path)
 
@@ -325,12 +325,7 @@ class Daemon:
         CSV is kept as SESSION/control.csv. ScanNotFoundError; ScanBusyError while it records,
         is processed or georeferenced, or has no products yet; GeorefError for a CSV that
         cannot be read (checked before anything starts)."""
-        path = self._path(scan_id)
-        self._check_not_recording(scan_id)
-        if reason := self.jobs.busy(scan_id) or self._georef_busy(scan_id):
-            raise ScanBusyError(reason)
-        if needs_processing(path):
-            raise ScanBusyError(f"{scan_id} has no products yet: process it first")
+        path = self._processed(scan_id)
         parse_control_csv(control_csv, CONTROL_CSV)  # GeorefError before anything is written
         control = path / CONTROL_CSV
         control.write_text(control_csv)
@@ -342,7 +337,20 @@ class Daemon:
     def georef_job(self, scan_id: str) -> BackgroundJob | None:
         return self._georefs.get(scan_id)
 
-    def _georef_busy(self, scan_id: str) -> str | None:
+    def _processed(self, scan_id: str) -> Path:
+        """A processed scan's folder, for work on its products; ScanNotFoundError;
+        ScanBusyError while it records, is processed, georeferenced or joined into a site, or
+        has no products yet."""
+        path = self._path(scan_id)
+        self._check_not_recording(scan_id)
+        if reason := self.jobs.busy(scan_id) or self._in_background(scan_id):
+            raise ScanBusyError(reason)
+        if needs_processing(path):
+            raise ScanBusyError(f"{scan_id} has no products yet: process it first")
+        return path
+
+    def _in_background(self, scan_id: str) -> str | None:
+        """Why a scan is busy in a background job (georeferenced, joined), or None."""
         job = self._georefs.get(scan_id)
         if job is not None and not job.finished.is_set():
             return f"{scan_id} is being georeferenced"
@@ -362,15 +370,7 @@ class Daemon:
         check_site_name(name)
         if len(set(scan_ids)) < 2 or len(set(scan_ids)) != len(scan_ids):
             raise SiteError("a site joins two or more different scans")
-        paths = []
-        for scan_id in scan_ids:
-            path = self._path(scan_id)
-            self._check_not_recording(scan_id)
-            if reason := self.jobs.busy(scan_id):
-                raise ScanBusyError(reason)
-            if needs_processing(path):
-                raise ScanBusyError(f"{scan_id} has no products yet: process it first")
-            paths.append(path)
+        paths = [self._processed(scan_id) for scan_id in scan_ids]
         running = self._sites.get(name)
         if running is not None and not running[0].finished.is_set():
             raise ScanBusyError(f"the site {name} is being made")

@@ -57,9 +57,10 @@ class SlamInput:
         return "LiDAR-inertial" if self.T_lidar_imu is not None else "lidar-only"
 
 
-def product_names(products_dir: Path) -> list[str]:
-    """The session's products: its files and, as "georef/NAME", those in the CRS; not the
-    splat's hidden checkpoint nor a file still being written (*.tmp)."""
+def product_names(products_dir: Path, subfolders: tuple[str, ...] = (GEOREF,)) -> list[str]:
+    """The files to download in a products folder, and those in its subfolders as "SUB/NAME"
+    (a session's georef/; a site's trajectories/); not the splat's hidden checkpoint nor a
+    file still being written (*.tmp)."""
 
     def files(folder: Path) -> list[str]:
         if not folder.is_dir():
@@ -70,8 +71,8 @@ def product_names(products_dir: Path) -> list[str]:
             if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".tmp")
         ]
 
-    georef = [f"{GEOREF}/{n}" for n in files(products_dir / GEOREF)]
-    return sorted(files(products_dir)) + sorted(georef)
+    inner = [f"{sub}/{n}" for sub in subfolders for n in sorted(files(products_dir / sub))]
+    return sorted(files(products_dir)) + inner
 
 
 def needs_processing(session_dir: Path, manifest: SessionManifest | None = None) -> bool:

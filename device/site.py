@@ -9,7 +9,7 @@ from pathlib import Path
 
 from device.config import ScannerConfig
 from device.workers import BackgroundJob
-from products.site import SITE_FILE, SiteError, make_site
+from products.site import SITE_FILE, TRAJECTORIES, SiteError, make_site
 
 SITES = "sites"  # beside the sessions in the data folder (no session.json: not a scan)
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -32,13 +32,9 @@ def read_site(folder: Path) -> dict | None:
 
 def site_products(folder: Path) -> list[str]:
     """What a site folder holds to download: its files, and trajectories/NAME."""
-    if not folder.is_dir():
-        return []
-    out = [p.name for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")]
-    traj = folder / "trajectories"
-    if traj.is_dir():
-        out += [f"trajectories/{p.name}" for p in sorted(traj.iterdir()) if p.is_file()]
-    return out
+    from device.processing import product_names
+
+    return product_names(folder, (TRAJECTORIES,))
 
 
 def _site_run(out: str, sessions: list[str], formats: tuple[str, ...], config_json: str) -> dict:

@@ -86,15 +86,12 @@ def write_copc(
     corner = (lo + hi) / 2.0 - size / 2.0
     max_depth = max(0, math.ceil(math.log2(size / (GRID * voxel_m))))
     depth = octree_depths(xyz, corner, size, max_depth)
-    node = np.floor((xyz - corner) / size * (1 << depth.astype(np.int64))[:, None]).astype(np.int64)
-    np.clip(node, 0, ((1 << depth.astype(np.int64)) - 1)[:, None], out=node)
-    # one integer per node: depth first, then x, y, z (each < 2^max_depth)
-    bits = max(max_depth, 1)
-    code = (((depth.astype(np.int64) << bits | node[:, 0]) << bits | node[:, 1]) << bits) | node[
-        :, 2
-    ]
-    order = np.argsort(code, kind="stable")
-    codes, starts = np.unique(code[order], return_index=True)
+    cells = (1 << depth.astype(np.int64))[:, None]  # [N, 1] nodes a side at each one's depth
+    node = np.clip(np.floor((xyz - corner) / size * cells).astype(np.int64), 0, cells - 1)
+    key = np.column_stack([depth, node]).astype(np.int32)  # [N, 4] d, x, y, z: a VoxelKey
+    order = np.lexsort(key.T[::-1])  # by depth, then x, y, z
+    key = key[order]
+    starts = np.flatnonzero(np.r_[True, (key[1:] != key[:-1]).any(axis=1)])
     ends = np.r_[starts[1:], n]
 
     header = las_header(7, lo, epsg, "scanner copc")
@@ -117,10 +114,8 @@ def write_copc(
         info.spacing = size / GRID
         las = writer.copc_config.las_header
         las.min, las.max = copclib.Vector3(*lo.tolist()), copclib.Vector3(*hi.tolist())
-        for c, a, b in zip(codes, starts, ends, strict=True):
+        for a, b in zip(starts, ends, strict=True):
             idx = np.sort(order[a:b])  # file order within a node: the map's
-            d = int(c >> (3 * bits))
-            x, y, z = (int(c >> (s * bits)) & ((1 << bits) - 1) for s in (2, 1, 0))
             rec = laspy.ScaleAwarePointRecord.zeros(len(idx), header=header)
             rec.x, rec.y, rec.z = xyz[idx, 0], xyz[idx, 1], xyz[idx, 2]
             rec.intensity = (np.clip(cloud.intensity[idx], 0, 255) * 257).astype(np.uint16)
@@ -129,8 +124,8 @@ def write_copc(
                 rgb = np.asarray(cloud.rgb[idx]).astype(np.uint16) * 257
                 rec.red, rec.green, rec.blue = rgb[:, 0], rgb[:, 1], rgb[:, 2]
             data = copclib.VectorChar(np.frombuffer(rec.array.tobytes(), np.int8))
-            writer.AddNode(copclib.VoxelKey(d, x, y, z), data)
+            writer.AddNode(copclib.VoxelKey(*(int(v) for v in key[a])), data)
     finally:
         writer.Close()
-    log.info("%s: %d points in %d nodes, depths 0-%d", path, n, len(codes), max_depth)
-    return {"points": n, "nodes": len(codes), "depths": max_depth + 1}
+    log.info("%s: %d points in %d nodes, depths 0-%d", path, n, len(starts), max_depth)
+    return {"points": n, "nodes": len(starts), "depths": max_depth + 1}

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 SITE_FILE = "site.json"
 SUBMAPS = "submaps"
+TRAJECTORIES = "trajectories"  # NAME.tum: each session's poses in the site
 FORMATS = ("laz", "ply", "e57", "copc")
 # the residual in an overlap (surface_distances)
 RESIDUAL_SAMPLE = 200_000  # of the newer scan's points, to find the overlap
@@ -96,9 +97,9 @@ def make_site(
     out_dir.mkdir(parents=True, exist_ok=True)
     placed = [s for s in range(len(sessions)) if site.placed[s]]
     T_site_session = {s: _rigid(results[s].T_world_anchor, site.T_site_anchor[s]) for s in placed}
-    (out_dir / "trajectories").mkdir(exist_ok=True)
+    (out_dir / TRAJECTORIES).mkdir(exist_ok=True)
     for s in placed:
-        _write_trajectory(out_dir / "trajectories" / f"{names[s]}.tum", results[s], site, s)
+        _write_trajectory(out_dir / TRAJECTORIES / f"{names[s]}.tum", results[s], site, s)
 
     work = out_dir / ".map"
     written = []
@@ -157,7 +158,7 @@ def make_site(
         ],  # fmt: skip
         "rejected": site.rejected,
         "overlaps": [o.__dict__ for o in overlaps],
-        "products": [p.name for p in written] + ["trajectories"],
+        "products": [p.name for p in written] + [TRAJECTORIES],
         "timings_s": {
             **site.timings_s,
             "join": round(t_join, 3),
@@ -265,16 +266,12 @@ def _inside(xyz: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:  # [
 
 
 def _voxel_means(xyz: np.ndarray, voxel_m: float) -> np.ndarray:  # [N, 3] -> [V, 3]
-    if len(xyz) == 0:
-        return np.zeros((0, 3))
-    ijk = np.floor(xyz / voxel_m).astype(np.int64)
-    ijk -= ijk.min(axis=0)
-    span = ijk.max(axis=0) + 1
-    key = (ijk[:, 0] * span[1] + ijk[:, 1]) * span[2] + ijk[:, 2]  # one integer per cell
-    _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
-    out = np.zeros((len(counts), 3))
-    np.add.at(out, inv.ravel(), xyz)
-    return out / counts[:, None]
+    """One mean point per voxel (slam.submaps.VoxelMeans: the submaps' compiled merge)."""
+    from slam.submaps import VoxelMeans
+
+    means = VoxelMeans(voxel_m)
+    means.add(xyz, np.zeros(len(xyz), np.float32), np.zeros(len(xyz)))
+    return means.result()[0]
 
 
 def _patches(tree, pts: np.ndarray, core: np.ndarray):  # -> [C, 3] mean, [C] count, [C, 3, 3]

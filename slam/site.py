@@ -64,12 +64,15 @@ class SiteLink:
 class Site:
     """The scans in one frame (the first scan's world). Per scan, in the order given."""
 
-    placed: list[bool]
-    T_site_anchor: list[np.ndarray]  # [K_s, 4, 4] each scan's anchors, optimised in the site
+    T_site_anchor: list[np.ndarray]  # [K_s, 4, 4] each scan's anchors, optimised; [0] left out
     T_site_world_guess: list[np.ndarray]  # [4, 4] where each scan's world was placed (rigid)
     links: list[SiteLink]
     rejected: int  # registrations that failed verification
     timings_s: dict = field(default_factory=dict)
+
+    @property
+    def placed(self) -> list[bool]:
+        return [len(T) > 0 for T in self.T_site_anchor]
 
 
 class _Scan:
@@ -132,7 +135,6 @@ def join(
     for b in waiting:
         log.warning("scan %d overlaps none of the others: left out of the site", b)
     t2 = time.perf_counter()
-    placed = [T is not None for T in T_site_world]
     more, failed = _link(scans, T_site_world, links, config, levelled)
     links += more
     rejected += failed
@@ -140,7 +142,6 @@ def join(
     T_site_anchor = _optimise(scans, T_site_world, links, config, levelled)
     t4 = time.perf_counter()
     return Site(
-        placed=placed,
         T_site_anchor=T_site_anchor,
         T_site_world_guess=[np.full((4, 4), np.nan) if T is None else T for T in T_site_world],
         links=links,
