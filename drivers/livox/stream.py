@@ -55,8 +55,9 @@ class ClockMapper:
     down at once only in the filter's first WARM_UP_NS, then no faster than MAX_FALL seconds
     per second: the host time of a later stamp then always comes later (a minimum leaving the
     window on a loaded host, or a stall, jumps the offset up; quick packets again used to jump
-    it back down, behind frames already handed out). A lidar clock that restarts (its stamps
-    go back by more than CLOCK_RESET_NS) restarts the filter."""
+    it back down, behind frames already handed out). A stream more than CLOCK_RESET_NS later
+    than the offset (a stalled host, a sensor fallen behind) is taken at once. A lidar clock
+    that restarts (its stamps go back by more than CLOCK_RESET_NS) restarts the filter."""
 
     def __init__(self) -> None:
         self._buckets: collections.deque[list[int]] = collections.deque()  # [bucket, min]
@@ -84,6 +85,11 @@ class ClockMapper:
             )
             self.reset()
         candidate = int(np.min(host_ns.astype(np.int64) - lidar_ns.astype(np.int64)))
+        if self.offset_ns is not None and candidate - self.offset_ns > CLOCK_RESET_NS:
+            log.warning(
+                "lidar stream %.3f s late; the clock follows", (candidate - self.offset_ns) * 1e-9
+            )
+            self._buckets.clear()  # taken at once; should quick packets come back, it falls slowly
         bucket = newest_host // CLOCK_BUCKET_NS
         if self._buckets and self._buckets[-1][0] == bucket:
             self._buckets[-1][1] = min(self._buckets[-1][1], candidate)
