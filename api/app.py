@@ -14,7 +14,18 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import require_token
-from api.routers import button, georef, health, live, metrics, products, scans, sites, status
+from api.routers import (
+    button,
+    georef,
+    health,
+    live,
+    maps,
+    metrics,
+    products,
+    scans,
+    sites,
+    status,
+)
 from device.daemon import Daemon
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -72,6 +83,7 @@ def create_app(daemon: Daemon, token: str) -> FastAPI:
     app.include_router(products.router, prefix=PREFIX)  # header or ?token=
     app.include_router(sites.router, prefix=PREFIX, dependencies=auth)
     app.include_router(sites.downloads, prefix=PREFIX)  # header or ?token=
+    app.include_router(maps.router, prefix=PREFIX)  # header or ?token=
     app.include_router(button.router, prefix=PREFIX, dependencies=auth)
     app.include_router(live.router, prefix=PREFIX)  # checks the token itself
     app.include_router(metrics.router, dependencies=auth)

@@ -66,11 +66,16 @@ from drivers.sessions.marks import (
 )
 from drivers.sessions.recovery import recover_all
 from drivers.source import Sensor, SensorHealth, Source, Tagged
+from products.copc import CopcPages, open_pages
+from products.export import map_file
 from products.georef import parse_control_csv
 
 log = logging.getLogger(__name__)
 
 IMU_BACKLOG_S = 1.5  # IMU kept while idle, so the filter can initialise at once
+
+
+MAP_COPC = map_file("copc")  # the map the browser pages
 
 
 class ScanNotFoundError(KeyError):
@@ -411,6 +416,17 @@ class Daemon:
         if file not in site_products(folder) or "/" in name or name.startswith("."):
             raise ScanNotFoundError(file)
         return folder / file
+
+    def map_pages(self, kind: str, name: str) -> CopcPages:
+        """The COPC map of a scan (`kind` "scans") or a site ("sites"), for the paged view;
+        ScanNotFoundError when there is none. Opened once while the file stays the same."""
+        if kind == "scans":
+            path = self.product_path(name, MAP_COPC)
+        elif kind == "sites":
+            path = self.site_product(name, MAP_COPC)
+        else:
+            raise ScanNotFoundError(kind)
+        return open_pages(str(path), path.stat().st_mtime_ns)
 
     # --- queries ------------------------------------------------------------------------------
     def current_scan_id(self) -> str | None:

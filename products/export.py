@@ -282,23 +282,39 @@ def write_pcd(path: Path, cloud: MapCloud) -> None:
             f.write(memoryview(v).cast("B"))
 
 
-def read_ply(path: Path) -> MapCloud:
-    """map.ply back into a MapCloud (the other formats are made from it)."""
+def read_ply(path: Path, in_memory: bool = True) -> MapCloud:
+    """map.ply back into a MapCloud (the other formats are made from it). `in_memory=False`:
+    the columns are views of the memory-mapped file (read them in chunks), for maps larger than
+    the memory."""
     from plyfile import PlyData
 
-    v = PlyData.read(str(path))["vertex"].data
+    v = PlyData.read(str(path), mmap="r")["vertex"].data  # [N] records, memory-mapped
     names = v.dtype.names
-    rgb = None
-    if "red" in names:
-        rgb = np.column_stack([v["red"], v["green"], v["blue"]]).astype(np.uint8)
+
+    def columns(*fields: str) -> np.ndarray:  # [N, k] of consecutive same-typed fields
+        first, offset = v.dtype.fields[fields[0]][:2]
+        together = all(
+            v.dtype.fields[f][:2] == (first, offset + i * first.itemsize)
+            for i, f in enumerate(fields)
+        )
+        if together and not in_memory:
+            return np.lib.stride_tricks.as_strided(
+                v[fields[0]], (len(v), len(fields)), (v.strides[0], first.itemsize), writeable=False
+            )
+        return np.column_stack([v[f] for f in fields])
+
+    def column(name: str, dtype, default) -> np.ndarray:
+        if name not in names:
+            return np.full(len(v), default, dtype)
+        return v[name] if not in_memory and v.dtype[name] == dtype else np.array(v[name], dtype)
+
+    xyz = columns("x", "y", "z")
+    if in_memory or xyz.dtype != np.float64:
+        xyz = np.asarray(xyz, np.float64)
+    rgb = columns("red", "green", "blue").astype(np.uint8, copy=False) if "red" in names else None
+    coloured = column("coloured", np.uint8, 0).view(bool) if "coloured" in names else None
     return MapCloud(
-        np.column_stack([v["x"], v["y"], v["z"]]).astype(np.float64),
-        np.asarray(v["intensity"], np.float32)
-        if "intensity" in names
-        else np.zeros(len(v), np.float32),
-        np.asarray(v["time"], np.float64) if "time" in names else np.zeros(len(v)),
-        rgb,
-        np.asarray(v["coloured"], bool) if "coloured" in names else None,
+        xyz, column("intensity", np.float32, 0.0), column("time", np.float64, 0.0), rgb, coloured
     )
 
 
@@ -328,6 +344,6 @@ def export_product(
     if fmt == "tum":
         shutil.copyfile(products_dir / "trajectory.tum", out)
         return "trajectory"
-    cloud = read_ply(products_dir / "map.ply")
+    cloud = read_ply(products_dir / "map.ply", in_memory=False)  # written in chunks
     write_map(out, cloud, fmt, gps_offset_s=gps_offset_s, epsg=epsg)
     return f"{len(cloud):,} points ({fmt})"

@@ -258,6 +258,9 @@ function scanRow(scan) {
       el('div', { class: 'products' }, ...(scan.products || []).map((name) => productLink(scan.id, name)),
         (scan.products || []).includes('scene.splat')
           ? el('a', { class: 'product-link splat-link', href: `/static/splat.html?scan=${encodeURIComponent(scan.id)}`, target: '_blank', rel: 'noopener' }, 'view splat')
+          : null,
+        (scan.products || []).includes('map.copc.laz') // the map paged from its octree
+          ? el('a', { class: 'product-link map-link', href: `/static/map.html?scan=${encodeURIComponent(scan.id)}`, target: '_blank', rel: 'noopener' }, 'view map')
           : null),
       ['recorded', 'recovered', 'failed'].includes(scan.state) && !processing // products not made (yet)
         ? el('button', { class: 'process', type: 'button', onclick: () => processScan(scan.id) }, 'Process')

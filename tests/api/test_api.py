@@ -42,6 +42,8 @@ def test_health_needs_no_token(scanner):
         ("GET", "/api/v1/scans/x/marks"),
         ("POST", "/api/v1/scans/x/georef"),
         ("GET", "/api/v1/scans/x/georef"),
+        ("GET", "/api/v1/scans/x/map/hierarchy"),
+        ("GET", "/api/v1/sites/x/map/nodes/0-0-0-0"),
         ("GET", "/metrics"),
     ],
 )
@@ -356,7 +358,8 @@ def test_georef_over_the_api(scanner, processed):
 
 def test_a_site_over_the_api(scanner, processed):
     """Two processed scans of one place, the second in a frame of its own, joined over the
-    API; its map, E57 and trajectories downloadable."""
+    API; its map, E57 and trajectories downloadable, its COPC map paged."""
+    formats = ["laz", "e57", "copc"]
     import json
     import shutil
 
@@ -387,7 +390,7 @@ def test_a_site_over_the_api(scanner, processed):
         bad = {"name": "s", "scans": [ids[0], "no-such-scan"]}
         assert c.post("/api/v1/sites", json=bad).status_code == 404
         assert c.get("/api/v1/sites/yard").status_code == 404
-        r = c.post("/api/v1/sites", json={"name": "yard", "scans": ids})
+        r = c.post("/api/v1/sites", json={"name": "yard", "scans": ids, "formats": formats})
         assert r.status_code == 202 and r.json()["state"] in ("running", "done"), r.text
         deadline = time.monotonic() + 120
         while (s := c.get("/api/v1/sites/yard").json())["state"] == "running":
@@ -401,6 +404,9 @@ def test_a_site_over_the_api(scanner, processed):
             s["products"]
         )
         assert [x["name"] for x in c.get("/api/v1/sites").json()] == ["yard"]
+        h = c.get("/api/v1/sites/yard/map/hierarchy").json()  # the site's map, paged
+        r = c.get("/api/v1/sites/yard/map/nodes/0-0-0-0")
+        assert h["points"] > 0 and len(r.content) == 16 * h["nodes"][0][4]
     with scanner.client(token=None) as anon:  # a browser's download link: ?token=
         r = anon.get(f"/api/v1/sites/yard/products/map.laz?token={TOKEN}")
         assert r.status_code == 200 and r.content[:4] == b"LASF"
@@ -408,3 +414,44 @@ def test_a_site_over_the_api(scanner, processed):
         for bad in ("..%2F..%2Fsession.json", "trajectories/..%2Fsite.json", ".map", ""):
             r = anon.get(f"/api/v1/sites/yard/products/{bad}?token={TOKEN}")
             assert r.status_code == 404, bad
+
+
+def test_the_map_pages_over_the_api(scanner, processed):
+    """A processed scan's COPC map paged as the browser view asks for it: the octree, then
+    each node's points (float32 positions from the cube's centre, then colour and intensity)."""
+    import shutil
+
+    from scipy.spatial import cKDTree
+
+    from products.export import export_product, read_ply
+
+    sid = "20260104-100000"
+    path = scanner.daemon.store.root / sid
+    shutil.copytree(processed, path)
+    with scanner.client() as c:
+        r = c.get(f"/api/v1/scans/{sid}/map/hierarchy")
+        assert r.status_code == 404 and "copc" in r.json()["detail"]  # not made yet: says how
+        export_product(path / "products", "copc", path / "products" / "map.copc.laz")
+        h = c.get(f"/api/v1/scans/{sid}/map/hierarchy").json()
+        cloud = read_ply(path / "products" / "map.ply")
+        assert h["points"] == len(cloud) == sum(n[4] for n in h["nodes"])
+        assert h["rgb"] and h["nodes"][0][:4] == [0, 0, 0, 0]
+        xyz, rgb = [], []
+        for d, x, y, z, count in h["nodes"]:
+            r = c.get(f"/api/v1/scans/{sid}/map/nodes/{d}-{x}-{y}-{z}")
+            assert r.status_code == 200 and len(r.content) == 16 * count
+            xyz.append(np.frombuffer(r.content[: 12 * count], np.float32).reshape(count, 3))
+            rgb.append(np.frombuffer(r.content[12 * count :], np.uint8).reshape(count, 4)[:, :3])
+        xyz = np.concatenate(xyz) + h["center_m"]
+        dist, i = cKDTree(cloud.xyz_m).query(xyz)  # each paged point is one of the map's
+        assert dist.max() < 1e-3 and len(np.unique(i)) > 0.999 * len(cloud)  # (mm twins)
+        assert (np.concatenate(rgb) == cloud.rgb[i]).all(axis=1).mean() > 0.999
+        assert c.get(f"/api/v1/scans/{sid}/map/nodes/20-0-0-0").status_code == 404
+        assert c.get(f"/api/v1/scans/{sid}/map/nodes/0-0-0").status_code == 422
+        assert c.get(f"/api/v1/scans/{sid}/map/nodes/..-0-0-0").status_code == 422
+        assert c.get("/api/v1/scans/no-such-scan/map/hierarchy").status_code == 404
+        assert c.get("/api/v1/sites/no-such-site/map/hierarchy").status_code == 404
+        assert c.get(f"/api/v1/other/{sid}/map/hierarchy").status_code == 422  # scans, sites
+    with scanner.client(token=None) as anon:  # ?token= as for downloads
+        r = anon.get(f"/api/v1/scans/{sid}/map/nodes/0-0-0-0?token={TOKEN}")
+        assert r.status_code == 200

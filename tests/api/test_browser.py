@@ -149,3 +149,37 @@ def test_the_splat_viewer_renders_a_scans_splat(scanner, browser, tmp_path):
         shutil.copy(tmp_path / "splat.png", Path(os.environ["SCANNER_UI_SHOTS"]) / "splat.png")
     assert not errors, errors
     page.close()
+
+
+def test_the_map_view_pages_a_scans_copc(scanner, browser, tmp_path):
+    """The scan list's "view map" opens the paged view: the octree's nodes fetched within the
+    point budget, and drawn."""
+    import cv2
+    import numpy as np
+
+    from products.export import export_product
+
+    sid = _done_scan(scanner)
+    products = scanner.daemon.store.get(sid) / "products"  # the id may not be the folder's name
+    export_product(products, "copc", products / "map.copc.laz")
+
+    page = browser.new_page(viewport={"width": 800, "height": 600})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{scanner.url}/#token={TOKEN}")
+    link = page.locator(f"#scans li[data-scan-id='{sid}'] a.map-link")
+    link.wait_for(timeout=15_000)
+    page.goto(f"{scanner.url}{link.get_attribute('href')}&budget=1000000")
+    page.wait_for_function("document.body.dataset.state === 'shown'", timeout=60_000)
+    total = scanner.client().get(f"/api/v1/scans/{sid}/map/hierarchy").json()["points"]
+    shown = int(page.evaluate("document.body.dataset.shown"))
+    assert 0 < shown <= min(total, 1_000_000)
+    view = page.locator("#map-view").bounding_box()
+    png = page.screenshot(path=str(tmp_path / "map.png"), clip=view)
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    lit = (img.max(axis=2) > 40).mean()
+    assert lit > 0.05, f"only {lit:.1%} of the view is drawn"
+    if os.environ.get("SCANNER_UI_SHOTS"):
+        shutil.copy(tmp_path / "map.png", Path(os.environ["SCANNER_UI_SHOTS"]) / "map.png")
+    assert not errors, errors
+    page.close()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from products.copc import GRID, octree_depths, write_copc
+from products.copc import GRID, CopcPages, octree_depths, subtrees, write_copc
 from products.export import map_file, write_map
 from products.map import MapCloud
 
@@ -55,3 +55,65 @@ def test_an_empty_map_has_no_copc(tmp_path):
     empty = MapCloud(np.zeros((0, 3)), np.zeros(0, np.float32), np.zeros(0))
     with pytest.raises(ValueError, match="empty"):
         write_copc(tmp_path / "x.copc.laz", empty, 0.02)
+
+
+def _nodes(path) -> dict:  # {VoxelKey: points} as copclib reads the file
+    import copclib
+
+    r = copclib.FileReader(str(path))
+    return {(n.key.d, n.key.x, n.key.y, n.key.z): n.point_count for n in r.GetAllNodes()}
+
+
+def test_streamed_in_small_subtrees_the_octree_is_the_same(tmp_path):
+    """The streamed writer places a subtree at a time: the same nodes, the same points in each,
+    as when the whole map is one subtree."""
+    cloud = _room(150_000, seed=3)
+    whole = write_copc(tmp_path / "whole.copc.laz", cloud, 0.02, subtree_points=10**9)
+    parts = write_copc(tmp_path / "parts.copc.laz", cloud, 0.02, subtree_points=4_000)
+    assert parts["subtrees"] > 2 * whole["subtrees"]  # split deeper
+    assert _nodes(tmp_path / "parts.copc.laz") == _nodes(tmp_path / "whole.copc.laz")
+    a = CopcPages(tmp_path / "whole.copc.laz")
+    b = CopcPages(tmp_path / "parts.copc.laz")
+    for d, x, y, z, _ in a.hierarchy()["nodes"]:
+        assert a.node((d, x, y, z)) == b.node((d, x, y, z))  # the same points, in the same order
+
+
+def test_subtrees_hold_every_point_once_and_stay_small(tmp_path):
+    xyz = _room(100_000, seed=4).xyz_m
+    seen = []
+    for (d, x, y, z), idx in subtrees(xyz, np.zeros(3), 30.0, 5, tmp_path, subtree_points=5_000):
+        assert len(idx) <= 5_000 or d == 5
+        assert np.all(np.diff(idx.astype(np.int64)) > 0)  # map order
+        cell = np.floor(xyz[idx] / 30.0 * (1 << d)).astype(np.int64)
+        assert (cell == [x, y, z]).all()  # inside its node
+        seen.append(idx)
+    assert np.array_equal(np.sort(np.concatenate(seen)), np.arange(len(xyz)))
+    assert not any(tmp_path.iterdir())  # its files taken
+
+
+def test_the_pages_give_every_point_once_with_its_colour(tmp_path):
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(5)
+    room = _room(60_000, seed=5)
+    xyz = room.xyz_m + [500_000.0, 5_700_000.0, 100.0]  # survey coordinates: float32 from centre
+    rgb = rng.integers(0, 256, (len(xyz), 3)).astype(np.uint8)
+    cloud = MapCloud(xyz, room.intensity, room.t_s, rgb)
+    write_copc(tmp_path / "m.copc.laz", cloud, 0.02)
+    pages = CopcPages(tmp_path / "m.copc.laz")
+    h = pages.hierarchy()
+    assert h["points"] == len(xyz) == sum(n[4] for n in h["nodes"]) and h["rgb"]
+    np.testing.assert_allclose(h["center_m"], (xyz.min(0) + xyz.max(0)) / 2, atol=1e-3)
+    got = []
+    for d, x, y, z, count in h["nodes"]:
+        body = pages.node((d, x, y, z))
+        assert len(body) == 16 * count
+        at = np.frombuffer(body[: 12 * count], np.float32).reshape(count, 3) + h["center_m"]
+        got.append(np.c_[at, np.frombuffer(body[12 * count :], np.uint8).reshape(count, 4)])
+    got = np.concatenate(got)
+    dist, i = cKDTree(xyz).query(got[:, :3])
+    assert dist.max() < 1e-3 and len(np.unique(i)) == len(xyz)
+    assert (got[:, 3:6] == rgb[i]).all()
+    assert np.abs(got[:, 6] - room.intensity[i]).max() <= 1.0
+    with pytest.raises(KeyError):
+        pages.node((9, 0, 0, 0))

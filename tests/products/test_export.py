@@ -64,12 +64,15 @@ def test_ply_keeps_every_field(cloud, tmp_path):
     path = write_map(tmp_path / "m.ply", cloud, "ply")
     v = PlyData.read(str(path))["vertex"]
     np.testing.assert_array_equal(v["x"], cloud.xyz_m[:, 0])  # doubles: survey coordinates
-    back = read_ply(path)
-    np.testing.assert_array_equal(back.xyz_m, cloud.xyz_m)
-    np.testing.assert_array_equal(back.t_s, cloud.t_s)
-    np.testing.assert_array_equal(back.rgb, cloud.rgb)
-    np.testing.assert_array_equal(back.intensity, cloud.intensity)
-    np.testing.assert_array_equal(back.coloured, cloud.coloured)
+    for in_memory in (True, False):  # False: views of the memory-mapped file, none copied
+        back = read_ply(path, in_memory=in_memory)
+        np.testing.assert_array_equal(back.xyz_m, cloud.xyz_m)
+        np.testing.assert_array_equal(back.t_s, cloud.t_s)
+        np.testing.assert_array_equal(back.rgb, cloud.rgb)
+        np.testing.assert_array_equal(back.intensity, cloud.intensity)
+        np.testing.assert_array_equal(back.coloured, cloud.coloured)
+        assert np.may_share_memory(back.xyz_m, back.t_s) != in_memory  # one buffer: the file
+        assert back.t_s.flags.writeable == in_memory  # in memory: the arrays are its own
 
 
 def test_pcd_reads_in_open3d(cloud, tmp_path):

@@ -1,0 +1,53 @@
+"""The map paged to the browser: a scan's or a site's COPC map (map.copc.laz), its octree, then
+each node's points as the view needs them (/static/map.html draws them)."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, status
+from fastapi.responses import Response
+
+from api.deps import DaemonDep, require_token_or_query
+from device.daemon import ScanNotFoundError
+
+router = APIRouter(tags=["map pages"], dependencies=[Depends(require_token_or_query)])
+
+Kind = Literal["scans", "sites"]
+NO_COPC = "no COPC map: add copc to [products] formats, or run scanner export --format copc"
+NODE_KEY = r"^\d{1,2}-\d{1,7}-\d{1,7}-\d{1,7}$"  # depth-x-y-z, COPC's VoxelKey
+
+
+def _pages(daemon, kind: str, name: str):
+    try:
+        return daemon.map_pages(kind, name)
+    except (ScanNotFoundError, FileNotFoundError):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NO_COPC) from None
+
+
+@router.get("/{kind}/{name}/map/hierarchy")
+def get_hierarchy(kind: Kind, name: str, daemon: DaemonDep) -> dict:
+    """The octree: its cube (centre and half side, metres, in the map's frame or CRS), the
+    spacing of depth 0's cells, whether the points have colour, the number of points, and
+    every node as [depth, x, y, z, points]."""
+    return _pages(daemon, kind, name).hierarchy()
+
+
+@router.get(
+    "/{kind}/{name}/map/nodes/{key}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, 404: {}},
+)
+def get_node(
+    kind: Kind,
+    name: str,
+    key: Annotated[str, Path(pattern=NODE_KEY, description="depth-x-y-z")],
+    daemon: DaemonDep,
+) -> Response:
+    """A node's points: float32 x, y, z [N, 3] (metres from the cube's centre), then uint8
+    red, green, blue, intensity [N, 4]; N = the body's length / 16."""
+    pages = _pages(daemon, kind, name)
+    try:
+        body = pages.node(tuple(int(v) for v in key.split("-")))
+    except KeyError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such node") from None
+    headers = {"Cache-Control": "private, max-age=300"}  # a node changes only with its file
+    return Response(body, media_type="application/octet-stream", headers=headers)
