@@ -84,6 +84,7 @@ def create_app(daemon: Daemon, token: str) -> FastAPI:
     app.include_router(sites.router, prefix=PREFIX, dependencies=auth)
     app.include_router(sites.downloads, prefix=PREFIX)  # header or ?token=
     app.include_router(maps.router, prefix=PREFIX)  # header or ?token=
+    app.include_router(maps.making, prefix=PREFIX, dependencies=auth)
     app.include_router(button.router, prefix=PREFIX, dependencies=auth)
     app.include_router(live.router, prefix=PREFIX)  # checks the token itself
     app.include_router(metrics.router, dependencies=auth)

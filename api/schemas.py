@@ -169,3 +169,10 @@ class SiteOut(BaseModel):
         None, description="site.json: the sessions and their poses, the links, the overlaps"
     )
     products: list[str] = Field([], description="downloadable as /sites/{name}/products/FILE")
+
+
+class PagedMapOut(BaseModel):
+    """A scan's paged map (map.copc.laz): none, running, done or failed."""
+
+    state: Literal["none", "running", "done", "failed"]
+    error: str | None = None

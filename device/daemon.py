@@ -35,7 +35,12 @@ from device.jobs import Jobs, ScanBusyError
 from device.led import StatusLed
 from device.live import LiveBuffer, LivePose
 from device.notify import SystemdNotifier
-from device.processing import ProcessingJob, needs_processing, product_names
+from device.processing import (
+    ProcessingJob,
+    needs_processing,
+    paged_map_in_background,
+    product_names,
+)
 from device.recording import new_session_recorder, slam_imu
 from device.scan import ActiveScan
 from device.slam_worker import Ended, MappingSettings, SlamWorker, Step
@@ -129,6 +134,7 @@ class Daemon:
         self._slam_imu, self._T_lidar_imu = slam_imu(config)  # which IMU live SLAM fuses
         self._newest: tuple[int, int] | None = None  # (a frame's t_ns, monotonic_ns at arrival)
         self._georefs: dict[str, BackgroundJob] = {}
+        self._paged: dict[str, BackgroundJob] = {}  # the paged maps being made
         self._sites: dict[
             str, tuple[BackgroundJob, list[str]]
         ] = {}  # by name: job, its scans  # by scan id, the latest of each
@@ -169,7 +175,11 @@ class Daemon:
         self.hub.close()
         self._ingest.join(timeout=3.0)
         self.jobs.close()
-        for job in [*self._georefs.values(), *(job for job, _ in self._sites.values())]:
+        for job in [
+            *self._georefs.values(),
+            *self._paged.values(),
+            *(job for job, _ in self._sites.values()),
+        ]:
             job.kill()
         self.slam.stop()
         if self.splat is not None:
@@ -359,6 +369,9 @@ class Daemon:
         job = self._georefs.get(scan_id)
         if job is not None and not job.finished.is_set():
             return f"{scan_id} is being georeferenced"
+        job = self._paged.get(scan_id)
+        if job is not None and not job.finished.is_set():
+            return f"{scan_id}'s paged map is being made"
         for name, (job, scans) in self._sites.items():
             if scan_id in scans and not job.finished.is_set():
                 return f"{scan_id} is being joined into the site {name}"
@@ -416,6 +429,28 @@ class Daemon:
         if file not in site_products(folder) or "/" in name or name.startswith("."):
             raise ScanNotFoundError(file)
         return folder / file
+
+    def make_paged_map(self, scan_id: str) -> BackgroundJob:
+        """Make a processed scan's map.copc.laz (the map the browser pages) from its map.ply,
+        in the background; ScanNotFoundError; ScanBusyError while it records, is processed,
+        or is busy in another background job, or has no products yet."""
+        path = self._processed(scan_id)
+        job = paged_map_in_background(path, self.config).start()
+        self._paged[scan_id] = job
+        log.info("scan %s: making its paged map", scan_id)
+        return job
+
+    def paged_map(self, scan_id: str) -> tuple[str, str | None]:
+        """(state, error) of a scan's paged map: running, done, failed or none."""
+        path = self._path(scan_id)
+        job = self._paged.get(scan_id)
+        if job is not None and not job.finished.is_set():
+            return "running", None
+        if (path / PRODUCTS / MAP_COPC).is_file():
+            return "done", None
+        if job is not None and job.state == "failed":
+            return "failed", job.error
+        return "none", None
 
     def map_pages(self, kind: str, name: str) -> CopcPages:
         """The COPC map of a scan (`kind` "scans") or a site ("sites"), for the paged view;

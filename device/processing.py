@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from device.config import ScannerConfig
-from device.workers import Exited, Worker
+from device.workers import BackgroundJob, Exited, Worker
 from drivers.sessions import rosmsg
 from drivers.sessions.manifest import (
     GEOREF,
@@ -184,7 +184,7 @@ def process_session(
     `mapping.rerun_slam`) SLAM runs again over the whole recording."""
     from drivers.sessions.marks import MARKS_CSV, mark_positions, read_marks, write_marks_csv
     from drivers.sessions.trajectory import write_tum
-    from products.export import map_file, write_map
+    from products.export import FORMATS, map_file, write_map
     from products.map import map_from_submaps
     from products.report import report_html
 
@@ -249,6 +249,8 @@ def process_session(
         if cloud.coloured is not None:
             slam_stats["coloured_fraction"] = round(float(cloud.coloured.mean()), 4)
         formats = ["ply", *(f for f in pc.formats if f != "ply")]
+        for fmt in set(FORMATS) - set(formats):  # an earlier map's (another config, a paged map)
+            (out / map_file(fmt)).unlink(missing_ok=True)
         for i, fmt in enumerate(formats):
             name = map_file(fmt)
             report(f"writing {name}", 0.77 + 0.2 * i / len(formats))
@@ -303,6 +305,30 @@ def process_session(
     write_manifest(session_dir, done)
     report("done", 1.0)
     return slam_stats
+
+
+def _paged_map_run(session_dir: str, config_json: str) -> dict:
+    from products.export import map_file, read_ply, write_map
+
+    path, pc = Path(session_dir), ScannerConfig.model_validate_json(config_json).products
+    out = path / PRODUCTS
+    tmp = out / f"{map_file('copc')}.tmp"  # not a product until whole
+    try:
+        cloud = read_ply(out / "map.ply", in_memory=False)  # read in chunks: any size
+        offset_s = read_manifest(path).utc_offset_s
+        write_map(tmp, cloud, "copc", gps_offset_s=offset_s, epsg=pc.epsg, voxel_m=pc.map_voxel_m)
+        tmp.replace(out / map_file("copc"))
+    finally:
+        tmp.unlink(missing_ok=True)
+    _publish(path)
+    return {"points": len(cloud)}
+
+
+def paged_map_in_background(session_dir: Path, config: ScannerConfig) -> BackgroundJob:
+    """A processed scan's map.copc.laz, the map the browser pages, made from its map.ply in a
+    worker process of its own (when the formats at the stop did not include copc)."""
+    args = (str(session_dir), config.model_dump_json())
+    return BackgroundJob("paged map", _paged_map_run, args, expected=(FileNotFoundError,))
 
 
 def _publish(session_dir: Path) -> None:

@@ -1,5 +1,6 @@
 """The map paged to the browser: a scan's or a site's COPC map (map.copc.laz), its octree, then
-each node's points as the view needs them (/static/map.html draws them)."""
+each node's points as the view needs them (/static/map.html draws them); and, for a scan
+processed without it, the making of that map."""
 
 from typing import Annotated, Literal
 
@@ -7,9 +8,12 @@ from fastapi import APIRouter, Depends, HTTPException, Path, status
 from fastapi.responses import Response
 
 from api.deps import DaemonDep, require_token_or_query
+from api.schemas import PagedMapOut
 from device.daemon import ScanNotFoundError
+from device.jobs import ScanBusyError
 
 router = APIRouter(tags=["map pages"], dependencies=[Depends(require_token_or_query)])
+making = APIRouter(prefix="/scans", tags=["map pages"])
 
 Kind = Literal["scans", "sites"]
 NO_COPC = "no COPC map: add copc to [products] formats, or run scanner export --format copc"
@@ -51,3 +55,30 @@ def get_node(
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such node") from None
     headers = {"Cache-Control": "private, max-age=300"}  # a node changes only with its file
     return Response(body, media_type="application/octet-stream", headers=headers)
+
+
+def _state(daemon, scan_id: str) -> PagedMapOut:
+    try:
+        state, error = daemon.paged_map(scan_id)
+    except ScanNotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such scan") from None
+    return PagedMapOut(state=state, error=error)
+
+
+@making.post("/{scan_id}/map", status_code=status.HTTP_202_ACCEPTED, response_model=PagedMapOut)
+def make_paged_map(scan_id: str, daemon: DaemonDep) -> PagedMapOut:
+    """Make the scan's paged map (map.copc.laz) from its map, in the background: 404 unknown
+    scan; 409 while it records, is processed or busy in another job, or has no products."""
+    try:
+        daemon.make_paged_map(scan_id)
+    except ScanNotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such scan") from None
+    except ScanBusyError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return _state(daemon, scan_id)
+
+
+@making.get("/{scan_id}/map", response_model=PagedMapOut)
+def get_paged_map(scan_id: str, daemon: DaemonDep) -> PagedMapOut:
+    """none, running, done (map/hierarchy answers) or failed (with why)."""
+    return _state(daemon, scan_id)

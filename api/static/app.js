@@ -259,7 +259,7 @@ function scanRow(scan) {
         (scan.products || []).includes('scene.splat')
           ? el('a', { class: 'product-link splat-link', href: `/static/splat.html?scan=${encodeURIComponent(scan.id)}`, target: '_blank', rel: 'noopener' }, 'view splat')
           : null,
-        (scan.products || []).includes('map.copc.laz') // the map paged from its octree
+        (scan.products || []).includes('map.ply') // paged from its octree (made when first viewed)
           ? el('a', { class: 'product-link map-link', href: `/static/map.html?scan=${encodeURIComponent(scan.id)}`, target: '_blank', rel: 'noopener' }, 'view map')
           : null),
       ['recorded', 'recovered', 'failed'].includes(scan.state) && !processing // products not made (yet)
@@ -275,6 +275,42 @@ async function processScan(id) { // its products made again, after any other pro
 async function deleteScan(id) {
   if (!confirm(`Delete scan ${id} and all its files?`)) return;
   await act(() => api('DELETE', `/api/v1/scans/${encodeURIComponent(id)}`));
+}
+
+// --- sites: scans joined into one frame (scanner site, POST /api/v1/sites) ------------------
+
+let sitesSig = '';
+
+async function pollSites() {
+  try {
+    const sites = await api('GET', '/api/v1/sites');
+    const sig = JSON.stringify(sites) + token;
+    if (sig === sitesSig) return; // leave the DOM alone if nothing changed (taps survive)
+    sitesSig = sig;
+    $('sites-panel').hidden = !sites.length;
+    $('sites').replaceChildren(...sites.map(siteRow));
+  } catch (err) {
+    /* the status poll reports lost connections */
+  }
+}
+
+function siteRow(site) {
+  const base = `/api/v1/sites/${encodeURIComponent(site.name)}`;
+  const link = (name) => el('a', {
+    class: 'product-link', 'data-product': name, download: `${site.name}_${name.split('/').pop()}`,
+    href: `${base}/products/${name.split('/').map(encodeURIComponent).join('/')}?token=${encodeURIComponent(token)}`,
+  }, name);
+  const sessions = site.summary ? site.summary.sessions.map((x) => x.name).join(', ') : '';
+  return el('li', { 'data-site': site.name },
+    el('div', { class: 'scan-head' },
+      el('span', { class: 'scan-id' }, site.name),
+      el('span', { class: `badge scan-state scan-${site.state}` }, site.state)),
+    sessions ? el('div', { class: 'muted' }, sessions) : null,
+    site.error ? el('div', { class: 'error' }, site.error) : null,
+    el('div', { class: 'products' }, ...site.products.map(link),
+      site.products.includes('map.copc.laz')
+        ? el('a', { class: 'product-link map-link', href: `/static/map.html?site=${encodeURIComponent(site.name)}`, target: '_blank', rel: 'noopener' }, 'view map')
+        : null));
 }
 
 // --- actions ---------------------------------------------------------------------------------
@@ -338,7 +374,7 @@ const socket = new LiveSocket(view, {
 // --- start -----------------------------------------------------------------------------------
 
 function refresh() {
-  return Promise.all([pollStatus(), pollScans()]);
+  return Promise.all([pollStatus(), pollScans(), pollSites()]);
 }
 
 async function every(ms, poll) { // sequential, so a slow answer never piles requests up
@@ -352,3 +388,4 @@ if (!token) askForToken('');
 socket.start();
 every(STATUS_MS, pollStatus);
 every(SCANS_MS, pollScans);
+every(SCANS_MS * 2, pollSites);

@@ -46,14 +46,39 @@ function fail(message) {
   document.body.dataset.state = 'error';
 }
 
-async function get(path) {
-  const response = await fetch(`${base}/${path}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+async function request(url, method = 'GET') {
+  const response = await fetch(url, { method, headers: token ? { Authorization: `Bearer ${token}` } : {} });
   if (response.status === 401) throw new Error('the token was refused: open the scanner page with its token first');
+  return response;
+}
+
+async function get(path) {
+  const response = await request(`${base}/${path}`);
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
     throw new Error(body.detail || `HTTP ${response.status}`);
   }
   return response;
+}
+
+// A scan processed without its paged map: have the scanner make it from the map, and wait.
+async function makePagedMap() {
+  const url = `/api/v1/scans/${encodeURIComponent(name)}/map`;
+  const first = await request(url);
+  let job = await first.json();
+  if (!first.ok) throw new Error(job.detail || `HTTP ${first.status}`); // no such scan
+  if (job.state === 'none' || job.state === 'failed') {
+    const response = await request(url, 'POST');
+    job = await response.json();
+    if (!response.ok) throw new Error(job.detail || `HTTP ${response.status}`);
+  }
+  $('map-status').textContent = 'making the paged map from the scan\'s map (about 30 s per 10 M points)…';
+  document.body.dataset.state = 'making';
+  while (job.state === 'running') {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    job = await (await request(url)).json();
+  }
+  if (job.state !== 'done') throw new Error(job.error || 'the paged map could not be made');
 }
 
 class PagedMap {
@@ -223,6 +248,7 @@ class PagedMap {
 async function main() {
   if (!name) return fail('No map given (map.html?scan=ID or ?site=NAME).');
   $('map-name').textContent = name;
+  if (kind === 'scans' && (await request(`${base}/hierarchy`)).status === 404) await makePagedMap();
   const hierarchy = await (await get('hierarchy')).json();
   if (!hierarchy.nodes.length) return fail('This map has no points.');
   window.pagedMap = new PagedMap($('map-view'), hierarchy);

@@ -43,6 +43,7 @@ def test_health_needs_no_token(scanner):
         ("POST", "/api/v1/scans/x/georef"),
         ("GET", "/api/v1/scans/x/georef"),
         ("GET", "/api/v1/scans/x/map/hierarchy"),
+        ("POST", "/api/v1/scans/x/map"),
         ("GET", "/api/v1/sites/x/map/nodes/0-0-0-0"),
         ("GET", "/metrics"),
     ],
@@ -423,7 +424,7 @@ def test_the_map_pages_over_the_api(scanner, processed):
 
     from scipy.spatial import cKDTree
 
-    from products.export import export_product, read_ply
+    from products.export import read_ply
 
     sid = "20260104-100000"
     path = scanner.daemon.store.root / sid
@@ -431,7 +432,16 @@ def test_the_map_pages_over_the_api(scanner, processed):
     with scanner.client() as c:
         r = c.get(f"/api/v1/scans/{sid}/map/hierarchy")
         assert r.status_code == 404 and "copc" in r.json()["detail"]  # not made yet: says how
-        export_product(path / "products", "copc", path / "products" / "map.copc.laz")
+        assert c.get(f"/api/v1/scans/{sid}/map").json()["state"] == "none"
+        r = c.post(f"/api/v1/scans/{sid}/map")  # made from the scan's map, in the background
+        assert r.status_code == 202 and r.json()["state"] in ("running", "done"), r.text
+        deadline = time.monotonic() + 60
+        while (job := c.get(f"/api/v1/scans/{sid}/map").json())["state"] == "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert job == {"state": "done", "error": None}
+        assert "map.copc.laz" in c.get(f"/api/v1/scans/{sid}").json()["products"]
+        assert c.post("/api/v1/scans/no-such-scan/map").status_code == 404
         h = c.get(f"/api/v1/scans/{sid}/map/hierarchy").json()
         cloud = read_ply(path / "products" / "map.ply")
         assert h["points"] == len(cloud) == sum(n[4] for n in h["nodes"])

@@ -152,16 +152,16 @@ def test_the_splat_viewer_renders_a_scans_splat(scanner, browser, tmp_path):
 
 
 def test_the_map_view_pages_a_scans_copc(scanner, browser, tmp_path):
-    """The scan list's "view map" opens the paged view: the octree's nodes fetched within the
-    point budget, and drawn."""
+    """The scan list's "view map" opens the paged view: the paged map made first (the scan was
+    processed without it), then the octree's nodes fetched within the point budget, and drawn."""
+    import json
+
     import cv2
     import numpy as np
 
-    from products.export import export_product
-
     sid = _done_scan(scanner)
     products = scanner.daemon.store.get(sid) / "products"  # the id may not be the folder's name
-    export_product(products, "copc", products / "map.copc.laz")
+    (products / "map.copc.laz").unlink(missing_ok=True)
 
     page = browser.new_page(viewport={"width": 800, "height": 600})
     errors: list[str] = []
@@ -181,5 +181,18 @@ def test_the_map_view_pages_a_scans_copc(scanner, browser, tmp_path):
     assert lit > 0.05, f"only {lit:.1%} of the view is drawn"
     if os.environ.get("SCANNER_UI_SHOTS"):
         shutil.copy(tmp_path / "map.png", Path(os.environ["SCANNER_UI_SHOTS"]) / "map.png")
+
+    # a site's map: listed under Sites, paged the same way
+    site = scanner.daemon.store.root / "sites" / "lab"
+    site.mkdir(parents=True)
+    (site / "site.json").write_text(json.dumps({"sessions": [{"name": sid, "placed": True}]}))
+    shutil.copy(products / "map.copc.laz", site / "map.copc.laz")
+    page.goto(f"{scanner.url}/")
+    link = page.locator("#sites li[data-site='lab'] a.map-link")
+    link.wait_for(timeout=15_000)
+    assert page.locator("#sites li[data-site='lab'] a[data-product='map.copc.laz']").count() == 1
+    page.goto(f"{scanner.url}{link.get_attribute('href')}&budget=1000000")
+    page.wait_for_function("document.body.dataset.state === 'shown'", timeout=60_000)
+    assert int(page.evaluate("document.body.dataset.shown")) == shown  # the same map and view
     assert not errors, errors
     page.close()
