@@ -71,7 +71,7 @@ from drivers.sessions.marks import (
 )
 from drivers.sessions.recovery import recover_all
 from drivers.source import Sensor, SensorHealth, Source, Tagged
-from products.copc import CopcPages, open_pages
+from products.copc import CopcError, CopcPages, open_pages
 from products.export import map_file
 from products.georef import parse_control_csv
 
@@ -81,6 +81,10 @@ IMU_BACKLOG_S = 1.5  # IMU kept while idle, so the filter can initialise at once
 
 
 MAP_COPC = map_file("copc")  # the map the browser pages
+
+
+class MapUnreadableError(ValueError):
+    """A COPC map that cannot be read: make it again."""
 
 
 class ScanNotFoundError(KeyError):
@@ -452,16 +456,36 @@ class Daemon:
             return "failed", job.error
         return "none", None
 
-    def map_pages(self, kind: str, name: str) -> CopcPages:
-        """The COPC map of a scan (`kind` "scans") or a site ("sites"), for the paged view;
-        ScanNotFoundError when there is none. Opened once while the file stays the same."""
+    def map_hierarchy(self, kind: str, name: str) -> dict:
+        """The octree of a scan's (`kind` "scans") or a site's ("sites") COPC map, for the
+        paged view (products.copc.CopcPages); ScanNotFoundError when there is none,
+        MapUnreadableError for a file that cannot be read."""
+        return self._pages(kind, name).hierarchy()
+
+    def map_node(self, kind: str, name: str, key: tuple[int, int, int, int]) -> bytes:
+        """A node's points (CopcPages.node); ScanNotFoundError for no map or no such node,
+        MapUnreadableError for one that cannot be read."""
+        pages = self._pages(kind, name)
+        try:
+            return pages.node(key)
+        except KeyError:
+            raise ScanNotFoundError(str(key)) from None
+        except CopcError as exc:
+            raise MapUnreadableError(str(exc)) from None
+
+    def _pages(self, kind: str, name: str) -> CopcPages:  # opened once while the file stays
         if kind == "scans":
             path = self.product_path(name, MAP_COPC)
         elif kind == "sites":
             path = self.site_product(name, MAP_COPC)
         else:
             raise ScanNotFoundError(kind)
-        return open_pages(str(path), path.stat().st_mtime_ns)
+        try:
+            return open_pages(str(path), path.stat().st_mtime_ns)
+        except FileNotFoundError:
+            raise ScanNotFoundError(name) from None
+        except CopcError as exc:
+            raise MapUnreadableError(str(exc)) from None
 
     # --- queries ------------------------------------------------------------------------------
     def current_scan_id(self) -> str | None:

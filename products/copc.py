@@ -256,6 +256,10 @@ def write_copc(
     return {"points": n, "nodes": nodes, "depths": max_depth + 1, "subtrees": parts}
 
 
+class CopcError(ValueError):
+    """A COPC file that cannot be read (cut short, or not COPC)."""
+
+
 PAGED_POINT_BYTES = 16  # a paged point: float32 x, y, z from the cube's centre; uint8 r, g, b, i
 
 
@@ -266,19 +270,23 @@ class CopcPages:
     campus), then the colours and intensities [N, 4] uint8."""
 
     def __init__(self, path: Path) -> None:
+        import laspy
         from laspy.copc import CopcReader
 
         self.path = Path(path)
-        with CopcReader.open(str(self.path)) as r:
-            self._format = r.header.point_format
-            self._scales, self._offsets = r.header.scales, r.header.offsets
-            self._laszip = r.laszip_vlr.record_data
-            self.center_m = np.asarray(r.copc_info.center, np.float64)  # [3]
-            self.halfsize_m = float(r.copc_info.halfsize)
-            self.spacing_m = float(r.copc_info.spacing)
-            self.points = int(r.header.point_count)
-            root = (r.copc_info.hierarchy_root_offset, r.copc_info.hierarchy_root_size)
-        entries = self._hierarchy(*root)
+        try:
+            with CopcReader.open(str(self.path)) as r:
+                self._format = r.header.point_format
+                self._scales, self._offsets = r.header.scales, r.header.offsets
+                self._laszip = r.laszip_vlr.record_data
+                self.center_m = np.asarray(r.copc_info.center, np.float64)  # [3]
+                self.halfsize_m = float(r.copc_info.halfsize)
+                self.spacing_m = float(r.copc_info.spacing)
+                self.points = int(r.header.point_count)
+                root = (r.copc_info.hierarchy_root_offset, r.copc_info.hierarchy_root_size)
+            entries = self._hierarchy(*root)
+        except (OSError, ValueError, IndexError, AttributeError, laspy.LaspyException) as exc:
+            raise CopcError(f"{self.path.name} cannot be read: {exc}") from None
         self._nodes = {
             (int(e["d"]), int(e["x"]), int(e["y"]), int(e["z"])): (
                 int(e["offset"]),
@@ -303,7 +311,10 @@ class CopcPages:
             while pages:
                 offset, size = pages.pop()
                 f.seek(offset)
-                page = np.frombuffer(f.read(size), self.ENTRY)
+                data = f.read(size)
+                if size <= 0 or len(data) != size or size % self.ENTRY.itemsize:
+                    raise CopcError(f"{self.path.name}: a hierarchy page is cut short")
+                page = np.frombuffer(data, self.ENTRY)
                 entries.append(page)
                 pages += [(int(e["offset"]), int(e["size"])) for e in page[page["count"] == -1]]
         return np.concatenate(entries)
@@ -321,7 +332,8 @@ class CopcPages:
         }
 
     def node(self, key: tuple[int, int, int, int]) -> bytes:
-        """A node's points as the class's text says; KeyError for a node the map lacks."""
+        """A node's points as the class's text says; KeyError for a node the map lacks,
+        CopcError for one that cannot be read."""
         rec = self._records(key)
         n = len(rec)
         out = np.empty(n * PAGED_POINT_BYTES, np.uint8)
@@ -343,9 +355,14 @@ class CopcPages:
             f.seek(offset)
             data = f.read(size)
         out = np.zeros(count * self._format.size, np.uint8)
-        lazrs.decompress_points_with_chunk_table(
-            data, self._laszip, out, [(count, size)], DecompressionSelection.all().to_lazrs()
-        )
+        try:
+            lazrs.decompress_points_with_chunk_table(
+                data, self._laszip, out, [(count, size)], DecompressionSelection.all().to_lazrs()
+            )
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # lazrs panics on a corrupt chunk: not an Exception
+            raise CopcError(f"{self.path.name}: node {key} cannot be read ({exc})") from None
         return np.frombuffer(out, self._format.dtype())
 
 

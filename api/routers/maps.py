@@ -9,22 +9,28 @@ from fastapi.responses import Response
 
 from api.deps import DaemonDep, require_token_or_query
 from api.schemas import PagedMapOut
-from device.daemon import ScanNotFoundError
+from device.daemon import MapUnreadableError, ScanNotFoundError
 from device.jobs import ScanBusyError
 
 router = APIRouter(tags=["map pages"], dependencies=[Depends(require_token_or_query)])
 making = APIRouter(prefix="/scans", tags=["map pages"])
 
 Kind = Literal["scans", "sites"]
-NO_COPC = "no COPC map: add copc to [products] formats, or run scanner export --format copc"
+NO_COPC = (
+    "no COPC map (or no such node): POST /api/v1/scans/{id}/map makes a scan's, or add copc to"
+    " [products] formats, or run scanner export --format copc"
+)
+REMAKE = "make it again (POST /api/v1/scans/{id}/map, or scanner export --format copc)"
 NODE_KEY = r"^\d{1,2}-\d{1,7}-\d{1,7}-\d{1,7}$"  # depth-x-y-z, COPC's VoxelKey
 
 
-def _pages(daemon, kind: str, name: str):
+def _ask(get, *args):
     try:
-        return daemon.map_pages(kind, name)
-    except (ScanNotFoundError, FileNotFoundError):
+        return get(*args)
+    except ScanNotFoundError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NO_COPC) from None
+    except MapUnreadableError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"{exc}: {REMAKE}") from None
 
 
 @router.get("/{kind}/{name}/map/hierarchy")
@@ -32,7 +38,7 @@ def get_hierarchy(kind: Kind, name: str, daemon: DaemonDep) -> dict:
     """The octree: its cube (centre and half side, metres, in the map's frame or CRS), the
     spacing of depth 0's cells, whether the points have colour, the number of points, and
     every node as [depth, x, y, z, points]."""
-    return _pages(daemon, kind, name).hierarchy()
+    return _ask(daemon.map_hierarchy, kind, name)
 
 
 @router.get(
@@ -48,11 +54,7 @@ def get_node(
 ) -> Response:
     """A node's points: float32 x, y, z [N, 3] (metres from the cube's centre), then uint8
     red, green, blue, intensity [N, 4]; N = the body's length / 16."""
-    pages = _pages(daemon, kind, name)
-    try:
-        body = pages.node(tuple(int(v) for v in key.split("-")))
-    except KeyError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such node") from None
+    body = _ask(daemon.map_node, kind, name, tuple(int(v) for v in key.split("-")))
     headers = {"Cache-Control": "private, max-age=300"}  # a node changes only with its file
     return Response(body, media_type="application/octet-stream", headers=headers)
 

@@ -465,3 +465,9 @@ def test_the_map_pages_over_the_api(scanner, processed):
     with scanner.client(token=None) as anon:  # ?token= as for downloads
         r = anon.get(f"/api/v1/scans/{sid}/map/nodes/0-0-0-0?token={TOKEN}")
         assert r.status_code == 200
+    copc = path / "products" / "map.copc.laz"
+    copc.write_bytes(copc.read_bytes()[:2000])  # damaged: a clear error, the scanner goes on
+    with scanner.client() as c:
+        r = c.get(f"/api/v1/scans/{sid}/map/hierarchy")
+        assert r.status_code == 409 and "make it again" in r.json()["detail"], r.text
+        assert c.get("/api/v1/health").status_code == 200

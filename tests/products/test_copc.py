@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from products.copc import GRID, CopcPages, octree_depths, subtrees, write_copc
+from products.copc import GRID, CopcError, CopcPages, octree_depths, subtrees, write_copc
 from products.export import map_file, write_map
 from products.map import MapCloud
 
@@ -117,3 +117,22 @@ def test_the_pages_give_every_point_once_with_its_colour(tmp_path):
     assert np.abs(got[:, 6] - room.intensity[i]).max() <= 1.0
     with pytest.raises(KeyError):
         pages.node((9, 0, 0, 0))
+
+
+def test_a_damaged_copc_is_a_clear_error(tmp_path):
+    """Not COPC, cut short, or a chunk overwritten: CopcError (lazrs panics on a bad chunk,
+    which is not an Exception), never a crash."""
+    write_copc(tmp_path / "m.copc.laz", _room(50_000, seed=6), 0.02)
+    data = (tmp_path / "m.copc.laz").read_bytes()
+    pages = CopcPages(tmp_path / "m.copc.laz")
+    offset, size, _ = pages._nodes[(0, 0, 0, 0)]
+    (tmp_path / "garbage.copc.laz").write_bytes(b"not a map" * 100)
+    (tmp_path / "short.copc.laz").write_bytes(data[: len(data) // 2])
+    (tmp_path / "bad.copc.laz").write_bytes(
+        data[:offset] + bytes(size) + data[offset + size :]  # the root's chunk zeroed
+    )
+    for name in ("garbage", "short"):
+        with pytest.raises(CopcError):
+            CopcPages(tmp_path / f"{name}.copc.laz")
+    with pytest.raises(CopcError):
+        CopcPages(tmp_path / "bad.copc.laz").node((0, 0, 0, 0))
