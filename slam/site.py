@@ -4,7 +4,8 @@ Each scan comes as its finished mapping (its submaps and graph.json). They are j
 closes its own loops (slam/mapping.py), across scans:
 
 1. place: every submap of a scan not yet placed is seen from above (slam/place_recognition.py)
-   and matched against every submap of the scans already placed; the best matches are verified
+   and matched against the submaps of each scan already placed that its features vote for in
+   that scan's descriptor index (ViewIndex: not every pair); the best matches are verified
    by registration (slam/loop_closure.verify: small_gicp, with every test a loop passes), and
    the largest group of them that agrees on where the scan's world lies in the site places the
    scan, in all six degrees (two units' IMUs level their worlds a degree or two apart: the
@@ -29,7 +30,14 @@ import numpy as np
 from slam.config import MappingConfig
 from slam.loop_closure import LoopClosure, Rejection, verify
 from slam.mapping import MappingResult, add_scan
-from slam.place_recognition import Fingerprint, guess_3d, level, match, view_from_above
+from slam.place_recognition import (
+    Fingerprint,
+    ViewIndex,
+    guess_3d,
+    level,
+    match,
+    view_from_above,
+)
 from slam.pose_graph import PoseGraph
 from slam.se3 import se3_inv, so3_log, transform
 from slam.submaps import load_member, submap_path
@@ -37,6 +45,8 @@ from slam.submaps import load_member, submap_path
 log = logging.getLogger(__name__)
 
 PLACE_CANDIDATES = 8  # matches from above verified per pair of scans
+INDEX_CANDIDATES = 6  # per submap, the other scan's submaps its descriptors vote for most
+INDEX_MIN_VOTES = 3
 AGREE_M = 1.0  # verified matches within this (and AGREE_DEG) place a scan alike
 AGREE_DEG = 2.0
 SITE_MAX_TILT_DEG = 5.0  # two units' levels (their IMUs' calibration) differ by up to this
@@ -89,6 +99,7 @@ class _Scan:
             view_from_above(self.T, self.coarse.__getitem__, j, result.levelled)
             for j in range(len(self.T))
         ]
+        self.index = ViewIndex(self.views)
 
     def around(self, i: int) -> np.ndarray:  # -> [N, 3] submap i with its neighbours, i's frame
         near = [n for n in (i - 1, i, i + 1) if 0 <= n < len(self.T)]
@@ -116,12 +127,15 @@ def join(
     links: list[SiteLink] = []
     rejected = 0
     waiting = list(range(1, len(scans)))
+    tried: dict[tuple[int, int], list[SiteLink]] = {}  # each pair matched once
     while waiting:  # place the scan that overlaps the placed ones best, then the next
         best = None
         for b in waiting:
             for a in (s for s, T in enumerate(T_site_world) if T is not None):
-                found, failed = _place(scans[a], scans[b], a, b, config, levelled)
-                rejected += failed
+                if (a, b) not in tried:
+                    tried[a, b], failed = _place(scans[a], scans[b], a, b, config, levelled)
+                    rejected += failed
+                found = tried[a, b]
                 if found and (best is None or len(found) > len(best[2])):
                     best = (a, b, found)
         if best is None:
@@ -160,9 +174,9 @@ def _place(
 ) -> tuple[list[SiteLink], int]:
     """Scan b's submaps found in scan a by their views from above, verified -> (links, failed)."""
     matches = []  # (inliers, i, j, M)
-    for j, view_j in enumerate(sb.views):
-        for i, view_i in enumerate(sa.views):
-            m = match(view_i, view_j, config.loop_min_orb_inliers)
+    for j, view_j in enumerate(sb.views):  # matched with the few of a's that the index names
+        for i in sa.index.candidates(view_j, INDEX_CANDIDATES, INDEX_MIN_VOTES):
+            m = match(sa.views[i], view_j, config.loop_min_orb_inliers)
             if m is not None:
                 matches.append((m[1], i, j, m[0]))
     matches.sort(key=lambda m: -m[0])

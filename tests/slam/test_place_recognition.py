@@ -55,3 +55,26 @@ def test_level_keeps_the_heading_and_removes_the_tilt():
     up_in_level = (L[:3, :3] @ T[:3, :3].T) @ np.array([0, 0, 1.0])
     np.testing.assert_allclose(up_in_level, [0, 0, 1], atol=1e-9)
     np.testing.assert_allclose(level(T, False), np.eye(4))
+
+
+def test_the_view_index_names_the_view_that_shares_features():
+    """A new view holding 60 of view 7's features (a bit flipped) among 440 of its own: view 7
+    is voted for first; an index of no views names none."""
+    from slam.place_recognition import Fingerprint, ViewIndex
+
+    rng = np.random.default_rng(0)
+
+    def view(descriptors: np.ndarray) -> Fingerprint:
+        return Fingerprint(
+            rng.uniform(-40, 40, (len(descriptors), 2)).astype(np.float32), descriptors
+        )
+
+    views = [view(rng.integers(0, 256, (500, 32), dtype=np.uint8)) for _ in range(20)]
+    shared = views[7].descriptors[rng.choice(500, 60, replace=False)].copy()
+    shared[:, 0] ^= 1 << rng.integers(0, 8, 60).astype(np.uint8)  # one bit off each
+    new = view(np.concatenate([shared, rng.integers(0, 256, (440, 32), dtype=np.uint8)]))
+    index = ViewIndex(views)
+    assert index.candidates(new, most=3, min_votes=0)[0] == 7
+    # each of the 440 others votes for some view: about 22 each, under 40; view 7 has 80 or so
+    assert index.candidates(new, most=3, min_votes=40) == [7]
+    assert ViewIndex([]).candidates(new, most=3, min_votes=1) == []
