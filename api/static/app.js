@@ -259,7 +259,7 @@ function scanRow(scan) {
         (scan.products || []).includes('scene.splat')
           ? el('a', { class: 'product-link splat-link', href: `/static/splat.html?scan=${encodeURIComponent(scan.id)}`, target: '_blank', rel: 'noopener' }, 'view splat')
           : null,
-        (scan.products || []).includes('map.ply') // paged from its octree (made when first viewed)
+        scan.state === 'done' && (scan.products || []).includes('map.ply') // paged from its octree (made when first viewed)
           ? el('a', { class: 'product-link map-link', href: `/static/map.html?scan=${encodeURIComponent(scan.id)}`, target: '_blank', rel: 'noopener' }, 'view map')
           : null),
       ['recorded', 'recovered', 'failed'].includes(scan.state) && !processing // products not made (yet)
