@@ -225,6 +225,24 @@ class PagedMap {
     }
   }
 
+  // The walks (xyz in the map's frame, [3 N] each) as white lines over the points.
+  showPaths(paths, centre) {
+    const lines = new THREE.Group();
+    let poses = 0;
+    for (const xyz of paths) {
+      const local = Float32Array.from(xyz, (v, i) => v - centre[i % 3]);
+      const line = new THREE.Line(new THREE.BufferGeometry().setAttribute('position', new THREE.BufferAttribute(local, 3)),
+        new THREE.LineBasicMaterial({ color: 0xffffff, depthTest: false }));
+      line.renderOrder = 1;
+      lines.add(line);
+      poses += local.length / 3;
+    }
+    this.scene.add(lines);
+    document.body.dataset.pathPoses = String(poses);
+    $('map-path').addEventListener('change', (ev) => { lines.visible = ev.target.checked; this.dirty = true; });
+    this.dirty = true;
+  }
+
   // Only when the view or what is loaded changed (an idle map costs nothing), and while nodes
   // stream in at most every DRAW_MS, so that drawing millions of points never starves the fetches.
   render(now) {
@@ -245,6 +263,24 @@ class PagedMap {
   }
 }
 
+// The walk(s) as lines: a scan's trajectory.tum, or each session's of a site. -> [Float32Array]
+async function trajectories() {
+  let files = ['trajectory.tum'];
+  if (kind === 'sites') {
+    const site = await (await request(`/api/v1/sites/${encodeURIComponent(name)}`)).json();
+    files = (site.products || []).filter((f) => f.startsWith('trajectories/'));
+  }
+  const paths = [];
+  for (const file of files) {
+    const url = `/api/v1/${kind}/${encodeURIComponent(name)}/products/${file.split('/').map(encodeURIComponent).join('/')}`;
+    const response = await request(url);
+    if (!response.ok) continue; // no trajectory: the map alone
+    const rows = (await response.text()).split('\n').filter((l) => l && !l.startsWith('#'));
+    paths.push(Float64Array.from(rows.flatMap((l) => l.trim().split(/\s+/).slice(1, 4).map(Number))));
+  }
+  return paths;
+}
+
 async function main() {
   if (!name) return fail('No map given (map.html?scan=ID or ?site=NAME).');
   $('map-name').textContent = name;
@@ -252,6 +288,8 @@ async function main() {
   const hierarchy = await (await get('hierarchy')).json();
   if (!hierarchy.nodes.length) return fail('This map has no points.');
   window.pagedMap = new PagedMap($('map-view'), hierarchy);
+  const paths = await trajectories().catch(() => []);
+  window.pagedMap.showPaths(paths, hierarchy.center_m);
 }
 
 main().catch((e) => fail(`Could not show the map: ${e.message || e}`));

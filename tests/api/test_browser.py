@@ -172,6 +172,7 @@ def test_the_map_view_pages_a_scans_copc(scanner, browser, tmp_path):
     page.goto(f"{scanner.url}{link.get_attribute('href')}&budget=1000000")
     page.wait_for_function("document.body.dataset.state === 'shown'", timeout=60_000)
     total = scanner.client().get(f"/api/v1/scans/{sid}/map/hierarchy").json()["points"]
+    page.wait_for_function("Number(document.body.dataset.pathPoses) > 10", timeout=10_000)
     shown = int(page.evaluate("document.body.dataset.shown"))
     assert 0 < shown <= min(total, 1_000_000)
     view = page.locator("#map-view").bounding_box()
