@@ -308,20 +308,21 @@ def process_session(
 
 
 def _paged_map_run(session_dir: str, config_json: str) -> dict:
-    from products.export import map_file, read_ply, write_map
+    from products.export import export_product, map_file
 
     path, pc = Path(session_dir), ScannerConfig.model_validate_json(config_json).products
-    out = path / PRODUCTS
-    tmp = out / f"{map_file('copc')}.tmp"  # not a product until whole
+    out = path / PRODUCTS / map_file("copc")
+    tmp = out.with_name(f"{out.name}.tmp")  # not a product until whole
     try:
-        cloud = read_ply(out / "map.ply", in_memory=False)  # read in chunks: any size
-        offset_s = read_manifest(path).utc_offset_s
-        write_map(tmp, cloud, "copc", gps_offset_s=offset_s, epsg=pc.epsg, voxel_m=pc.map_voxel_m)
-        tmp.replace(out / map_file("copc"))
+        what = export_product(
+            path / PRODUCTS, "copc", tmp, gps_offset_s=read_manifest(path).utc_offset_s,
+            epsg=pc.epsg, voxel_m=pc.map_voxel_m,
+        )  # fmt: skip
+        tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
     _publish(path)
-    return {"points": len(cloud)}
+    return {"written": what}
 
 
 def paged_map_in_background(session_dir: Path, config: ScannerConfig) -> BackgroundJob:

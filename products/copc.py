@@ -94,12 +94,13 @@ def _nodes_of(
     return np.column_stack([depth, node]).astype(np.int32)
 
 
-def _runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # [N, 4]
-    """The rows grouped by key: (order, starts, ends), each group in its rows' order."""
-    order = np.lexsort(key.T[::-1])  # by depth, then x, y, z; stable
+def _groups(key: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # [N, 4]
+    """The rows grouped by key: (the key [4], its rows in their order), by depth, x, y, z."""
+    order = np.lexsort(key.T[::-1])  # stable
     k = key[order]
     starts = np.flatnonzero(np.r_[True, (k[1:] != k[:-1]).any(axis=1)])
-    return order, starts, np.r_[starts[1:], len(k)]
+    for a, b in zip(starts, np.r_[starts[1:], len(k)], strict=True):
+        yield k[a], order[a:b]
 
 
 class _Files:
@@ -134,9 +135,8 @@ def _file_by_node(
 ) -> None:
     """The points' indices filed under their node at `depth`, in their order."""
     key = _nodes_of(xyz_m, np.full(len(xyz_m), depth), corner_m, size_m)
-    order, starts, ends = _runs(key)
-    for a, b in zip(starts, ends, strict=True):
-        files.add(tuple(int(v) for v in key[order[a]]), idx[order[a:b]])
+    for k, rows in _groups(key):
+        files.add(tuple(int(v) for v in k), idx[rows])
 
 
 def subtrees(
@@ -238,17 +238,14 @@ def write_copc(
                 above = key[:, 0] < d0
                 shallow_idx.append(idx[above])
                 shallow_key.append(key[above])
-                order, starts, ends = _runs(key)
-                for a, b in zip(starts, ends, strict=True):
-                    rows = order[a:b]
-                    if key[rows[0], 0] >= d0:
-                        add_node(key[rows[0]], xyz[rows], idx[rows])
-                        nodes += 1
-            idx, key = np.concatenate(shallow_idx), np.concatenate(shallow_key)
-            order, starts, ends = _runs(key)
-            for a, b in zip(starts, ends, strict=True):
-                rows = np.sort(idx[order[a:b]])  # file order within a node: the map's
-                add_node(key[order[a]], np.asarray(cloud.xyz_m[rows], np.float64), rows)
+                own = np.flatnonzero(~above)  # in map order, as the nodes keep it
+                for k, rows in _groups(key[own]):
+                    add_node(k, xyz[own[rows]], idx[own[rows]])
+                    nodes += 1
+            idx = np.concatenate(shallow_idx)
+            for k, rows in _groups(np.concatenate(shallow_key)):
+                rows = np.sort(idx[rows])  # file order within a node: the map's
+                add_node(k, np.asarray(cloud.xyz_m[rows], np.float64), rows)
                 nodes += 1
     finally:
         writer.Close()

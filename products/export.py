@@ -325,6 +325,7 @@ def export_product(
     *,
     gps_offset_s: float = 0.0,
     epsg: int | None = None,
+    voxel_m: float = 0.02,  # the map's spacing: COPC's finest level
 ) -> str:
     """Write one of a processed session's products (its `products/` folder) to `out` in one of
     EXPORT_FORMATS: the splat's files and the trajectory (tum) copied as they are, the map made
@@ -345,5 +346,5 @@ def export_product(
         shutil.copyfile(products_dir / "trajectory.tum", out)
         return "trajectory"
     cloud = read_ply(products_dir / "map.ply", in_memory=False)  # written in chunks
-    write_map(out, cloud, fmt, gps_offset_s=gps_offset_s, epsg=epsg)
+    write_map(out, cloud, fmt, gps_offset_s=gps_offset_s, epsg=epsg, voxel_m=voxel_m)
     return f"{len(cloud):,} points ({fmt})"

@@ -28,8 +28,9 @@ def export(
     products = session / PRODUCTS
     try:
         what = export_product(
-            products, fmt, out, gps_offset_s=manifest.utc_offset_s, epsg=cfg.products.epsg
-        )
+            products, fmt, out, gps_offset_s=manifest.utc_offset_s, epsg=cfg.products.epsg,
+            voxel_m=cfg.products.map_voxel_m,
+        )  # fmt: skip
     except MissingProductError:
         raise fail(
             f"{session}: no splat yet; train one with "
