@@ -96,6 +96,8 @@ def _nodes_of(
 
 def _groups(key: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # [N, 4]
     """The rows grouped by key: (the key [4], its rows in their order), by depth, x, y, z."""
+    if len(key) == 0:
+        return
     order = np.lexsort(key.T[::-1])  # stable
     k = key[order]
     starts = np.flatnonzero(np.r_[True, (k[1:] != k[:-1]).any(axis=1)])

@@ -136,3 +136,13 @@ def test_a_damaged_copc_is_a_clear_error(tmp_path):
             CopcPages(tmp_path / f"{name}.copc.laz")
     with pytest.raises(CopcError):
         CopcPages(tmp_path / "bad.copc.laz").node((0, 0, 0, 0))
+
+
+def test_a_subtree_whose_points_all_sit_above_it_writes_no_node_of_its_own(tmp_path):
+    """A few points spread over many subtrees: each is claimed by a shallower node, so a subtree
+    may own none (the streamed writer then has nothing of its own to write)."""
+    rng = np.random.default_rng(7)
+    xyz = rng.uniform(0.0, 30.0, (400, 3))
+    cloud = MapCloud(xyz, np.zeros(400, np.float32), np.zeros(400))
+    info = write_copc(tmp_path / "m.copc.laz", cloud, 0.02, subtree_points=1)
+    assert info["points"] == 400 and sum(_nodes(tmp_path / "m.copc.laz").values()) == 400
