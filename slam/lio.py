@@ -70,6 +70,7 @@ class LidarInertialOdometry:
         self.share = 1.0  # the last update's information on that direction, over its strongest
         self._v_walk: np.ndarray | None = None  # [3] mean velocity over the last strides, world
         self._v_walk_s = 0.0  # how long that mean has had well-observed sweeps to average
+        self._kept: Neighbours | None = None  # the update's search buffers, kept for the next
 
     # --- inputs -----------------------------------------------------------------------------
     def add_imu(self, sample: ImuSample) -> None:
@@ -328,7 +329,9 @@ class LidarInertialOdometry:
         R0, R_il0, vec0 = prior.R, prior.R_il, prior.vector()
         # each search keeps the map points around each point, so that the next one, after the
         # state has moved a few centimetres, looks only at those (and finds the same planes)
-        kept = Neighbours.empty(len(source), NEIGHBOUR_MARGIN_M)
+        if self._kept is None or len(self._kept.n) < len(source):
+            self._kept = Neighbours.empty(max(len(source), cfg.lio_max_points), NEIGHBOUR_MARGIN_M)
+        kept = self._kept.first(len(source))
         for _ in range(cfg.lio_max_iterations):
             planes = self.map.fit_planes(
                 source @ (x.R @ x.R_il).T + (x.R @ x.t_il + x.p),

@@ -49,8 +49,10 @@ def _insert(
     slot_count,
     n_slots,
 ):
-    """Insert points [N, 3] -> (slot count, index where it stopped: N, or earlier when full)."""
+    """Insert points [N, 3] -> (slot count, index where it stopped: N, or earlier when the
+    slots are full or the table holds a quarter of its entries)."""
     max_pts = slot_points.shape[1]
+    max_slots = min(slot_keys.shape[0], table.shape[0] // 4)  # load factor <= 1/4
     for i in range(points.shape[0]):
         ix = int(np.floor(points[i, 0] * inv_voxel))
         iy = int(np.floor(points[i, 1] * inv_voxel))
@@ -58,7 +60,7 @@ def _insert(
         key = _pack(ix, iy, iz)
         s = _find(table, key)
         if s < 0:
-            if n_slots == slot_keys.shape[0]:
+            if n_slots == max_slots:
                 return n_slots, i
             s = n_slots
             n_slots += 1
@@ -152,6 +154,15 @@ class Neighbours:
             np.zeros((n_queries, 3)),
         )
 
+    def first(self, n_queries: int) -> Neighbours:
+        """The first n_queries rows of these buffers, none kept (a new sweep's queries reuse
+        one sweep's memory instead of fresh pages); n_queries <= len(self.n)."""
+        view = Neighbours(
+            self.margin_m, self.idx[:n_queries], self.n[:n_queries], self.at[:n_queries]
+        )
+        view.n[:] = -1
+        return view
+
 
 @nb.njit(cache=True, inline="always")
 def _keep_best(best_d, best_i, k, d2, idx) -> None:
@@ -188,6 +199,7 @@ def _fit_planes(
     max_pts = slot_points.shape[1]
     reach2 = (margin / 2.0) ** 2  # a query this close to cand_at has its k nearest in cand
     n_chunks = min(n, 256)
+    flat = slot_points.reshape(-1, 3)  # [slots * max_pts, 3]: map point idx's row, no division
     for c in nb.prange(n_chunks):
         best_d = np.empty(k)
         best_i = np.empty(k, np.int64)
@@ -207,12 +219,8 @@ def _fit_planes(
             ):  # the same 27 voxels around it, and its k nearest among the kept ones
                 for t in range(cand_n[i]):  # the k nearest are among the kept candidates
                     idx = cand[i, t]
-                    s, j = idx // max_pts, idx % max_pts
-                    d2 = (
-                        (slot_points[s, j, 0] - qx) ** 2
-                        + (slot_points[s, j, 1] - qy) ** 2
-                        + (slot_points[s, j, 2] - qz) ** 2
-                    )
+                    ex, ey, ez = flat[idx, 0] - qx, flat[idx, 1] - qy, flat[idx, 2] - qz
+                    d2 = ex * ex + ey * ey + ez * ez
                     if d2 < best_d[k - 1] and d2 <= max_dist2:
                         _keep_best(best_d, best_i, k, d2, idx)
                         found += 1
@@ -239,7 +247,7 @@ def _fit_planes(
                 cand_at[i, 0], cand_at[i, 1], cand_at[i, 2] = qx, qy, qz
             valid[i] = False
             if found >= k:
-                _fit_plane(i, k, best_i, slot_points, plane_tol, normal, offset, valid)
+                _fit_plane(i, k, best_i, flat, plane_tol, normal, offset, valid)
 
 
 @nb.njit(cache=True, inline="always")
@@ -330,21 +338,20 @@ def _search(
 
 
 @nb.njit(cache=True, inline="always")
-def _fit_plane(i, k, best_i, slot_points, plane_tol, normal, offset, valid) -> None:
-    """The plane through the k map points best_i [k]; query i takes it when all k lie within
-    plane_tol[i] of it."""
-    max_pts = slot_points.shape[1]
+def _fit_plane(i, k, best_i, flat, plane_tol, normal, offset, valid) -> None:
+    """The plane through the k map points best_i [k] (rows of flat [M, 3]); query i takes it
+    when all k lie within plane_tol[i] of it."""
     mx = my = mz = 0.0
     for m in range(k):
-        s, j = best_i[m] // max_pts, best_i[m] % max_pts
-        mx += slot_points[s, j, 0]
-        my += slot_points[s, j, 1]
-        mz += slot_points[s, j, 2]
+        t = best_i[m]
+        mx += flat[t, 0]
+        my += flat[t, 1]
+        mz += flat[t, 2]
     mx, my, mz = mx / k, my / k, mz / k
     cxx = cxy = cxz = cyy = cyz = czz = 0.0
     for m in range(k):
-        s, j = best_i[m] // max_pts, best_i[m] % max_pts
-        ex, ey, ez = slot_points[s, j, 0] - mx, slot_points[s, j, 1] - my, slot_points[s, j, 2] - mz
+        t = best_i[m]
+        ex, ey, ez = flat[t, 0] - mx, flat[t, 1] - my, flat[t, 2] - mz
         cxx += ex * ex
         cxy += ex * ey
         cxz += ex * ez
@@ -356,8 +363,8 @@ def _fit_plane(i, k, best_i, slot_points, plane_tol, normal, offset, valid) -> N
         return
     d = -(nx * mx + ny * my + nz * mz)
     for m in range(k):
-        s, j = best_i[m] // max_pts, best_i[m] % max_pts
-        r = nx * slot_points[s, j, 0] + ny * slot_points[s, j, 1] + nz * slot_points[s, j, 2] + d
+        t = best_i[m]
+        r = nx * flat[t, 0] + ny * flat[t, 1] + nz * flat[t, 2] + d
         if abs(r) > plane_tol[i]:
             return
     normal[i, 0], normal[i, 1], normal[i, 2] = nx, ny, nz
@@ -411,27 +418,38 @@ class VoxelMap:
         voxel_size_m: float = 0.5,
         max_points_per_voxel: int = 20,
         min_point_spacing_m: float = 0.05,
-        initial_voxels: int = 1 << 15,
+        reserved_voxels: int = 1 << 18,
     ) -> None:
         self.voxel_size_m = float(voxel_size_m)
         self._inv_voxel = 1.0 / self.voxel_size_m
         self._min_spacing2 = float(min_point_spacing_m) ** 2
         self._n_slots = 0
         self._evicted_at: np.ndarray | None = None
-        self._alloc(initial_voxels, max_points_per_voxel)
+        self._alloc(reserved_voxels, max_points_per_voxel)
+        # the hash table (key and slot per entry) starts at 4 entries a voxel, up to 2^17
+        n_entries = 1 << max(6, min(17, (4 * reserved_voxels - 1).bit_length()))
+        self._table = np.empty((n_entries, 2), dtype=np.int64)
+        _rebuild_table(self._table, self._slot_keys, 0)
 
     def _alloc(self, n_voxels: int, max_pts: int) -> None:
+        """Room for n_voxels voxels, the occupied ones carried over. The keys and points are
+        np.empty: their pages become resident only as voxels take them, so a large reserve
+        costs address space, not memory, and growing (a copy) is rare; a slot's points past its
+        count are never read."""
         old = self._n_slots
-        slot_keys = np.full(n_voxels, _EMPTY, dtype=np.int64)
-        slot_points = np.zeros((n_voxels, max_pts, 3))
+        slot_keys = np.empty(n_voxels, dtype=np.int64)
+        slot_points = np.empty((n_voxels, max_pts, 3))
         slot_count = np.zeros(n_voxels, dtype=np.int32)
         if old:
             slot_keys[:old] = self._slot_keys[:old]
             slot_points[:old] = self._slot_points[:old]
             slot_count[:old] = self._slot_count[:old]
         self._slot_keys, self._slot_points, self._slot_count = slot_keys, slot_points, slot_count
-        self._table = np.zeros((4 * n_voxels, 2), dtype=np.int64)  # load factor <= 1/4
-        _rebuild_table(self._table, self._slot_keys, old)
+
+    def _grow_table(self) -> None:
+        """Twice the hash table's entries (it holds at most a quarter full)."""
+        self._table = np.empty((2 * len(self._table), 2), dtype=np.int64)
+        _rebuild_table(self._table, self._slot_keys, self._n_slots)
 
     def __len__(self) -> int:
         """Number of occupied voxels."""
@@ -462,8 +480,11 @@ class VoxelMap:
             )
             if done == len(pts):
                 return
-            # storage full at point `done`: grow and carry on from there
-            self._alloc(2 * len(self._slot_keys), self._slot_points.shape[1])
+            # full at point `done`: grow the table or the storage and carry on from there
+            if 4 * self._n_slots >= len(self._table):
+                self._grow_table()
+            if self._n_slots == len(self._slot_keys):
+                self._alloc(2 * len(self._slot_keys), self._slot_points.shape[1])
             pts = pts[done:]
 
     def remove_far(self, center_world: np.ndarray, max_distance_m: float) -> int:

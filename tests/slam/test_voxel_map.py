@@ -39,14 +39,17 @@ def test_insert_respects_spacing_and_capacity():
 
 def test_grows_past_its_initial_size_and_keeps_every_voxel():
     m = VoxelMap(
-        voxel_size_m=1.0, max_points_per_voxel=1, min_point_spacing_m=0.01, initial_voxels=16
+        voxel_size_m=1.0, max_points_per_voxel=1, min_point_spacing_m=0.01, reserved_voxels=16
     )
+    assert len(m._table) == 64 and len(m._slot_keys) == 16  # both grow below
     grid = np.stack(
         np.meshgrid(np.arange(20), np.arange(20), np.arange(3), indexing="ij"), -1
     ).reshape(-1, 3)
     m.add(grid + 0.5)
     assert len(m) == 1200 and m.num_points == 1200
+    assert len(m._table) >= 4 * 1200 and len(m._slot_keys) >= 1200
     assert m.occupied_fraction(grid + 0.25) == 1.0
+    np.testing.assert_array_equal(np.unique(m.points(), axis=0), np.unique(grid + 0.5, axis=0))
     assert m.occupied_fraction(grid + 0.25 + [100.0, 0, 0]) == 0.0
 
 
@@ -126,6 +129,32 @@ def test_a_search_from_the_kept_neighbours_finds_the_same_planes():
         np.testing.assert_allclose(again.normal, full.normal, atol=1e-12)
         np.testing.assert_allclose(again.offset, full.offset, atol=1e-12)
     np.testing.assert_array_equal(first.valid, plain.valid)
+
+
+def test_a_reused_search_buffer_keeps_nothing_from_its_last_queries():
+    """The filter reuses one sweep's search buffers for the next (Neighbours.first); the map
+    has grown since, so the neighbours kept for the last sweep are stale: the next sweep's
+    queries, here at the same places, must get the planes of a fresh search."""
+    rng = np.random.default_rng(6)
+    m = VoxelMap(voxel_size_m=0.5, max_points_per_voxel=27, min_point_spacing_m=0.1)
+    m.add(plane_points(8000, np.array([0, 0, 1.0]), 1.5, rng, noise_m=0.01))
+    queries = rng.uniform(-5, 5, (2000, 3))
+    queries[:, 2] = -1.5 + rng.normal(0, 0.05, 2000)  # near the floor
+    pool = Neighbours.empty(2000, margin_m=0.06)
+    m.fit_planes(queries, 10, 1.0, 0.05, pool.first(2000))
+    assert (pool.n >= 0).sum() > 1000  # the rows hold these queries' neighbours
+    m.add(plane_points(20000, np.array([0, 0, 1.0]), 1.45, rng, noise_m=0.002))  # 5 cm above
+    stale = m.fit_planes(queries[:1500], 10, 1.0, 0.05, _copy(pool, 1500))  # not reset
+    reused = m.fit_planes(queries[:1500], 10, 1.0, 0.05, pool.first(1500))
+    fresh = m.fit_planes(queries[:1500], 10, 1.0, 0.05)
+    assert not np.array_equal(stale.offset, fresh.offset)  # the test tells stale from fresh
+    np.testing.assert_array_equal(reused.valid, fresh.valid)
+    np.testing.assert_array_equal(reused.normal, fresh.normal)
+    np.testing.assert_array_equal(reused.offset, fresh.offset)
+
+
+def _copy(kept: Neighbours, n: int) -> Neighbours:  # the first n rows as kept, not reset
+    return Neighbours(kept.margin_m, kept.idx[:n].copy(), kept.n[:n].copy(), kept.at[:n].copy())
 
 
 def test_hash_spreads_voxels_along_every_axis():
