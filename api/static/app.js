@@ -265,7 +265,9 @@ function scanRow(scan) {
       ['recorded', 'recovered', 'failed'].includes(scan.state) && !processing // products not made (yet)
         ? el('button', { class: 'process', type: 'button', onclick: () => processScan(scan.id) }, 'Process')
         : null,
-      el('button', { class: 'delete', type: 'button', onclick: () => deleteScan(scan.id) }, 'Delete')));
+      el('button', { class: 'delete', type: 'button', onclick: () => deleteScan(scan.id) }, 'Delete')),
+    scan.state === 'done' ? siteTick(scan.id) : null,
+    scan.state === 'done' && (scan.products || []).includes('marks.csv') ? georefForm(scan.id) : null);
 }
 
 async function processScan(id) { // its products made again, after any other processing
@@ -277,7 +279,101 @@ async function deleteScan(id) {
   await act(() => api('DELETE', `/api/v1/scans/${encodeURIComponent(id)}`));
 }
 
+// --- georeferencing: marks tied to surveyed control points (POST /api/v1/scans/{id}/georef) ---
+
+const mm = (m) => (isNum(m) ? `${(m * 1000).toFixed(1)} mm` : '—');
+const georefJobs = new Map(); // scan id -> its last georeferencing as shown (rows are rebuilt)
+
+function georefForm(id) {
+  const job = georefJobs.get(id);
+  const form = el('form', { class: 'georef-form' },
+    el('label', {}, 'Control points (CSV: name, easting, northing, height, epsg) ',
+      el('input', { name: 'control', type: 'file', accept: '.csv,.txt,text/csv', required: true })),
+    el('label', {}, 'Check points ', el('input', { name: 'check', type: 'text', placeholder: 'CP02, CP14' })),
+    el('label', {}, 'Leave out ', el('input', { name: 'exclude', type: 'text', placeholder: 'a flagged point' })),
+    el('label', {}, 'Adjust ', el('select', { name: 'adjust' },
+      el('option', { value: 'graph' }, 'bend the pose graph'), el('option', { value: 'rigid' }, 'rigid fit'))),
+    el('label', {}, el('input', { name: 'level', type: 'checkbox' }), ' level: turn about the vertical only'),
+    el('button', { type: 'submit', disabled: job && job.state === 'running' }, 'Georeference'));
+  form.addEventListener('submit', (ev) => { ev.preventDefault(); georef(id, form); });
+  return el('details', { class: 'georef', open: Boolean(job) }, el('summary', {}, 'Georeference…'), form,
+    el('div', { class: 'georef-result', 'aria-live': 'polite' }, ...(job ? georefReport(id, job) : [])));
+}
+
+async function georef(id, form) {
+  const names = (field) => form.elements[field].value.split(/[\s,;]+/).filter(Boolean);
+  const base = `/api/v1/scans/${encodeURIComponent(id)}/georef`;
+  const shown = (job) => { georefJobs.set(id, job); scanRows.delete(id); return pollScans(); };
+  try {
+    const body = {
+      control_csv: await form.elements.control.files[0].text(),
+      check: names('check'), exclude: names('exclude'), adjust: form.elements.adjust.value,
+      level: form.elements.level.checked,
+    };
+    await shown({ state: 'running' });
+    let job = await api('POST', base, body);
+    while (job.state === 'running') {
+      await sleep(1000);
+      job = await api('GET', base);
+    }
+    await shown(job);
+  } catch (err) {
+    await shown({ state: 'failed', error: err.message });
+  }
+}
+
+function georefReport(id, job) { // the residuals after (and before) the graph was bent
+  if (job.state === 'running') return [el('span', { class: 'muted' }, 'tying the scan to its control points…')];
+  if (job.state !== 'done') return [el('span', { class: 'error' }, job.error || job.state)];
+  const { rms_m: rms, rms_before_m: before, flagged } = job.summary;
+  const row = (role) => el('tr', { 'data-role': role }, el('td', {}, role),
+    el('td', { class: 'rms' }, mm(rms[role])), el('td', {}, before ? mm(before[role]) : '—'));
+  return [
+    el('table', { class: 'residuals' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'RMS'), el('th', {}, 'now'), el('th', {}, 'rigid'))),
+      el('tbody', {}, row('control'), row('check'))),
+    flagged.length ? el('div', { class: 'warning flagged' }, `off by more than the tolerance: ${flagged.join(', ')}`) : null,
+    el('div', { class: 'products' }, ...job.products.map((name) => productLink(id, name))),
+  ];
+}
+
 // --- sites: scans joined into one frame (scanner site, POST /api/v1/sites) ------------------
+
+const siteScans = []; // the scans ticked for a new site, in the order ticked: the first holds the frame
+
+function siteTick(id) {
+  const box = el('input', { type: 'checkbox', class: 'site-tick', 'data-scan': id });
+  box.checked = siteScans.includes(id);
+  box.addEventListener('change', () => {
+    const at = siteScans.indexOf(id);
+    if (box.checked && at < 0) siteScans.push(id);
+    if (!box.checked && at >= 0) siteScans.splice(at, 1);
+    renderSiteForm();
+  });
+  return el('label', { class: 'muted site-pick' }, box, ' in a new site');
+}
+
+function renderSiteForm() {
+  $('site-scans').textContent = siteScans.length
+    ? `${siteScans.join(' + ')} (the first holds the frame)` : 'Tick two or more processed scans.';
+  $('site-make').disabled = siteScans.length < 2;
+}
+
+$('site-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const name = $('site-name').value.trim();
+  try {
+    await api('POST', '/api/v1/sites', { name, scans: [...siteScans], formats: ['laz', 'e57', 'copc'] });
+    show('site-message', `Joining ${siteScans.length} scans into ${name}…`);
+    siteScans.length = 0;
+    $('site-name').value = '';
+    for (const box of document.querySelectorAll('.site-tick')) box.checked = false;
+    renderSiteForm();
+    await pollSites();
+  } catch (err) {
+    show('site-message', err.message);
+  }
+});
 
 let sitesSig = '';
 
@@ -287,7 +383,6 @@ async function pollSites() {
     const sig = JSON.stringify(sites) + token;
     if (sig === sitesSig) return; // leave the DOM alone if nothing changed (taps survive)
     sitesSig = sig;
-    $('sites-panel').hidden = !sites.length;
     $('sites').replaceChildren(...sites.map(siteRow));
   } catch (err) {
     /* the status poll reports lost connections */

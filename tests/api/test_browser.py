@@ -197,3 +197,85 @@ def test_the_map_view_pages_a_scans_copc(scanner, browser, tmp_path):
     assert int(page.evaluate("document.body.dataset.shown")) == shown  # the same map and view
     assert not errors, errors
     page.close()
+
+
+def test_georeference_and_a_site_from_the_browser(scanner, browser, processed, tmp_path):
+    """A processed scan with marks tied to surveyed control points from its row's form (the
+    residual table and the georef products shown), then two scans ticked into a new site."""
+    import json
+    import time
+
+    import numpy as np
+
+    from drivers.sessions.marks import Mark, append_mark, mark_positions, write_marks_csv
+    from drivers.sessions.trajectory import read_tum
+
+    root = scanner.daemon.store.root
+    ids = ["20260105-100000", "20260105-110000"]
+    for sid in ids:  # two scans of their own (the list shows the manifest's id)
+        shutil.copytree(processed, root / sid)
+        manifest = json.loads((root / sid / "session.json").read_text())
+        (root / sid / "session.json").write_text(json.dumps({**manifest, "id": sid}))
+    t, T = read_tum(root / ids[0] / "products" / "trajectory.tum")
+    marks = [Mark(f"M{k}", int(round(ts * 1e9))) for k, ts in
+             enumerate(np.linspace(t[0] + 2.5, t[-1] - 0.5, 4), start=1)]  # fmt: skip
+    for m in marks:
+        append_mark(root / ids[0], m)
+    xyz = mark_positions(marks, t, T)  # [4, 3]
+    write_marks_csv(root / ids[0] / "products" / "marks.csv", marks, xyz)
+    rows = ["name,easting,northing,height,epsg"]  # surveyed: the marks moved into UTM
+    rows += [f"{m.name},{500_000 + x:.4f},{5_700_000 + y:.4f},{100 + z:.4f},25832"
+             for m, (x, y, z) in zip(marks, xyz, strict=True)]  # fmt: skip
+    control = tmp_path / "control.csv"
+    control.write_text("\n".join(rows))
+    graph_path = root / ids[1] / "submaps" / "graph.json"  # the second scan in its own frame
+    doc = json.loads(graph_path.read_text())
+    for key in ("T_world_anchor", "T_world_anchor_odometry"):
+        poses = np.array(doc[key]).reshape(-1, 4, 4)
+        poses[:, :3, 3] += [2.0, -1.0, 0.2]
+        doc[key] = poses.tolist()
+    graph_path.write_text(json.dumps(doc))
+
+    with scanner.client() as c:
+        scan = c.get(f"/api/v1/scans/{ids[0]}").json()
+    assert scan["state"] == "done" and "marks.csv" in scan["products"], scan
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{scanner.url}/#token={TOKEN}")
+    row = page.locator(f"#scans li[data-scan-id='{ids[0]}']")
+    row.locator("details.georef summary").click(timeout=15_000)
+    row.locator("input[name=control]").set_input_files(str(control))
+    row.locator("input[name=check]").fill("M3")
+    row.locator("input[name=level]").check()
+    row.locator("form.georef-form button[type=submit]").click()
+    shown = f"#scans li[data-scan-id='{ids[0]}'] .georef-result"  # the row is drawn again
+    rms = page.locator(f"{shown} tr[data-role=check] td.rms")
+    rms.wait_for(timeout=120_000)
+    assert float(rms.inner_text().removesuffix(" mm")) < 2.0  # the marks are the control
+    assert page.locator(f"{shown} a[data-product='georef/map.laz']").count() == 1
+    with scanner.client() as c:
+        assert c.get(f"/api/v1/scans/{ids[0]}/georef").json()["state"] == "done"
+    if os.environ.get("SCANNER_UI_SHOTS"):
+        row.screenshot(path=str(Path(os.environ["SCANNER_UI_SHOTS"]) / "georef.png"))
+
+    assert page.locator("#site-make").is_disabled()
+    for sid in (ids[1], ids[0]):  # the first ticked holds the frame
+        page.locator(f"#scans li[data-scan-id='{sid}'] input.site-tick").check()
+    assert page.locator("#site-scans").inner_text().startswith(f"{ids[1]} + {ids[0]}")
+    page.locator("#site-name").fill("yard-ui")
+    page.locator("#site-make").click()
+    site = page.locator("#sites li[data-site='yard-ui']")
+    site.wait_for(timeout=15_000)
+    deadline = time.monotonic() + 120
+    with scanner.client() as c:
+        while (s := c.get("/api/v1/sites/yard-ui").json())["state"] == "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+    assert s["state"] == "done", s
+    assert [x["name"] for x in s["summary"]["sessions"]] == [ids[1], ids[0]]
+    site.locator("a[data-product='map.laz']").wait_for(timeout=15_000)
+    assert not page.locator("#scans input.site-tick:checked").count()  # the ticks are cleared
+    assert not errors, errors
+    page.close()
