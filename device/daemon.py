@@ -474,12 +474,8 @@ class Daemon:
             raise MapUnreadableError(str(exc)) from None
 
     def _pages(self, kind: str, name: str) -> CopcPages:  # opened once while the file stays
-        if kind == "scans":
-            path = self.product_path(name, MAP_COPC)
-        elif kind == "sites":
-            path = self.site_product(name, MAP_COPC)
-        else:
-            raise ScanNotFoundError(kind)
+        product = {"scans": self.product_path, "sites": self.site_product}[kind]
+        path = product(name, MAP_COPC)
         try:
             return open_pages(str(path), path.stat().st_mtime_ns)
         except FileNotFoundError:

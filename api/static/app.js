@@ -230,16 +230,21 @@ function renderScans(scans) {
   if (!same) list.replaceChildren(...nodes); // leave the DOM alone if nothing changed (taps survive)
 }
 
-function productUrl(id, name) { // ?token= because a plain link can't send the Authorization header
+// A product of a scan (kind 'scans') or a site ('sites'). ?token= because a plain link can't
+// send the Authorization header.
+function productLink(kind, owner, name) {
   const path = name.split('/').map(encodeURIComponent).join('/');
-  return `/api/v1/scans/${encodeURIComponent(id)}/products/${path}?token=${encodeURIComponent(token)}`;
+  const href = `/api/v1/${kind}/${encodeURIComponent(owner)}/products/${path}?token=${encodeURIComponent(token)}`;
+  const attrs = { class: 'product-link', 'data-product': name, href };
+  if (/\.html?$/i.test(name)) Object.assign(attrs, { target: '_blank', rel: 'noopener' }); // reports: view
+  else attrs.download = `${owner}_${name.split('/').pop()}`;
+  return el('a', attrs, name);
 }
 
-function productLink(id, name) {
-  const attrs = { class: 'product-link', 'data-product': name, href: productUrl(id, name) };
-  if (/\.html?$/i.test(name)) Object.assign(attrs, { target: '_blank', rel: 'noopener' }); // reports: view
-  else attrs.download = `${id}_${name.split('/').pop()}`;
-  return el('a', attrs, name);
+// A viewer page (splat or map) of a scan (query 'scan') or a site ('site'), in a new tab.
+function viewerLink(page, query, owner) {
+  const href = `/static/${page}.html?${query}=${encodeURIComponent(owner)}`;
+  return el('a', { class: `product-link ${page}-link`, href, target: '_blank', rel: 'noopener' }, `view ${page}`);
 }
 
 function scanRow(scan) {
@@ -255,12 +260,10 @@ function scanRow(scan) {
     scan.error ? el('div', { class: 'error' }, scan.error) : null,
     isNum(scan.splat_progress) ? el('div', { class: 'muted splat-progress' }, `training the splat… ${Math.round(scan.splat_progress * 100)} %`) : null,
     el('div', { class: 'scan-foot' },
-      el('div', { class: 'products' }, ...(scan.products || []).map((name) => productLink(scan.id, name)),
-        (scan.products || []).includes('scene.splat')
-          ? el('a', { class: 'product-link splat-link', href: `/static/splat.html?scan=${encodeURIComponent(scan.id)}`, target: '_blank', rel: 'noopener' }, 'view splat')
-          : null,
+      el('div', { class: 'products' }, ...(scan.products || []).map((name) => productLink('scans', scan.id, name)),
+        (scan.products || []).includes('scene.splat') ? viewerLink('splat', 'scan', scan.id) : null,
         scan.state === 'done' && (scan.products || []).includes('map.ply') // paged from its octree (made when first viewed)
-          ? el('a', { class: 'product-link map-link', href: `/static/map.html?scan=${encodeURIComponent(scan.id)}`, target: '_blank', rel: 'noopener' }, 'view map')
+          ? viewerLink('map', 'scan', scan.id)
           : null),
       ['recorded', 'recovered', 'failed'].includes(scan.state) && !processing // products not made (yet)
         ? el('button', { class: 'process', type: 'button', onclick: () => processScan(scan.id) }, 'Process')
@@ -333,7 +336,7 @@ function georefReport(id, job) { // the residuals after (and before) the graph w
       el('thead', {}, el('tr', {}, el('th', {}, 'RMS'), el('th', {}, 'now'), el('th', {}, 'rigid'))),
       el('tbody', {}, row('control'), row('check'))),
     flagged.length ? el('div', { class: 'warning flagged' }, `off by more than the tolerance: ${flagged.join(', ')}`) : null,
-    el('div', { class: 'products' }, ...job.products.map((name) => productLink(id, name))),
+    el('div', { class: 'products' }, ...job.products.map((name) => productLink('scans', id, name))),
   ];
 }
 
@@ -390,11 +393,6 @@ async function pollSites() {
 }
 
 function siteRow(site) {
-  const base = `/api/v1/sites/${encodeURIComponent(site.name)}`;
-  const link = (name) => el('a', {
-    class: 'product-link', 'data-product': name, download: `${site.name}_${name.split('/').pop()}`,
-    href: `${base}/products/${name.split('/').map(encodeURIComponent).join('/')}?token=${encodeURIComponent(token)}`,
-  }, name);
   const sessions = site.summary ? site.summary.sessions.map((x) => x.name).join(', ') : '';
   return el('li', { 'data-site': site.name },
     el('div', { class: 'scan-head' },
@@ -402,10 +400,8 @@ function siteRow(site) {
       el('span', { class: `badge scan-state scan-${site.state}` }, site.state)),
     sessions ? el('div', { class: 'muted' }, sessions) : null,
     site.error ? el('div', { class: 'error' }, site.error) : null,
-    el('div', { class: 'products' }, ...site.products.map(link),
-      site.products.includes('map.copc.laz')
-        ? el('a', { class: 'product-link map-link', href: `/static/map.html?site=${encodeURIComponent(site.name)}`, target: '_blank', rel: 'noopener' }, 'view map')
-        : null));
+    el('div', { class: 'products' }, ...site.products.map((name) => productLink('sites', site.name, name)),
+      site.products.includes('map.copc.laz') ? viewerLink('map', 'site', site.name) : null));
 }
 
 // --- actions ---------------------------------------------------------------------------------

@@ -52,8 +52,7 @@ async function request(url, method = 'GET') {
   return response;
 }
 
-async function get(path) {
-  const response = await request(`${base}/${path}`);
+async function ok(response) { // the response, or its error's detail thrown
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
     throw new Error(body.detail || `HTTP ${response.status}`);
@@ -61,17 +60,13 @@ async function get(path) {
   return response;
 }
 
+const get = async (path) => ok(await request(`${base}/${path}`));
+
 // A scan processed without its paged map: have the scanner make it from the map, and wait.
 async function makePagedMap() {
   const url = `/api/v1/scans/${encodeURIComponent(name)}/map`;
-  const first = await request(url);
-  let job = await first.json();
-  if (!first.ok) throw new Error(job.detail || `HTTP ${first.status}`); // no such scan
-  if (job.state === 'none' || job.state === 'failed') {
-    const response = await request(url, 'POST');
-    job = await response.json();
-    if (!response.ok) throw new Error(job.detail || `HTTP ${response.status}`);
-  }
+  let job = await (await ok(await request(url))).json(); // 404: no such scan
+  if (job.state === 'none' || job.state === 'failed') job = await (await ok(await request(url, 'POST'))).json();
   $('map-status').textContent = 'making the paged map from the scan\'s map (about 30 s per 10 M points)…';
   document.body.dataset.state = 'making';
   while (job.state === 'running') {
