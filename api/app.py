@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import require_token
+from api.errors import add_error_handlers
 from api.routers import (
     button,
     georef,
@@ -89,6 +90,7 @@ def create_app(daemon: Daemon, token: str) -> FastAPI:
     app.include_router(live.router, prefix=PREFIX)  # checks the token itself
     app.include_router(metrics.router, dependencies=auth)
 
+    add_error_handlers(app)
     app.add_middleware(RequestTimer, histogram=app.state.metrics.requests)
 
     @app.get("/", include_in_schema=False)

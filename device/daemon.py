@@ -87,8 +87,15 @@ class MapUnreadableError(ValueError):
     """A COPC map that cannot be read: make it again."""
 
 
-class ScanNotFoundError(KeyError):
-    """No scan with this id."""
+class NotFoundError(KeyError):
+    """No such scan, site, product or map node (the API's 404), said in words."""
+
+    def __init__(self, what: str, name: str) -> None:
+        super().__init__(f"no such {what}: {name}")
+        self.what, self.name = what, name
+
+    def __str__(self) -> str:  # KeyError's would quote the message
+        return str(self.args[0])
 
 
 @dataclass
@@ -198,8 +205,8 @@ class Daemon:
                 m = m.model_copy(update={"state": SessionState.recorded})
                 write_manifest(path, m)
             if m.state == SessionState.recorded:
-                log.warning("%s: its processing never finished: processing it again", m.id)
-                self.jobs.queue(m.id, path)
+                log.warning("%s: its processing never finished: processing it again", path.name)
+                self.jobs.queue(path.name, path)
 
     # --- commands -----------------------------------------------------------------------------
     def start_scan(self) -> SessionManifest:
@@ -272,7 +279,7 @@ class Daemon:
         self, scan_id: str | None = None, name: str | None = None, source: str = "api"
     ) -> Mark:
         """Mark where the reference point is now (a control point): on disk before it returns.
-        ScanNotFoundError; TransitionError unless that scan records; MarkError for a bad or
+        NotFoundError; TransitionError unless that scan records; MarkError for a bad or
         repeated name."""
         with self._scan_lock:
             scan = self._recording(scan_id, State.scanning)
@@ -332,7 +339,7 @@ class Daemon:
     def process_scan(self, scan_id: str) -> None:
         """(Re)make a scan's products in the background, after any other processing: a scan
         whose processing was cut off, a recovered one, or one to make again with a new config.
-        ScanNotFoundError; ScanBusyError while it records, is being processed or georeferenced."""
+        NotFoundError; ScanBusyError while it records, is being processed or georeferenced."""
         path = self._path(scan_id)
         self._check_not_recording(scan_id)
         if reason := self._in_background(scan_id):
@@ -341,7 +348,7 @@ class Daemon:
 
     def georef(self, scan_id: str, control_csv: str, settings: GeorefSettings) -> BackgroundJob:
         """Tie a processed scan to control points, in the background (device/georef.py): the
-        CSV is kept as SESSION/control.csv. ScanNotFoundError; ScanBusyError while it records,
+        CSV is kept as SESSION/control.csv. NotFoundError; ScanBusyError while it records,
         is processed or georeferenced, or has no products yet; GeorefError for a CSV that
         cannot be read (checked before anything starts)."""
         path = self._processed(scan_id)
@@ -357,7 +364,7 @@ class Daemon:
         return self._georefs.get(scan_id)
 
     def _processed(self, scan_id: str) -> Path:
-        """A processed scan's folder, for work on its products; ScanNotFoundError;
+        """A processed scan's folder, for work on its products; NotFoundError;
         ScanBusyError while it records, is processed, georeferenced or joined into a site, or
         has no products yet."""
         path = self._path(scan_id)
@@ -384,7 +391,7 @@ class Daemon:
     # --- sites: processed scans joined in one frame (device/site.py) ----------------------------
     def make_site(self, name: str, scan_ids: list[str], formats: tuple[str, ...]) -> BackgroundJob:
         """Join processed scans into DATA/sites/NAME, in the background (scanner site's work).
-        SiteError for a bad name or fewer than two scans; ScanNotFoundError; ScanBusyError
+        SiteError for a bad name or fewer than two scans; NotFoundError; ScanBusyError
         while one records, is processed or not yet, or the site is being made."""
         from device.site import SITES, check_site_name, site_in_background
         from products.site import SiteError
@@ -411,7 +418,7 @@ class Daemon:
         return sorted(on_disk | set(self._sites))
 
     def site(self, name: str) -> tuple[str, str | None, dict | None, list[str]]:
-        """(state, error, summary, products) of a site; ScanNotFoundError for none."""
+        """(state, error, summary, products) of a site; NotFoundError for none."""
         from device.site import SITES, read_site, site_products
 
         folder = self.store.root / SITES / name
@@ -422,21 +429,21 @@ class Daemon:
         if entry is not None and entry[0].state == "failed":
             return "failed", entry[0].error, None, []
         if doc is None:
-            raise ScanNotFoundError(name)
+            raise NotFoundError("site", name)
         return "done", None, doc, site_products(folder)
 
     def site_product(self, name: str, file: str) -> Path:
-        """A file of a finished site; ScanNotFoundError for anything else (no way out of it)."""
+        """A file of a finished site; NotFoundError for anything else (no way out of it)."""
         from device.site import SITES, site_products
 
         folder = self.store.root / SITES / name
         if file not in site_products(folder) or "/" in name or name.startswith("."):
-            raise ScanNotFoundError(file)
+            raise NotFoundError("product", f"{name}/{file}")
         return folder / file
 
     def make_paged_map(self, scan_id: str) -> BackgroundJob:
         """Make a processed scan's map.copc.laz (the map the browser pages) from its map.ply,
-        in the background; ScanNotFoundError; ScanBusyError while it records, is processed,
+        in the background; NotFoundError; ScanBusyError while it records, is processed,
         or is busy in another background job, or has no products yet."""
         path = self._processed(scan_id)
         job = paged_map_in_background(path, self.config).start()
@@ -458,18 +465,18 @@ class Daemon:
 
     def map_hierarchy(self, kind: str, name: str) -> dict:
         """The octree of a scan's (`kind` "scans") or a site's ("sites") COPC map, for the
-        paged view (products.copc.CopcPages); ScanNotFoundError when there is none,
+        paged view (products.copc.CopcPages); NotFoundError when there is none,
         MapUnreadableError for a file that cannot be read."""
         return self._pages(kind, name).hierarchy()
 
     def map_node(self, kind: str, name: str, key: tuple[int, int, int, int]) -> bytes:
-        """A node's points (CopcPages.node); ScanNotFoundError for no map or no such node,
+        """A node's points (CopcPages.node); NotFoundError for no map or no such node,
         MapUnreadableError for one that cannot be read."""
         pages = self._pages(kind, name)
         try:
             return pages.node(key)
         except KeyError:
-            raise ScanNotFoundError(str(key)) from None
+            raise NotFoundError("map node", "-".join(map(str, key))) from None
         except CopcError as exc:
             raise MapUnreadableError(str(exc)) from None
 
@@ -479,7 +486,7 @@ class Daemon:
         try:
             return open_pages(str(path), path.stat().st_mtime_ns)
         except FileNotFoundError:
-            raise ScanNotFoundError(name) from None
+            raise NotFoundError("map", name) from None
         except CopcError as exc:
             raise MapUnreadableError(str(exc)) from None
 
@@ -516,11 +523,11 @@ class Daemon:
         return T[:3, :3] @ np.asarray(mark.reference_point_lidar_m) + T[:3, 3]
 
     def product_path(self, scan_id: str, name: str) -> Path:
-        """The product file; ScanNotFoundError for any name that is not a file in products/."""
+        """The product file; NotFoundError for any name that is not a file in products/."""
         try:
             return self.store.product(scan_id, name)
         except KeyError:
-            raise ScanNotFoundError(name) from None
+            raise NotFoundError("product", f"{scan_id}/{name}") from None
 
     def status(self) -> StatusReport:
         scan = self._scan  # no lock: the ingest thread holds it while it writes each frame
@@ -545,12 +552,12 @@ class Daemon:
 
     # --- internals ----------------------------------------------------------------------------
     def _recording(self, scan_id: str | None, wanted: State) -> ActiveScan:
-        """The scan in progress (that one, if an id is given): ScanNotFoundError for an unknown
+        """The scan in progress (that one, if an id is given): NotFoundError for an unknown
         id, TransitionError (towards `wanted`) when it is not the one recording."""
         scan = self._scan
         if scan is None or (scan_id is not None and scan.id != scan_id):
             if scan_id is not None and not self._exists(scan_id):
-                raise ScanNotFoundError(scan_id)
+                raise NotFoundError("scan", scan_id)
             raise TransitionError(self.sm.state, wanted)
         return scan
 
@@ -558,14 +565,14 @@ class Daemon:
         try:
             self._path(scan_id)
             return True
-        except ScanNotFoundError:
+        except NotFoundError:
             return False
 
     def _path(self, scan_id: str) -> Path:
         try:
             return self.store.get(scan_id)
         except KeyError:
-            raise ScanNotFoundError(scan_id) from None
+            raise NotFoundError("scan", scan_id) from None
 
     def _check_not_recording(self, scan_id: str) -> None:
         with self._scan_lock:
@@ -573,9 +580,12 @@ class Daemon:
                 raise ScanBusyError(f"{scan_id} is recording: stop it first")
 
     def _describe(self, path: Path, m: SessionManifest) -> ScanReport:
-        scan = self._scan
-        duration = scan.duration_s if scan is not None and scan.id == m.id else m.duration_s
-        return ScanReport.of(m, duration, product_names(path / PRODUCTS), self.jobs.get(m.id))
+        """A scan as the API lists it, by its folder's name: a folder copied from another session
+        keeps the manifest's id, and only the name tells the two apart."""
+        scan_id, scan = path.name, self._scan
+        duration = scan.duration_s if scan is not None and scan.id == scan_id else m.duration_s
+        products = product_names(path / PRODUCTS)
+        return ScanReport.of(scan_id, m, duration, products, self.jobs.get(scan_id))
 
     def _ingest_loop(self) -> None:
         """Every frame from the sensors: to the recorder and SLAM while scanning."""

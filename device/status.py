@@ -138,11 +138,16 @@ class ScanReport:
 
     @classmethod
     def of(
-        cls, m: SessionManifest, duration_s: float, products: list[str], job: ProcessingJob | None
+        cls,
+        scan_id: str,
+        m: SessionManifest,
+        duration_s: float,
+        products: list[str],
+        job: ProcessingJob | None,
     ) -> ScanReport:
         making = job is not None and not job.finished.is_set()
         return cls(
-            id=m.id,
+            id=scan_id,
             state=m.state.value,
             created_utc=m.created_utc,
             duration_s=round(duration_s, 2),

@@ -1,13 +1,11 @@
 """Georeferencing a processed scan over HTTP: the control CSV in, the job's state out, the
-products in the CRS as georef/NAME (products.py)."""
+products in the CRS as georef/NAME (products.py). The daemon's errors: api/errors.py."""
 
 from fastapi import APIRouter, HTTPException, status
 
 from api.deps import DaemonDep
 from api.schemas import GeorefIn, GeorefOut
-from device.daemon import ScanNotFoundError
-from device.georef import GeorefError, GeorefSettings
-from device.jobs import ScanBusyError
+from device.georef import GeorefSettings
 from device.workers import BackgroundJob
 
 router = APIRouter(prefix="/scans", tags=["georef"])
@@ -27,14 +25,7 @@ def start_georef(scan_id: str, body: GeorefIn, daemon: DaemonDep) -> GeorefOut:
         tuple(body.check), tuple(body.exclude), body.adjust, body.scale, body.level,
         body.tolerance_m,
     )  # fmt: skip
-    try:
-        job = daemon.georef(scan_id, body.control_csv, settings)
-    except ScanNotFoundError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such scan") from None
-    except ScanBusyError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except GeorefError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    job = daemon.georef(scan_id, body.control_csv, settings)
     return _out(daemon, scan_id, job)
 
 
@@ -42,10 +33,7 @@ def start_georef(scan_id: str, body: GeorefIn, daemon: DaemonDep) -> GeorefOut:
 def get_georef(scan_id: str, daemon: DaemonDep) -> GeorefOut:
     """The latest georeferencing started over the API: running, done (with its figures) or
     failed (with why); 404 when none was."""
-    try:
-        daemon.scan(scan_id)
-    except ScanNotFoundError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such scan") from None
+    daemon.scan(scan_id)  # 404 for an unknown scan
     job = daemon.georef_job(scan_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no georeferencing started")

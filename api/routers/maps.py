@@ -9,16 +9,15 @@ from fastapi.responses import Response
 
 from api.deps import DaemonDep, require_token_or_query
 from api.schemas import PagedMapOut
-from device.daemon import MapUnreadableError, ScanNotFoundError
-from device.jobs import ScanBusyError
+from device.daemon import MapUnreadableError, NotFoundError
 
 router = APIRouter(tags=["map pages"], dependencies=[Depends(require_token_or_query)])
 making = APIRouter(prefix="/scans", tags=["map pages"])
 
 Kind = Literal["scans", "sites"]
 NO_COPC = (
-    "no COPC map (or no such node): POST /api/v1/scans/{id}/map makes a scan's, or add copc to"
-    " [products] formats, or run scanner export --format copc"
+    "POST /api/v1/scans/{id}/map makes a scan's COPC map, or add copc to [products] formats,"
+    " or run scanner export --format copc"
 )
 REMAKE = "make it again (POST /api/v1/scans/{id}/map, or scanner export --format copc)"
 NODE_KEY = r"^\d{1,2}-\d{1,7}-\d{1,7}-\d{1,7}$"  # depth-x-y-z, COPC's VoxelKey
@@ -27,8 +26,8 @@ NODE_KEY = r"^\d{1,2}-\d{1,7}-\d{1,7}-\d{1,7}$"  # depth-x-y-z, COPC's VoxelKey
 def _ask(get, *args):
     try:
         return get(*args)
-    except ScanNotFoundError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NO_COPC) from None
+    except NotFoundError as exc:  # say how to make one
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{exc}: {NO_COPC}") from None
     except MapUnreadableError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, f"{exc}: {REMAKE}") from None
 
@@ -60,10 +59,7 @@ def get_node(
 
 
 def _state(daemon, scan_id: str) -> PagedMapOut:
-    try:
-        state, error = daemon.paged_map(scan_id)
-    except ScanNotFoundError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such scan") from None
+    state, error = daemon.paged_map(scan_id)
     return PagedMapOut(state=state, error=error)
 
 
@@ -71,12 +67,7 @@ def _state(daemon, scan_id: str) -> PagedMapOut:
 def make_paged_map(scan_id: str, daemon: DaemonDep) -> PagedMapOut:
     """Make the scan's paged map (map.copc.laz) from its map, in the background: 404 unknown
     scan; 409 while it records, is processed or busy in another job, or has no products."""
-    try:
-        daemon.make_paged_map(scan_id)
-    except ScanNotFoundError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such scan") from None
-    except ScanBusyError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    daemon.make_paged_map(scan_id)
     return _state(daemon, scan_id)
 
 

@@ -1,10 +1,9 @@
 """Product downloads: streamed, with HTTP Range so a broken multi-GB download resumes."""
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
 
 from api.deps import DaemonDep, require_token_or_query
-from device.daemon import ScanNotFoundError
 
 router = APIRouter(prefix="/scans", tags=["scans"], dependencies=[Depends(require_token_or_query)])
 
@@ -30,10 +29,7 @@ MEDIA_TYPES = {
 def get_product(scan_id: str, name: str, daemon: DaemonDep) -> FileResponse:
     """A product file, streamed; `Range: bytes=N-` resumes an interrupted download. The
     georeferenced ones are `georef/NAME`."""
-    try:
-        path = daemon.product_path(scan_id, name)
-    except ScanNotFoundError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such product") from None
+    path = daemon.product_path(scan_id, name)  # 404 for any other name (api/errors.py)
     media = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
     disposition = "inline" if path.suffix == ".html" else "attachment"
     return FileResponse(

@@ -1,18 +1,15 @@
+"""Scans: start, stop, list, marks, process again, delete. The daemon's errors are answered by
+api/errors.py (404 no such scan, 409 busy or in the wrong state, 422 a bad mark, 507 full)."""
+
 from fastapi import APIRouter, HTTPException, Response, status
 
 from api.deps import DaemonDep
 from api.schemas import MarkIn, MarkOut, ScanOut, StopOut
-from device.daemon import Mark, MarkError, MarkNameTakenError, ScanNotFoundError
-from device.jobs import ScanBusyError
+from device.daemon import Mark
 from device.state import TransitionError
 from device.status import ScanReport
-from device.storage import StorageFullError
 
 router = APIRouter(prefix="/scans", tags=["scans"])
-
-
-def _not_found(what: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, f"no such {what}")
 
 
 def _not_scanning(scan_id: str, exc: Exception) -> HTTPException:
@@ -26,8 +23,6 @@ def start_scan(daemon: DaemonDep) -> ScanReport:
         manifest = daemon.start_scan()
     except TransitionError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, f"cannot start a scan: {exc}") from None
-    except StorageFullError as exc:
-        raise HTTPException(status.HTTP_507_INSUFFICIENT_STORAGE, str(exc)) from None
     return daemon.scan(manifest.id)
 
 
@@ -39,10 +34,7 @@ def list_scans(daemon: DaemonDep) -> list[ScanReport]:
 
 @router.get("/{scan_id}", response_model=ScanOut)
 def get_scan(scan_id: str, daemon: DaemonDep) -> ScanReport:
-    try:
-        return daemon.scan(scan_id)
-    except ScanNotFoundError:
-        raise _not_found("scan") from None
+    return daemon.scan(scan_id)
 
 
 @router.post("/{scan_id}/stop", status_code=status.HTTP_202_ACCEPTED, response_model=StopOut)
@@ -50,8 +42,6 @@ def stop_scan(scan_id: str, daemon: DaemonDep) -> StopOut:
     """Stop the running scan; its recording is closed and processed in the background."""
     try:
         daemon.stop_scan(scan_id)
-    except ScanNotFoundError:
-        raise _not_found("scan") from None
     except TransitionError as exc:
         raise _not_scanning(scan_id, exc) from None
     return StopOut(id=scan_id)
@@ -73,14 +63,8 @@ def add_mark(scan_id: str, daemon: DaemonDep, body: MarkIn | None = None) -> Mar
     507 when it cannot be written."""
     try:
         mark = daemon.mark(scan_id, (body or MarkIn()).name, source="api")
-    except ScanNotFoundError:
-        raise _not_found("scan") from None
     except TransitionError as exc:
         raise _not_scanning(scan_id, exc) from None
-    except MarkNameTakenError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except MarkError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
     except OSError as exc:  # a full or failing disk: the mark is not taken, the scan goes on
         raise HTTPException(
             status.HTTP_507_INSUFFICIENT_STORAGE, f"the mark could not be written: {exc}"
@@ -91,10 +75,7 @@ def add_mark(scan_id: str, daemon: DaemonDep, body: MarkIn | None = None) -> Mar
 @router.get("/{scan_id}/marks", response_model=list[MarkOut])
 def list_marks(scan_id: str, daemon: DaemonDep) -> list[MarkOut]:
     """The scan's marks in the order taken, with their positions once processed."""
-    try:
-        return [_mark_out(m, xyz) for m, xyz in daemon.marks(scan_id)]
-    except ScanNotFoundError:
-        raise _not_found("scan") from None
+    return [_mark_out(m, xyz) for m, xyz in daemon.marks(scan_id)]
 
 
 @router.post("/{scan_id}/process", status_code=status.HTTP_202_ACCEPTED, response_model=ScanOut)
@@ -102,21 +83,12 @@ def process_scan(scan_id: str, daemon: DaemonDep) -> ScanReport:
     """Make the scan's products again, in the background after any other processing: a scan
     whose processing was cut off, a recovered one, or one to remake with a new config.
     404 unknown id; 409 while it records or is being processed."""
-    try:
-        daemon.process_scan(scan_id)
-        return daemon.scan(scan_id)
-    except ScanNotFoundError:
-        raise _not_found("scan") from None
-    except ScanBusyError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    daemon.process_scan(scan_id)
+    return daemon.scan(scan_id)
 
 
 @router.delete("/{scan_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_scan(scan_id: str, daemon: DaemonDep) -> Response:
-    try:
-        daemon.delete_scan(scan_id)
-    except ScanNotFoundError:
-        raise _not_found("scan") from None
-    except ScanBusyError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    """404 unknown id; 409 while it records or is busy in a job."""
+    daemon.delete_scan(scan_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

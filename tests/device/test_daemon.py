@@ -20,11 +20,11 @@ import pytest
 
 from device.button import Press
 from device.config import ScannerConfig
-from device.daemon import Daemon, ScanNotFoundError
+from device.daemon import Daemon, NotFoundError
 from device.jobs import ScanBusyError
 from device.state import State, TransitionError
 from device.storage import StorageFullError
-from drivers.sessions.manifest import SessionState, read_manifest
+from drivers.sessions.manifest import SessionState, read_manifest, write_manifest
 from drivers.sessions.replay import SessionSource
 from drivers.source import Sensor, Tagged
 
@@ -135,9 +135,9 @@ def test_commands_check_their_preconditions(make_daemon):
     d = make_daemon()
     with pytest.raises(TransitionError):
         d.stop_scan()
-    with pytest.raises(ScanNotFoundError):
+    with pytest.raises(NotFoundError):
         d.stop_scan("nope")
-    with pytest.raises(ScanNotFoundError):
+    with pytest.raises(NotFoundError):
         d.scan("../etc")
     sid = d.start_scan().id
     with pytest.raises(TransitionError):
@@ -145,7 +145,7 @@ def test_commands_check_their_preconditions(make_daemon):
     with pytest.raises(Exception, match="recording"):
         d.delete_scan(sid)
     for bad in ("..", "../session.json", "a/b", ".hidden", ""):
-        with pytest.raises(ScanNotFoundError):
+        with pytest.raises(NotFoundError):
             d.product_path(sid, bad)
 
 
@@ -197,6 +197,23 @@ def test_a_session_cut_off_by_a_power_loss_is_recovered_at_start(make_daemon, tm
     wait_for(lambda: d2.scan(scan.id).state == "done", 120)
     assert "map.ply" in d2.scan(scan.id).products
     assert d2.sm.state == State.idle  # in the background: the scanner stayed free
+
+
+def test_scans_are_named_by_their_folders_so_a_copied_session_is_its_own_scan(
+    make_daemon, twin_session, tmp_path
+):
+    """A folder copied from another session (a backup, a duplicate) keeps the manifest's id:
+    listed by that id, both rows would point at one folder and a delete would hit the other."""
+    for name in ("copy-a", "copy-b"):
+        path = tmp_path / "data" / name
+        shutil.copytree(twin_session, path)
+        write_manifest(path, read_manifest(path).model_copy(update={"state": SessionState.done}))
+    d = make_daemon()
+    assert [s.id for s in d.scans()] == ["copy-b", "copy-a"]  # newest first
+    assert d.scan("copy-a").id == "copy-a"
+    d.delete_scan("copy-a")
+    assert [s.id for s in d.scans()] == ["copy-b"]
+    assert (tmp_path / "data" / "copy-b").is_dir() and not (tmp_path / "data" / "copy-a").exists()
 
 
 def test_a_scan_whose_processing_was_killed_is_processed_at_the_next_start(
@@ -287,7 +304,7 @@ def test_marks_are_on_disk_at_once_and_placed_on_the_final_trajectory(make_daemo
         d.mark(sid, "CP1")
     with pytest.raises(MarkError):
         d.mark(sid, "a,b")
-    with pytest.raises(ScanNotFoundError):
+    with pytest.raises(NotFoundError):
         d.mark("no-such-scan", "CP2")
     time.sleep(1.0)
     assert d.press(Press.double) == "marked M01"  # the button's double press names it
