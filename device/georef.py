@@ -175,6 +175,8 @@ def _georef_run(
         if done.before is None
         else {role: done.before.rms_m(role) for role in ("control", "check")},
         "flagged": list(r.flagged),
+        "tolerance_m": r.tolerance_m,
+        "scale": r.scale,
         "map_points": done.map_points,
         "notes": done.notes,
     }

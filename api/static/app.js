@@ -297,6 +297,11 @@ function georefForm(id) {
     el('label', {}, 'Adjust ', el('select', { name: 'adjust' },
       el('option', { value: 'graph' }, 'bend the pose graph'), el('option', { value: 'rigid' }, 'rigid fit'))),
     el('label', {}, el('input', { name: 'level', type: 'checkbox' }), ' level: turn about the vertical only'),
+    el('label', {}, el('input', { name: 'scale', type: 'checkbox' }), ' scale (7 parameters; no E57)'),
+    el('label', {}, 'Flag beyond ', el('input', {
+      name: 'tolerance', type: 'number', min: '1', max: '10000', step: 'any', value: '50', required: true,
+      style: 'width: 5em',
+    }), ' mm'),
     el('button', { type: 'submit', disabled: job && job.state === 'running' }, 'Georeference'));
   form.addEventListener('submit', (ev) => { ev.preventDefault(); georef(id, form); });
   return el('details', { class: 'georef', open: Boolean(job) }, el('summary', {}, 'Georeference…'), form,
@@ -311,7 +316,8 @@ async function georef(id, form) {
     const body = {
       control_csv: await form.elements.control.files[0].text(),
       check: names('check'), exclude: names('exclude'), adjust: form.elements.adjust.value,
-      level: form.elements.level.checked,
+      level: form.elements.level.checked, scale: form.elements.scale.checked,
+      tolerance_m: Number(form.elements.tolerance.value) / 1000,
     };
     await shown({ state: 'running' });
     let job = await api('POST', base, body);
@@ -335,7 +341,7 @@ function georefReport(id, job) { // the residuals after (and before) the graph w
     el('table', { class: 'residuals' },
       el('thead', {}, el('tr', {}, el('th', {}, 'RMS'), el('th', {}, 'now'), el('th', {}, 'rigid'))),
       el('tbody', {}, row('control'), row('check'))),
-    flagged.length ? el('div', { class: 'warning flagged' }, `off by more than the tolerance: ${flagged.join(', ')}`) : null,
+    flagged.length ? el('div', { class: 'warning flagged' }, `off by more than ${mm(job.summary.tolerance_m)}: ${flagged.join(', ')}`) : null,
     el('div', { class: 'products' }, ...job.products.map((name) => productLink('scans', id, name))),
   ];
 }
@@ -365,8 +371,10 @@ function renderSiteForm() {
 $('site-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const name = $('site-name').value.trim();
+  const formats = [...$('site-form').querySelectorAll('input[name=format]:checked')].map((box) => box.value);
+  if (!formats.length) { show('site-message', 'Tick at least one format.'); return; }
   try {
-    await api('POST', '/api/v1/sites', { name, scans: [...siteScans], formats: ['laz', 'e57', 'copc'] });
+    await api('POST', '/api/v1/sites', { name, scans: [...siteScans], formats });
     show('site-message', `Joining ${siteScans.length} scans into ${name}…`);
     siteScans.length = 0;
     $('site-name').value = '';

@@ -212,10 +212,8 @@ def test_georeference_and_a_site_from_the_browser(scanner, browser, processed, t
 
     root = scanner.daemon.store.root
     ids = ["20260105-100000", "20260105-110000"]
-    for sid in ids:  # two scans of their own (the list shows the manifest's id)
+    for sid in ids:  # two scans of their own (the list names each by its folder)
         shutil.copytree(processed, root / sid)
-        manifest = json.loads((root / sid / "session.json").read_text())
-        (root / sid / "session.json").write_text(json.dumps({**manifest, "id": sid}))
     t, T = read_tum(root / ids[0] / "products" / "trajectory.tum")
     marks = [Mark(f"M{k}", int(round(ts * 1e9))) for k, ts in
              enumerate(np.linspace(t[0] + 2.5, t[-1] - 0.5, 4), start=1)]  # fmt: skip
@@ -249,6 +247,7 @@ def test_georeference_and_a_site_from_the_browser(scanner, browser, processed, t
     row.locator("input[name=control]").set_input_files(str(control))
     row.locator("input[name=check]").fill("M3")
     row.locator("input[name=level]").check()
+    row.locator("input[name=tolerance]").fill("20")  # mm
     row.locator("form.georef-form button[type=submit]").click()
     shown = f"#scans li[data-scan-id='{ids[0]}'] .georef-result"  # the row is drawn again
     rms = page.locator(f"{shown} tr[data-role=check] td.rms")
@@ -256,7 +255,9 @@ def test_georeference_and_a_site_from_the_browser(scanner, browser, processed, t
     assert float(rms.inner_text().removesuffix(" mm")) < 2.0  # the marks are the control
     assert page.locator(f"{shown} a[data-product='georef/map.laz']").count() == 1
     with scanner.client() as c:
-        assert c.get(f"/api/v1/scans/{ids[0]}/georef").json()["state"] == "done"
+        job = c.get(f"/api/v1/scans/{ids[0]}/georef").json()
+        assert job["state"] == "done" and job["summary"]["tolerance_m"] == 0.02, job
+        assert job["summary"]["scale"] == 1.0  # not ticked: rigid
     if os.environ.get("SCANNER_UI_SHOTS"):
         row.screenshot(path=str(Path(os.environ["SCANNER_UI_SHOTS"]) / "georef.png"))
 
@@ -265,6 +266,8 @@ def test_georeference_and_a_site_from_the_browser(scanner, browser, processed, t
         page.locator(f"#scans li[data-scan-id='{sid}'] input.site-tick").check()
     assert page.locator("#site-scans").inner_text().startswith(f"{ids[1]} + {ids[0]}")
     page.locator("#site-name").fill("yard-ui")
+    page.locator("#site-form input[value=copc]").uncheck()  # the formats: laz, e57 and ply
+    page.locator("#site-form input[value=ply]").check()
     page.locator("#site-make").click()
     site = page.locator("#sites li[data-site='yard-ui']")
     site.wait_for(timeout=15_000)
@@ -275,6 +278,8 @@ def test_georeference_and_a_site_from_the_browser(scanner, browser, processed, t
             time.sleep(0.5)
     assert s["state"] == "done", s
     assert [x["name"] for x in s["summary"]["sessions"]] == [ids[1], ids[0]]
+    assert {"map.laz", "map.e57", "map.ply"} <= set(s["products"]), s["products"]
+    assert not any("copc" in name for name in s["products"]), s["products"]
     site.locator("a[data-product='map.laz']").wait_for(timeout=15_000)
     assert not page.locator("#scans input.site-tick:checked").count()  # the ticks are cleared
     assert not errors, errors
