@@ -297,6 +297,30 @@ class Georef:
         return "\n".join(lines)
 
 
+# a leave-one-out fit whose points lie this close to a line, against the left-out point's distance
+# from it, turns millimetres of noise into decimetres about that line: no test of that point
+MAX_LINE_LEVERAGE = 10.0
+
+
+def line_leverage(
+    others: np.ndarray,  # [K, 3] the points a fit rests on
+    point: np.ndarray,  # [3] where it is evaluated
+) -> float:
+    """How far `point` lies from the others' best line, over how far they lie from it (RMS):
+    a rigid fit on nearly collinear points holds the rotation about their line only to
+    noise / their spread across it, so its error at `point` grows with this ratio."""
+    centre = others.mean(axis=0)
+    _, _, vt = np.linalg.svd(others - centre, full_matrices=False)
+    direction = vt[0]
+
+    def off_line(p: np.ndarray) -> np.ndarray:  # [N, 3] -> [N]
+        d = p - centre
+        return np.linalg.norm(d - np.outer(d @ direction, direction), axis=1)
+
+    spread = float(np.sqrt(np.mean(off_line(others) ** 2)))
+    return float(off_line(point[None])[0]) / max(spread, 1e-9)
+
+
 def _leave_one_out(
     controls: list[ControlPoint],
     src: np.ndarray,  # [K, 3] their marks in the map frame
@@ -309,13 +333,23 @@ def _leave_one_out(
     with the largest one, if over the tolerance, is a blunder; it is set aside and the rest are
     tested again without it, while 4 or more remain. So a blunder's pull on the fits does not
     flag its good neighbours. Points left with no such fit (fewer than 4 controls, or 3 left
-    after a blunder) have no entry."""
+    after a blunder) have no entry, nor does a point whose others lie too nearly on a line to
+    hold the fit's rotation about it (controls along a road: a full rotation, not levelled)."""
     active = list(range(len(controls)))
     loo_m: dict[str, float] = {}
     while len(active) >= 4:
         round_m: dict[int, float] = {}
         for i in active:
             others = [j for j in active if j != i]
+            if not levelled and (lever := line_leverage(src[others], src[i])) > MAX_LINE_LEVERAGE:
+                log.warning(
+                    "no leave-one-out residual for %s: the other control points lie nearly on "
+                    "a line (%.0fx as far from it as they are): their fit cannot hold the "
+                    "rotation about it",
+                    controls[i].name,
+                    lever,
+                )
+                continue
             try:
                 T_loo = fit_transform(src[others], dst[others], scale, levelled)
             except GeorefError as e:
