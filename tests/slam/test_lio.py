@@ -387,7 +387,10 @@ def test_the_external_serial_imu_can_be_fused_instead(twin_session):
 
 def test_online_refinement_pulls_a_wrong_extrinsic_rotation_back(twin_session):
     """A calibration off by 1.7 degrees and 4.7 cm: in 6 s of walking the filter takes the
-    rotation most of the way back. (The lever arm is weakly observable; the bench measures it.)"""
+    rotation most of the way back. Refinement is the default: a real unit's IMU axes are never
+    where its nominal calibration says (over 6 s indoors the trajectory is as good either way,
+    2 mm; the campus twin's 100 m stretches are where it pays: README). (The lever arm is weakly
+    observable; the bench measures it.)"""
     from drivers.sessions.manifest import read_manifest
     from drivers.sessions.replay import SessionSource
     from drivers.sessions.trajectory import read_tum
@@ -402,16 +405,21 @@ def test_online_refinement_pulls_a_wrong_extrinsic_rotation_back(twin_session):
     D[:3, :3], D[:3, 3] = so3_exp(np.radians([1.0, -1.0, 1.0])), (0.03, -0.03, 0.02)
     t_gt, T_gt = read_tum(twin_session / "ground_truth.tum")
 
-    def rotation_error_deg(start: np.ndarray, refine: bool) -> float:
-        engine = SlamEngine(OdometryConfig(lio_refine_extrinsic=refine), start)
-        run = run_engine(engine, frames, None)
-        assert ate_rmse(run.t_s, run.T_world_lidar, t_gt, T_gt).rmse_m < 0.03
+    def run(start: np.ndarray, config: OdometryConfig) -> tuple[float, float]:
+        engine = SlamEngine(config, start)
+        result = run_engine(engine, frames, None)
+        ate_m = ate_rmse(result.t_s, result.T_world_lidar, t_gt, T_gt).rmse_m
         E = np.linalg.inv(T_true) @ engine.lio.T_lidar_imu
-        return float(np.degrees(np.linalg.norm(so3_log(E[:3, :3]))))
+        return float(np.degrees(np.linalg.norm(so3_log(E[:3, :3])))), ate_m
 
-    assert rotation_error_deg(D @ T_true, refine=False) > 1.7  # left as it was given
-    assert rotation_error_deg(D @ T_true, refine=True) < 1.0  # measured 0.79
-    assert rotation_error_deg(T_true, refine=True) < 0.3  # a right one stays right (0.09)
+    fixed = OdometryConfig(lio_refine_extrinsic=False)
+    off_deg, off_ate = run(D @ T_true, fixed)
+    refined_deg, refined_ate = run(D @ T_true, OdometryConfig())  # the default refines
+    assert off_deg > 1.7  # left as it was given
+    assert refined_deg < 1.0  # measured 0.79
+    assert max(refined_ate, off_ate) < 0.01
+    right_deg, right_ate = run(T_true, OdometryConfig())
+    assert right_deg < 0.3 and right_ate < 0.01  # a right one stays right (0.09 deg)
 
 
 def test_the_lever_arm_of_the_mid360_imu_against_a_known_centripetal_acceleration():
