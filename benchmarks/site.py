@@ -72,7 +72,7 @@ from drivers.sessions.replay import SessionSource
 from drivers.sessions.trajectory import read_tum, write_tum
 from drivers.source import Sensor
 from slam.config import OdometryConfig
-from slam.metrics import ate_rmse, end_drift
+from slam.metrics import ate_rmse, end_drift, relative_error
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,12 @@ class SiteRow:
     start_rss_mb: float
     note: str = ""
     revisit_thickness_m: float = float("nan")
+    # vertical RMS error over stretches of RELATIVE_M walked (slam.metrics.relative_error): the
+    # height error between two control points that far apart; NaN for a shorter walk
+    z_relative_m: float = float("nan")
+
+
+RELATIVE_M = 100.0
 
 
 def site_session(
@@ -450,6 +456,7 @@ def run_method_isolated(method: str, session: Path, config: OdometryConfig) -> M
 def _row(sequence: str, run: MethodRun, t_gt: np.ndarray, T_gt: np.ndarray, span_s: float):
     ate = ate_rmse(run.t_s, run.T_world_lidar, t_gt, T_gt)
     drift = end_drift(run.t_s, run.T_world_lidar, t_gt, T_gt, align_s=ALIGN_S)
+    relative = relative_error(run.t_s, run.T_world_lidar, t_gt, T_gt, RELATIVE_M)
     return SiteRow(
         sequence,
         run.method,
@@ -466,6 +473,7 @@ def _row(sequence: str, run: MethodRun, t_gt: np.ndarray, T_gt: np.ndarray, span
         run.start_rss_mb,
         run.note,
         run.revisit_thickness_m,
+        relative.vertical_m,
     )
 
 
@@ -519,19 +527,22 @@ def format_site_table(rows: Sequence[SiteRow], realism: str = "datasheet") -> st
         "position error as % of the distance walked; Z: final z error / largest |z error|. "
         "Peak RSS of each method's own process (in brackets: when its processing started). "
         "Revisited: the median plane thickness of the surfaces seen on two visits of a place "
-        "(submaps within 5 m by the truth, 30 m of walk apart; ours with submaps only).",
+        "(submaps within 5 m by the truth, 30 m of walk apart; ours with submaps only). "
+        f"Z per {RELATIVE_M:g} m: the RMS height error over stretches of {RELATIVE_M:g} m "
+        "walked (slam.metrics.relative_error).",
         "",
         "| sequence | method | ATE RMSE [m] | ATE max [m] | drift [%] | end error [m] "
-        "| Z end [m] | Z max [m] | revisited [cm] | points/s | x real time | peak RSS [MB] "
-        "| note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| Z end [m] | Z max [m] | Z per {RELATIVE_M:g} m [mm] | revisited [cm] | points/s "
+        "| x real time | peak RSS [MB] | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         seq = f"{r.sequence} ({r.path_m:.0f} m)" if np.isfinite(r.path_m) else r.sequence
         thick = f"{100 * r.revisit_thickness_m:.2f}" if np.isfinite(r.revisit_thickness_m) else "-"
+        z_rel = f"{1000 * r.z_relative_m:.0f}" if np.isfinite(r.z_relative_m) else "-"
         lines.append(
             f"| {seq} | {r.method} | {r.ate_m:.3f} | {r.ate_max_m:.3f} | {r.drift_pct:.2f} | "
-            f"{r.drift_m:.3f} | {r.z_end_m:+.3f} | {r.z_max_m:.3f} | {thick} | "
+            f"{r.drift_m:.3f} | {r.z_end_m:+.3f} | {r.z_max_m:.3f} | {z_rel} | {thick} | "
             f"{r.points_per_s / 1e6:.2f}M | {r.realtime_factor:.1f} | "
             f"{r.peak_rss_mb:.0f} ({r.start_rss_mb:.0f}) | {r.note} |"
         )

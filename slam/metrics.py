@@ -18,6 +18,13 @@ End-to-end drift
     vertical error ``z_end_m`` (signed, estimate minus reference, the world's z) and the
     largest |z error| along the way, ``z_max_m``.
 
+Relative error by distance (what a surveyor sees between two control points)
+    For pose pairs (i, j) where the reference has walked ``distance_m`` from i to j (every
+    ``stride``-th i), the error of the estimated relative pose's translation,
+    inv(T_ref_i^-1 T_ref_j) T_est_i^-1 T_est_j, turned into the world's axes by the reference's
+    orientation at i: its horizontal and vertical RMS over the pairs, in metres (evo's RPE with
+    a delta in metres, split by gravity, which the world's z is).
+
 Map sharpness (needs no ground truth)
     The scans are transformed into the world with the poses under test and merged into one
     map; misregistered poses smear surfaces, which makes the map thicker and its entropy higher.
@@ -72,6 +79,14 @@ class DriftResult:
     z_end_m: float  # final z error, estimate minus reference
     z_max_m: float  # largest |z error|
     n_matched: int
+
+
+@dataclass(frozen=True)
+class RelativeError:
+    distance_m: float  # the stretch walked (the reference's path)
+    horizontal_m: float  # RMS over the pairs
+    vertical_m: float
+    n_pairs: int
 
 
 @dataclass(frozen=True)
@@ -169,6 +184,39 @@ def end_drift(
         z_end_m=float(err[-1, 2]),
         z_max_m=float(np.abs(err[:, 2]).max()),
         n_matched=len(i_est),
+    )
+
+
+def relative_error(
+    t_est_s: np.ndarray,  # [N]
+    T_world_est: np.ndarray,  # [N, 4, 4]
+    t_ref_s: np.ndarray,  # [M], sorted
+    T_world_ref: np.ndarray,  # [M, 4, 4]
+    distance_m: float,
+    stride: int = 5,
+    max_dt_s: float = 0.01,
+) -> RelativeError:
+    """The error over stretches of distance_m walked (see the module's docstring); n_pairs 0
+    (and NaN errors) when the walk is shorter than that."""
+    i_est, i_ref = associate(t_est_s, t_ref_s, max_dt_s)
+    T_est = np.asarray(T_world_est, dtype=np.float64)[i_est]  # [K, 4, 4]
+    T_ref = np.asarray(T_world_ref, dtype=np.float64)[i_ref]
+    steps = np.linalg.norm(np.diff(T_ref[:, :3, 3], axis=0), axis=1)
+    walked = np.concatenate([[0.0], np.cumsum(steps)])  # [K]
+    j = np.searchsorted(walked, walked + distance_m)
+    i = np.flatnonzero(j < len(walked))[::stride]
+    if len(i) == 0:
+        return RelativeError(distance_m, float("nan"), float("nan"), 0)
+    j = j[i]
+    rel_est = np.linalg.inv(T_est[i]) @ T_est[j]  # [P, 4, 4]
+    rel_ref = np.linalg.inv(T_ref[i]) @ T_ref[j]
+    err = np.linalg.inv(rel_ref) @ rel_est
+    d_world = np.einsum("pij,pj->pi", T_ref[i, :3, :3], err[:, :3, 3])  # [P, 3]
+    return RelativeError(
+        distance_m=float(distance_m),
+        horizontal_m=float(np.sqrt(np.mean(np.sum(d_world[:, :2] ** 2, axis=1)))),
+        vertical_m=float(np.sqrt(np.mean(d_world[:, 2] ** 2))),
+        n_pairs=len(i),
     )
 
 

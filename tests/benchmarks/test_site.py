@@ -30,8 +30,10 @@ def test_site_bench_runs_the_five_methods_each_in_its_own_process(tmp_path):
         assert 30 < r.start_rss_mb <= r.peak_rss_mb < 4000  # each its own process, not ours
     assert rows[0].ate_m < 0.05 and rows[1].ate_m < 0.05  # the LIO on the ideal twin
     assert "submaps" in rows[1].note  # 8 s: no loop to close
+    assert all(math.isnan(r.z_relative_m) for r in rows)  # 8 s: no 100 m stretch walked
     table = out.read_text()
     assert table.count("| courtyard-8s-ideal") == 5 and "rko_lio" in table and "kiss-slam" in table
+    assert "Z per 100 m [mm]" in table
     for method in ("scanner-lio", "scanner-slam", "kiss-icp", "rko-lio", "kiss-slam"):
         tum = tmp_path / f"site.courtyard-8s-ideal.{method}.tum"
         assert tum.read_text().count("\n") > 50  # ~80 sweeps

@@ -8,7 +8,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from drivers.sessions.trajectory import read_tum, write_tum
-from slam.metrics import ate_rmse, map_sharpness
+from slam.metrics import ate_rmse, map_sharpness, relative_error
 
 REPO = Path(__file__).resolve().parents[2]
 BALM_CANDIDATES = [
@@ -215,3 +215,23 @@ def test_revisit_thickness_grows_with_the_offset_between_visits():
     assert len(same) > 1000 and np.median(same) < 0.005
     assert 0.02 < np.median(moved) < 0.03  # two planes 5 cm apart: 2.5 cm either side
     assert len(elsewhere) == 0
+
+
+def test_relative_error_splits_a_tilt_into_its_height_error_over_the_distance():
+    """A straight, level 200 m walk east; the estimate's path climbs at 0.1 deg while its
+    orientation stays level (a pitch error integrated into the path): 17.5 cm per 100 m
+    vertically, ~0 horizontally. A map tilted as a whole (orientation too) has no relative
+    error."""
+    t = np.arange(0.0, 200.0, 0.1)  # 1 m/s
+    T_ref = np.tile(np.eye(4), (len(t), 1, 1))
+    T_ref[:, 0, 3] = t
+    T_est = T_ref.copy()
+    pitch = Rotation.from_euler("y", -0.1, degrees=True).as_matrix()  # nose up: x climbs
+    T_est[:, :3, 3] = T_ref[:, :3, 3] @ pitch.T
+    r = relative_error(t, T_est, t, T_ref, 100.0)
+    assert r.n_pairs > 100
+    assert r.vertical_m == pytest.approx(100 * np.radians(0.1), rel=1e-3)
+    assert r.horizontal_m < 1e-3
+    T_est[:, :3, :3] = pitch  # the whole walk tilted: consistent with itself
+    assert relative_error(t, T_est, t, T_ref, 100.0).vertical_m < 1e-9
+    assert relative_error(t, T_est, t, T_ref, 500.0).n_pairs == 0  # a walk shorter than that
