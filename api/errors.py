@@ -4,7 +4,9 @@ typed errors through; the app answers each with its status and the error's own w
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request, status
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from device.daemon import MarkError, MarkNameTakenError, NotFoundError
@@ -15,20 +17,20 @@ from device.state import TransitionError
 from device.storage import StorageFullError
 
 STATUS_OF: dict[type[Exception], int] = {  # the most derived class that matches answers
-    NotFoundError: status.HTTP_404_NOT_FOUND,
-    ScanBusyError: status.HTTP_409_CONFLICT,  # recording, being processed, in another job
-    TransitionError: status.HTTP_409_CONFLICT,  # not in a state that allows it
-    MarkNameTakenError: status.HTTP_409_CONFLICT,
-    MarkError: status.HTTP_422_UNPROCESSABLE_ENTITY,
-    GeorefError: status.HTTP_422_UNPROCESSABLE_ENTITY,
-    SiteError: status.HTTP_422_UNPROCESSABLE_ENTITY,
-    StorageFullError: status.HTTP_507_INSUFFICIENT_STORAGE,
+    NotFoundError: HTTPStatus.NOT_FOUND,
+    ScanBusyError: HTTPStatus.CONFLICT,  # recording, being processed, in another job
+    TransitionError: HTTPStatus.CONFLICT,  # not in a state that allows it
+    MarkNameTakenError: HTTPStatus.CONFLICT,
+    MarkError: HTTPStatus.UNPROCESSABLE_ENTITY,
+    GeorefError: HTTPStatus.UNPROCESSABLE_ENTITY,
+    SiteError: HTTPStatus.UNPROCESSABLE_ENTITY,
+    StorageFullError: HTTPStatus.INSUFFICIENT_STORAGE,
 }
 
 
 def _answer(code: int):
     async def handler(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=code)
+        return JSONResponse({"detail": str(exc)}, status_code=int(code))
 
     return handler
 
