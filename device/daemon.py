@@ -92,7 +92,6 @@ class NotFoundError(KeyError):
 
     def __init__(self, what: str, name: str) -> None:
         super().__init__(f"no such {what}: {name}")
-        self.what, self.name = what, name
 
     def __str__(self) -> str:  # KeyError's would quote the message
         return str(self.args[0])

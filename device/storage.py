@@ -75,15 +75,13 @@ class SessionStore:
         return out
 
     def get(self, session_id: str) -> Path:
-        """The session's folder (by its folder name, else by the id in its manifest); KeyError
-        for anything else, a path that tries to leave the data directory included."""
+        """The session's folder: a session's id is its folder's name (a folder copied from
+        another keeps the manifest's id, so that id names no one session); KeyError for
+        anything else, a path that tries to leave the data directory included."""
         if not session_id or "/" in session_id or ".." in session_id or session_id.startswith("."):
             raise KeyError(session_id)
         if (self.root / session_id / MANIFEST).is_file():
             return self.root / session_id
-        for d, m in self.sessions():
-            if m.id == session_id:
-                return d
         raise KeyError(session_id)
 
     def product(self, session_id: str, name: str) -> Path:

@@ -160,7 +160,7 @@ def test_the_map_view_pages_a_scans_copc(scanner, browser, tmp_path):
     import numpy as np
 
     sid = _done_scan(scanner)
-    products = scanner.daemon.store.get(sid) / "products"  # the id may not be the folder's name
+    products = scanner.daemon.store.get(sid) / "products"
     (products / "map.copc.laz").unlink(missing_ok=True)
 
     page = browser.new_page(viewport={"width": 800, "height": 600})
